@@ -1,0 +1,139 @@
+# rsvp-pipeline: the one entry point.
+#   make            build every binary into build/bin (zero warnings, -Werror)
+#   make test       install what is missing, build, unit tests (also under ASan+UBSan), integration tests
+#   make run        the whole pipeline on this machine (real Kafka + PostgreSQL), live view
+#   make bench      benchmarks, Markdown table on stdout and in bench/results/latest.md
+#   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS)
+#   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
+#   make deps       install the Debian packages (idempotent)
+#   make clean
+# Non-recursive: each folder declares its binaries in a module.mk included below.
+
+BUILD ?= build
+SAN ?=
+V ?=
+Q := $(if $(V),,@)
+CC ?= cc
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CSTD := -std=c11 -D_GNU_SOURCE
+OPT := -O2 -g
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANLD := -fsanitize=address,undefined
+endif
+CPPFLAGS += -I. -I$(BUILD)/gen
+CFLAGS ?=
+CFLAGS += $(CSTD) $(OPT) $(WARN) -MMD -MP
+LDFLAGS += $(SANLD) -Wl,--as-needed
+LIBS_BASE := -lpthread -lm
+
+PKG_LIBS = $(shell pkg-config --libs $(1) 2>/dev/null)
+LIBS_RDKAFKA := $(call PKG_LIBS,rdkafka)
+LIBS_CURL := $(call PKG_LIBS,libcurl)
+LIBS_PQ := $(call PKG_LIBS,libpq)
+LIBS_PROTOBUF := $(call PKG_LIBS,libprotobuf-c)
+LIBS_CMOCKA := $(call PKG_LIBS,cmocka)
+LIBS_NNG := -lnng
+CPPFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null)
+
+BINS :=
+UNIT_TESTS :=
+FUZZERS :=
+
+# --- generated protobuf code (proto/rsvp.proto -> $(BUILD)/gen/proto/rsvp.pb-c.{c,h}) ---
+PROTO_C := $(BUILD)/gen/proto/rsvp.pb-c.c
+PROTO_H := $(BUILD)/gen/proto/rsvp.pb-c.h
+PROTO_O := $(BUILD)/obj/gen/rsvp.pb-c.o
+$(PROTO_C) $(PROTO_H) &: proto/rsvp.proto
+	@mkdir -p $(BUILD)/gen
+	$(Q)protoc-c --c_out=$(BUILD)/gen proto/rsvp.proto
+$(PROTO_O): $(PROTO_C)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CSTD) $(OPT) -Wall -MMD -MP -c -o $@ $<
+
+# --- every C object: $(BUILD)/obj/<path>.o from <path>.c ---
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# $(call program,NAME,SOURCES,LIBS): build/bin/NAME from SOURCES + libcommon + generated proto
+define program
+$(BUILD)/bin/$(1): $(call objs,$(2)) $(PROTO_O) $(BUILD)/lib/libcommon.a
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
+BINS += $(BUILD)/bin/$(1)
+endef
+
+# $(call unit_test,NAME,SOURCES,LIBS): build/tests/NAME, a cmocka test binary
+define unit_test
+$(BUILD)/tests/$(1): $(call objs,$(2)) $(PROTO_O) $(BUILD)/lib/libcommon.a
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_CMOCKA) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
+UNIT_TESTS += $(BUILD)/tests/$(1)
+endef
+
+include common/module.mk
+-include services/ingestor/module.mk
+-include services/parser/module.mk
+-include services/aggregator/module.mk
+-include services/writer/module.mk
+-include tools/replay/module.mk
+-include tools/rsvpctl/module.mk
+-include tests/unit/module.mk
+-include tests/fuzz/module.mk
+-include bench/module.mk
+
+.DEFAULT_GOAL := all
+.PHONY: all unit asan asan-unit test run bench bench-spark fuzz chaos deps clean stack-up stack-down docs
+
+all: $(BINS)
+
+unit: $(UNIT_TESTS)
+	$(Q)tests/run-unit.sh $(UNIT_TESTS)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_TESTS))
+
+asan-unit:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit
+
+deps:
+	$(Q)deploy/local/deps.sh
+
+test:
+	$(Q)tests/run.sh
+
+run:
+	$(Q)deploy/local/run.sh
+
+bench:
+	$(Q)bench/run.sh
+
+bench-spark:
+	$(Q)bench/spark.sh
+
+fuzz:
+	$(Q)tests/fuzz/run.sh
+
+chaos:
+	$(Q)tests/chaos/run.sh
+
+stack-up:
+	$(Q)deploy/local/stack.sh up
+
+stack-down:
+	$(Q)deploy/local/stack.sh down
+
+docs: all
+	$(Q)tools/gen-config-docs.sh > docs/config.md
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

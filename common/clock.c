@@ -1,0 +1,34 @@
+/* clock.c: wall and monotonic clocks, and a sleep that a stop signal cuts short. */
+#include "common/clock.h"
+
+#include <time.h>
+
+#include "common/sig.h"
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t clock_wall_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
+
+int64_t clock_mono_ms(void) { return clock_ns(CLOCK_MONOTONIC) / 1000000; }
+
+int64_t clock_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+void clock_sleep_ms(int64_t ms)
+{
+    /* Sleep in slices of at most 50 ms so a stop request is noticed quickly. */
+    int64_t end = clock_mono_ms() + ms;
+    while (!sig_stopping()) {
+        int64_t left = end - clock_mono_ms();
+        if (left <= 0)
+            return;
+        if (left > 50)
+            left = 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)left * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}

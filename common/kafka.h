@@ -1,0 +1,31 @@
+/* kafka.h: librdkafka configuration and callbacks shared by every Kafka client of the project.
+ * Settings are layered: the caller's defaults < KAFKA_* environment < -X flags (config.h), so
+ * TLS and SASL (security.protocol, ssl.*, sasl.*) need no code. Wires librdkafka's log, error and
+ * (when statistics.interval.ms is set) stats callbacks to log.h and metrics.h:
+ *   rsvp_<service>_kafka_errors_total{fatal="0|1"}, rsvp_<service>_kafka_log_total{level=...}. */
+#ifndef COMMON_KAFKA_H
+#define COMMON_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* kafka_conf_new: defaults is a NULL-terminated list of key, value pairs applied first
+ * (bootstrap.servers defaults to 127.0.0.1:19092 if nobody sets it). service names the metrics.
+ * On success *out is a new conf the caller passes to rd_kafka_new() (which takes it). Returns 0 or
+ * ERR_INVALID with librdkafka's message in errstr. */
+int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const *defaults,
+                   char *errstr, size_t errlen);
+
+/* kafka_fatal: nonzero once librdkafka reported a fatal error on any handle (e.g. _FENCED). */
+int kafka_fatal(void);
+
+/* kafka_partition_lag: sum over the handle's assigned partitions of (high watermark - position),
+ * from librdkafka's cached watermarks (no broker round trip); -1 when unknown. */
+int64_t kafka_consumer_lag(rd_kafka_t *rk);
+
+/* kafka_wait_ready: metadata request until a broker answers or timeout_ms passes. 0 or
+ * ERR_TIMEOUT. */
+int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
+
+#endif
