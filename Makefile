@@ -65,7 +65,7 @@ define program
 $(BUILD)/bin/$(1): $(call objs,$(2)) $(PROTO_O) $(BUILD)/lib/libcommon.a
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_PROTOBUF) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
 BINS += $(BUILD)/bin/$(1)
 endef
 
@@ -74,7 +74,7 @@ define unit_test
 $(BUILD)/tests/$(1): $(call objs,$(2)) $(PROTO_O) $(BUILD)/lib/libcommon.a
 	@mkdir -p $$(@D)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_CMOCKA) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $(3) $$(LIBS_CMOCKA) $$(LIBS_PROTOBUF) $$(LIBS_NNG) $$(LIBS_RDKAFKA) $$(LIBS_BASE)
 UNIT_TESTS += $(BUILD)/tests/$(1)
 endef
 

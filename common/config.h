@@ -61,6 +61,10 @@ const char *cfg_instance_id(const char *id);
 /* cfg_kafka_props: the Kafka pass-through settings collected by cfg_parse, as parallel arrays of
  * librdkafka property names and values, environment first then -X flags (later wins). */
 size_t cfg_kafka_props(const char *const **keys, const char *const **values);
+/* cfg_kafka_props_from_env: how many leading entries of cfg_kafka_props() came from KAFKA_*
+ * environment variables (the rest are -X flags). A KAFKA_* variable that is some option's own env
+ * (e.g. KAFKA_BROKERS for --brokers) is not passed through. */
+size_t cfg_kafka_props_from_env(void);
 
 /* cfg_log_effective: one "config" log line with every option's effective value, secrets masked. */
 void cfg_log_effective(const cfg_option *opts);

@@ -24,8 +24,8 @@ int kafka_fatal(void);
  * from librdkafka's cached watermarks (no broker round trip); -1 when unknown. */
 int64_t kafka_consumer_lag(rd_kafka_t *rk);
 
-/* kafka_wait_ready: metadata request until a broker answers or timeout_ms passes. 0 or
- * ERR_TIMEOUT. */
+/* kafka_wait_ready: metadata request until a broker answers or timeout_ms passes. 0,
+ * ERR_TIMEOUT, or ERR_CLOSED when a stop signal (sig.h) arrived while waiting. */
 int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
 
 #endif

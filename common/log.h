@@ -10,6 +10,7 @@
 #define COMMON_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h> /* NULL, for log_info("msg", NULL) */
 
 typedef enum log_level { LOGL_DEBUG = 0, LOGL_INFO = 1, LOGL_WARN = 2, LOGL_ERROR = 3 } log_level;
 
@@ -20,11 +21,16 @@ int log_level_parse(const char *s, log_level *out);
 void log_set_level(log_level level);
 int log_enabled(log_level level);
 
-/* log_write: fields may be NULL or "" for none. */
+/* log_write: fields NULL for none (a literal "" also works but gcc -Wformat-zero-length rejects
+ * it under -Werror). Any thread. */
 void log_write(log_level level, const char *msg, const char *fields, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vwrite(log_level level, const char *msg, const char *fields, va_list ap)
     __attribute__((format(printf, 3, 0)));
+
+/* log_write_json: json_fields is a ready JSON fragment of members ("\"a\":1,\"b\":\"x\"") put
+ * after msg, for callers whose fields are only known at run time (cfg_log_effective). */
+void log_write_json(log_level level, const char *msg, const char *json_fields);
 
 /* log_format_line: the same formatting into a caller buffer (for tests); returns length written
  * (truncated at cap - 1, always NUL-terminated, no trailing newline). */

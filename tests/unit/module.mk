@@ -1,0 +1,13 @@
+# tests/unit/: cmocka unit tests of common/ (one file per module), plus metrics_dump for
+# tests/unit/promtool-check.sh (built like a test, not run by run-unit.sh).
+$(eval $(call unit_test,test_config,tests/unit/test_config.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_log,tests/unit/test_log.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_metrics,tests/unit/test_metrics.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_backoff,tests/unit/test_backoff.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_buf,tests/unit/test_buf.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_http,tests/unit/test_http.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_kafka,tests/unit/test_kafka.c,$(LIBS_PROTOBUF)))
+
+$(BUILD)/tests/metrics_dump: $(call objs,tests/unit/metrics_dump.c) $(BUILD)/lib/libcommon.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BASE)
