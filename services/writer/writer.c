@@ -1,0 +1,242 @@
+/* writer.c: the request path of rsvp-writer: decode, validate, apply or query, reply. Counts
+ * every outcome (rsvp_writer_batches_total{result}, rsvp_writer_bad_requests_total{reason}, ...)
+ * and logs failures at most once per second per kind. */
+#include "services/writer/writer.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "proto/rsvp.pb-c.h"
+#include "services/writer/validate.h"
+
+enum { R_OK, R_STALE, R_RETRY, R_ERROR, R_COUNT };
+enum { BAD_EMPTY, BAD_UNPACK, BAD_NO_BODY, BAD_INVALID_BATCH, BAD_INVALID_QUERY, BAD_OVERSIZE,
+       BAD_COUNT };
+
+static const char *const result_names[R_COUNT] = {"ok", "stale", "retry", "error"};
+static const char *const bad_names[BAD_COUNT] = {"empty", "unpack", "no_body", "invalid_batch",
+                                                 "invalid_query", "oversize"};
+
+static struct {
+    mcounter *batches[R_COUNT];
+    mcounter *queries[R_COUNT];
+    mcounter *bad[BAD_COUNT];
+    mcounter *rows, *messages, *tx_retries;
+    mhist *batch_seconds, *freshness;
+    mgauge *db_up;
+} M;
+
+/* Rate-limited logging: one line per kind per second, with how many were suppressed. */
+typedef struct ratelog {
+    _Atomic int64_t last_ms;
+    _Atomic uint64_t suppressed;
+} ratelog;
+
+static ratelog rl_bad[BAD_COUNT], rl_batch[R_COUNT];
+
+static int ratelog_allow(ratelog *rl, uint64_t *suppressed) {
+    int64_t now = clock_mono_ms(), last = atomic_load(&rl->last_ms);
+    if (now - last < 1000 || !atomic_compare_exchange_strong(&rl->last_ms, &last, now)) {
+        atomic_fetch_add(&rl->suppressed, 1);
+        return 0;
+    }
+    *suppressed = atomic_exchange(&rl->suppressed, 0);
+    return 1;
+}
+
+int writer_metrics_init(void) {
+    static const double secs[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                  0.25,  0.5,    1,     2.5,  5,    10,   30};
+    static const double fresh[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900};
+    char labels[64];
+    for (int i = 0; i < R_COUNT; i++) {
+        snprintf(labels, sizeof labels, "result=\"%s\"", result_names[i]);
+        M.batches[i] = metrics_counter("rsvp_writer_batches_total", labels,
+                                       "Batches answered, by result");
+        if (i != R_STALE)
+            M.queries[i] = metrics_counter("rsvp_writer_offset_queries_total", labels,
+                                           "Offset queries answered, by result");
+        if (!M.batches[i] || (i != R_STALE && !M.queries[i])) return ERR_NOMEM;
+    }
+    for (int i = 0; i < BAD_COUNT; i++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"", bad_names[i]);
+        M.bad[i] = metrics_counter("rsvp_writer_bad_requests_total", labels,
+                                   "Requests answered ERROR without touching the database");
+        if (!M.bad[i]) return ERR_NOMEM;
+    }
+    M.rows = metrics_counter("rsvp_writer_rows_total", NULL, "Aggregate rows committed");
+    M.messages = metrics_counter("rsvp_writer_messages_total", NULL,
+                                 "RSVPs covered by committed batches");
+    M.tx_retries = metrics_counter("rsvp_writer_tx_retries_total", NULL,
+                                   "Batch transactions re-run after serialization failure or "
+                                   "deadlock");
+    M.batch_seconds = metrics_histogram("rsvp_writer_batch_seconds", NULL,
+                                        "Time to apply one batch (all results)", secs,
+                                        (int)(sizeof secs / sizeof secs[0]));
+    M.freshness = metrics_histogram("rsvp_writer_freshness_seconds", NULL,
+                                    "Commit time minus ingest time of the newest RSVP in a batch",
+                                    fresh, (int)(sizeof fresh / sizeof fresh[0]));
+    M.db_up = metrics_gauge("rsvp_writer_db_up", NULL, "1 when a worker holds a ready database "
+                                                       "connection (schema created)");
+    if (!M.rows || !M.messages || !M.tx_retries || !M.batch_seconds || !M.freshness || !M.db_up)
+        return ERR_NOMEM;
+    return 0;
+}
+
+void writer_set_db_up(int up) { mgauge_set(M.db_up, up ? 1.0 : 0.0); }
+
+static int pack_reply(const Rsvp__V1__WriterReply *rep, buf *out) {
+    size_t n = rsvp__v1__writer_reply__get_packed_size(rep);
+    buf_reset(out);
+    if (buf_reserve(out, n + 1) != 0) return ERR_NOMEM;
+    out->len = rsvp__v1__writer_reply__pack(rep, (uint8_t *)out->data);
+    return 0;
+}
+
+static int reply_bad(int reason, const char *why, buf *out) {
+    mcounter_add(M.bad[reason], 1);
+    uint64_t sup;
+    if (ratelog_allow(&rl_bad[reason], &sup))
+        log_warn("bad request", "reason=%s detail=%s suppressed=%" PRIu64, bad_names[reason], why,
+                 sup);
+    Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
+    rep.status = RSVP__V1__WRITER_REPLY__STATUS__ERROR;
+    rep.message = (char *)why;
+    return pack_reply(&rep, out);
+}
+
+static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Batch *b, buf *out) {
+    int64_t t0 = clock_mono_ns();
+    Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
+    const char *why = NULL;
+    int rc = validate_batch(b, lim->max_batch_rows, &why);
+    if (rc != 0) {
+        mcounter_add(M.batches[R_ERROR], 1);
+        return reply_bad(BAD_INVALID_BATCH, why, out);
+    }
+    store_result res;
+    if (st == NULL) {
+        memset(&res, 0, sizeof res);
+        strcpy(res.message, "no database");
+        rc = ERR_RETRY;
+    } else {
+        rc = store_apply_batch(st, b, &res);
+    }
+    if (res.tx_retries > 0) mcounter_add(M.tx_retries, (uint64_t)res.tx_retries);
+    int result;
+    switch (rc) {
+    case 0:
+        result = R_OK;
+        rep.status = RSVP__V1__WRITER_REPLY__STATUS__OK;
+        rep.has_batch_id = 1;
+        rep.batch_id = res.batch_id;
+        mcounter_add(M.rows, b->n_rows);
+        if (b->has_messages) mcounter_add(M.messages, (uint64_t)b->messages);
+        if (b->has_newest_ingest_ms && b->newest_ingest_ms > 0) {
+            double age = (double)(clock_wall_ms() - b->newest_ingest_ms) / 1000.0;
+            mhist_observe(M.freshness, age < 0 ? 0 : age);
+        }
+        break;
+    case ERR_STALE:
+        result = R_STALE;
+        rep.status = RSVP__V1__WRITER_REPLY__STATUS__STALE;
+        rep.has_stored_offset = 1;
+        rep.stored_offset = res.stored_offset;
+        rep.message = res.message;
+        break;
+    case ERR_INVALID:
+        result = R_ERROR;
+        rep.status = RSVP__V1__WRITER_REPLY__STATUS__ERROR;
+        rep.message = res.message;
+        break;
+    default:
+        result = R_RETRY;
+        rep.status = RSVP__V1__WRITER_REPLY__STATUS__RETRY;
+        rep.message = res.message;
+        break;
+    }
+    mcounter_add(M.batches[result], 1);
+    mhist_observe(M.batch_seconds, (double)(clock_mono_ns() - t0) / 1e9);
+    uint64_t sup;
+    if (result == R_OK || result == R_STALE) {
+        log_debug("batch", "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
+                  " rows=%zu batch_id=%" PRId64 " stored=%" PRId64,
+                  result_names[result], b->topic, b->partition, b->from_offset, b->to_offset,
+                  b->n_rows, res.batch_id, res.stored_offset);
+    } else if (ratelog_allow(&rl_batch[result], &sup)) {
+        log_warn("batch failed", "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
+                 " rows=%zu sender=%s error=%s suppressed=%" PRIu64,
+                 result_names[result], b->topic, b->partition, b->from_offset, b->to_offset,
+                 b->n_rows, b->sender, res.message, sup);
+    }
+    return pack_reply(&rep, out);
+}
+
+static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__OffsetQuery *q,
+                        buf *out) {
+    const char *why = NULL;
+    if (validate_offset_query(q, lim->max_partitions, &why) != 0) {
+        mcounter_add(M.queries[R_ERROR], 1);
+        return reply_bad(BAD_INVALID_QUERY, why, out);
+    }
+    Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
+    char msg[256] = "no database";
+    int64_t *offs = calloc(q->n_partitions, sizeof *offs);
+    Rsvp__V1__PartitionOffset *po = calloc(q->n_partitions, sizeof *po);
+    Rsvp__V1__PartitionOffset **pp = calloc(q->n_partitions, sizeof *pp);
+    int rc = ERR_NOMEM;
+    if (offs && po && pp) {
+        rc = st ? store_query_offsets(st, q->topic, q->partitions, q->n_partitions, offs, msg,
+                                      sizeof msg)
+                : ERR_RETRY;
+    }
+    int result;
+    if (rc == 0) {
+        result = R_OK;
+        rep.status = RSVP__V1__WRITER_REPLY__STATUS__OK;
+        for (size_t i = 0; i < q->n_partitions; i++) {
+            rsvp__v1__partition_offset__init(&po[i]);
+            po[i].partition = q->partitions[i];
+            po[i].next_offset = offs[i];
+            pp[i] = &po[i];
+        }
+        rep.n_offsets = q->n_partitions;
+        rep.offsets = pp;
+    } else {
+        result = rc == ERR_INVALID ? R_ERROR : R_RETRY;
+        rep.status = rc == ERR_INVALID ? RSVP__V1__WRITER_REPLY__STATUS__ERROR
+                                       : RSVP__V1__WRITER_REPLY__STATUS__RETRY;
+        rep.message = msg;
+    }
+    mcounter_add(M.queries[result], 1);
+    rc = pack_reply(&rep, out);
+    free(offs);
+    free(po);
+    free(pp);
+    return rc;
+}
+
+int writer_handle(store *st, const writer_limits *lim, const void *req, size_t len, buf *out) {
+    if (len == 0) return reply_bad(BAD_EMPTY, "empty request", out);
+    if (len > lim->max_request_bytes)
+        return reply_bad(BAD_OVERSIZE, "request larger than MAX_REQUEST_BYTES", out);
+    Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(NULL, len, req);
+    if (r == NULL) return reply_bad(BAD_UNPACK, "request is not a WriterRequest", out);
+    int rc;
+    switch (r->body_case) {
+    case RSVP__V1__WRITER_REQUEST__BODY_BATCH: rc = handle_batch(st, lim, r->batch, out); break;
+    case RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY:
+        rc = handle_query(st, lim, r->offset_query, out);
+        break;
+    default: rc = reply_bad(BAD_NO_BODY, "request has no batch or offset_query", out); break;
+    }
+    rsvp__v1__writer_request__free_unpacked(r, NULL);
+    return rc;
+}
