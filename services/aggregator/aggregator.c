@@ -1,0 +1,475 @@
+/* aggregator.c: per-partition offset ranges, delta tables and frozen batches, and what to do with
+ * each writer reply. No I/O: main.c performs the returned actions. Invariant per partition: the
+ * frozen batch covers [f.from, f.to) and the live table covers [f.to, next); they are never merged,
+ * so a batch the writer applied is never counted twice. */
+#include "services/aggregator/aggregator.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "services/aggregator/keytab.h"
+
+typedef struct part {
+    int32_t id;
+    int64_t from;    /* range start of the live table; -1 = nothing stored yet */
+    int64_t next;    /* last consumed offset + 1; -1 = nothing consumed and nothing stored */
+    int64_t msgs;    /* offsets consumed in the live range (decode errors included) */
+    int64_t counted; /* sum of deltas in the live range */
+    int64_t newest_ingest, oldest_ingest; /* 0 = none */
+    keytab *tab;
+    /* the frozen batch, if has_frozen */
+    int has_frozen;
+    int64_t f_from, f_to, f_msgs;
+    buf frozen; /* packed WriterRequest */
+} part;
+
+/* A bump allocator for protobuf-c unpack: one message's allocations come from one block, which
+ * is reset per message (no malloc on the hot path); oversize requests fall back to malloc. */
+typedef struct bump {
+    unsigned char *block;
+    size_t len, cap;
+    void **big;
+    size_t nbig, capbig;
+} bump;
+
+struct agg {
+    char *topic;
+    char *sender;
+    size_t max_keys;
+    size_t max_bytes;
+    part **parts;
+    size_t nparts, capparts;
+    part *inflight;   /* partition whose batch is in flight */
+    int inflight_any; /* a request is in flight (its partition may have been revoked) */
+    bump mem;
+    ProtobufCAllocator alloc;
+    buf scratch; /* rows of the batch being frozen */
+    agg_stats stats;
+};
+
+static const char *const result_names[AGG_NRES] = {
+    "ok", "stale_applied", "stale", "retry", "timeout", "transport", "error", "dropped",
+};
+
+const char *agg_result_name(agg_result r) {
+    return (unsigned)r < AGG_NRES ? result_names[r] : "unknown";
+}
+
+static void *bump_alloc(void *data, size_t size) {
+    bump *b = data;
+    size = (size + 15) & ~(size_t)15;
+    if (b->len + size <= b->cap) {
+        void *p = b->block + b->len;
+        b->len += size;
+        return p;
+    }
+    if (b->nbig == b->capbig) {
+        size_t nc = b->capbig ? b->capbig * 2 : 16;
+        void **nb = realloc(b->big, nc * sizeof *nb);
+        if (!nb) return NULL;
+        b->big = nb;
+        b->capbig = nc;
+    }
+    void *p = malloc(size);
+    if (p) b->big[b->nbig++] = p;
+    return p;
+}
+
+static void bump_free(void *data, void *p) {
+    (void)data;
+    (void)p; /* released together by bump_reset */
+}
+
+static void bump_reset(bump *b) {
+    for (size_t i = 0; i < b->nbig; i++) free(b->big[i]);
+    if (b->nbig && b->cap < (1u << 22)) { /* this message did not fit: grow for the next ones */
+        unsigned char *nb = realloc(b->block, b->cap * 2);
+        if (nb) {
+            b->block = nb;
+            b->cap *= 2;
+        }
+    }
+    b->nbig = 0;
+    b->len = 0;
+}
+
+agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_t max_batch_bytes) {
+    agg *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    a->topic = strdup(topic);
+    a->sender = strdup(sender ? sender : "");
+    a->mem.cap = 64 * 1024;
+    a->mem.block = malloc(a->mem.cap);
+    if (!a->topic || !a->sender || !a->mem.block) {
+        agg_free(a);
+        return NULL;
+    }
+    a->max_keys = max_batch_keys ? max_batch_keys : (size_t)-1;
+    a->max_bytes = max_batch_bytes ? max_batch_bytes : (size_t)-1;
+    a->alloc.alloc = bump_alloc;
+    a->alloc.free = bump_free;
+    a->alloc.allocator_data = &a->mem;
+    return a;
+}
+
+static void part_free(part *p) {
+    if (!p) return;
+    keytab_free(p->tab);
+    buf_free(&p->frozen);
+    free(p);
+}
+
+void agg_free(agg *a) {
+    if (!a) return;
+    for (size_t i = 0; i < a->nparts; i++) part_free(a->parts[i]);
+    free(a->parts);
+    bump_reset(&a->mem);
+    free(a->mem.block);
+    free(a->mem.big);
+    buf_free(&a->scratch);
+    free(a->topic);
+    free(a->sender);
+    free(a);
+}
+
+static int full(const agg *a, const part *p) {
+    return keytab_count(p->tab) >= a->max_keys || keytab_key_bytes(p->tab) >= a->max_bytes;
+}
+
+static part *find(const agg *a, int32_t id) {
+    for (size_t i = 0; i < a->nparts; i++)
+        if (a->parts[i]->id == id) return a->parts[i];
+    return NULL;
+}
+
+/* Start an empty live range at `from` (deltas and ingest times cleared). */
+static void open_range(part *p, int64_t from) {
+    keytab_reset(p->tab);
+    p->from = from;
+    p->next = from;
+    p->msgs = p->counted = 0;
+    p->newest_ingest = p->oldest_ingest = 0;
+}
+
+/* Drop everything unwritten of p (live table and frozen batch); count what was lost. */
+static void drop_state(agg *a, part *p) {
+    a->stats.discarded_msgs += (uint64_t)p->msgs + (p->has_frozen ? (uint64_t)p->f_msgs : 0);
+    p->has_frozen = 0;
+    buf_reset(&p->frozen);
+    if (a->inflight == p) a->inflight = NULL;
+}
+
+int agg_assign(agg *a, int32_t partition, int64_t stored_next) {
+    part *p = find(a, partition);
+    if (!p) {
+        if (a->nparts == a->capparts) {
+            size_t nc = a->capparts ? a->capparts * 2 : 8;
+            part **np = realloc(a->parts, nc * sizeof *np);
+            if (!np) return ERR_NOMEM;
+            a->parts = np;
+            a->capparts = nc;
+        }
+        p = calloc(1, sizeof *p);
+        if (!p || !(p->tab = keytab_new())) {
+            free(p);
+            return ERR_NOMEM;
+        }
+        p->id = partition;
+        a->parts[a->nparts++] = p;
+    } else {
+        drop_state(a, p);
+    }
+    open_range(p, stored_next < 0 ? -1 : stored_next);
+    return 0;
+}
+
+void agg_revoke(agg *a, int32_t partition) {
+    for (size_t i = 0; i < a->nparts; i++) {
+        part *p = a->parts[i];
+        if (p->id != partition) continue;
+        drop_state(a, p);
+        a->parts[i] = a->parts[--a->nparts];
+        part_free(p);
+        return;
+    }
+}
+
+int agg_assigned(const agg *a, int32_t partition) { return find(a, partition) != NULL; }
+
+size_t agg_partitions(const agg *a, int32_t *out, size_t cap) {
+    for (size_t i = 0; i < a->nparts && i < cap; i++) out[i] = a->parts[i]->id;
+    return a->nparts;
+}
+
+int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len) {
+    part *p = find(a, partition);
+    if (!p) return ERR_NOTFOUND;
+    if (p->next >= 0 && offset < p->next) {
+        a->stats.duplicates++;
+        return ERR_STALE;
+    }
+    a->stats.consumed++;
+    Rsvp__V1__Rsvp *r = rsvp__v1__rsvp__unpack(&a->alloc, len, payload);
+    int rc = 0;
+    if (!r) {
+        a->stats.decode_errors++;
+        rc = ERR_INVALID;
+    } else {
+        keyview k;
+        char timebuf[24];
+        keytab_key_from_rsvp(r, &k, timebuf);
+        /* count(response) of the reference: a NULL response creates the key but adds 0 */
+        int64_t d = k.response == KEY_RESPONSE_NULL ? 0 : 1;
+        if (keytab_add(p->tab, &k, d) != 0) {
+            bump_reset(&a->mem);
+            a->stats.consumed--;
+            return ERR_NOMEM;
+        }
+        p->counted += d;
+        if (r->has_ingest_time_ms && r->ingest_time_ms > 0) {
+            if (!p->newest_ingest || r->ingest_time_ms > p->newest_ingest)
+                p->newest_ingest = r->ingest_time_ms;
+            if (!p->oldest_ingest || r->ingest_time_ms < p->oldest_ingest)
+                p->oldest_ingest = r->ingest_time_ms;
+        }
+    }
+    bump_reset(&a->mem);
+    p->msgs++;
+    p->next = offset + 1;
+    return rc;
+}
+
+static int put_varint(buf *b, uint64_t v) {
+    unsigned char tmp[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (unsigned char)v;
+    return buf_append(b, tmp, n);
+}
+
+/* Append one length-delimited field (tag, length, bytes produced by a protobuf-c packer). */
+static int put_message(buf *b, unsigned field, const ProtobufCMessage *m) {
+    size_t n = protobuf_c_message_get_packed_size(m);
+    if (put_varint(b, (uint64_t)field << 3 | 2) || put_varint(b, n) || buf_reserve(b, n))
+        return ERR_NOMEM;
+    protobuf_c_message_pack(m, (uint8_t *)b->data + b->len);
+    b->len += n;
+    return 0;
+}
+
+/* Pack p's live range as WriterRequest{batch} into p->frozen. Protobuf concatenation appends
+ * repeated fields, so the batch body is the packed header followed by one field-5 record per row:
+ * no array of AggRow is built, each row is packed straight from the table. */
+static int pack_batch(agg *a, part *p, size_t *rows_out) {
+    buf *body = &a->scratch;
+    buf_reset(body);
+    Rsvp__V1__Batch hdr = RSVP__V1__BATCH__INIT;
+    hdr.topic = a->topic;
+    hdr.partition = p->id;
+    hdr.from_offset = p->from;
+    hdr.to_offset = p->next;
+    hdr.has_messages = 1;
+    hdr.messages = p->counted;
+    if (p->newest_ingest) {
+        hdr.has_newest_ingest_ms = hdr.has_oldest_ingest_ms = 1;
+        hdr.newest_ingest_ms = p->newest_ingest;
+        hdr.oldest_ingest_ms = p->oldest_ingest;
+    }
+    hdr.sender = a->sender;
+    size_t n = rsvp__v1__batch__get_packed_size(&hdr);
+    if (buf_reserve(body, n)) return ERR_NOMEM;
+    body->len = rsvp__v1__batch__pack(&hdr, (uint8_t *)body->data);
+
+    static const char *const resp[3] = {NULL, "yes", "no"};
+    size_t pos = 0, rows = 0;
+    keyview k;
+    int64_t delta;
+    while (keytab_next(p->tab, &pos, &k, &delta)) {
+        Rsvp__V1__AggRow row = RSVP__V1__AGG_ROW__INIT;
+        row.event_name = (char *)k.str[KEY_EVENT_NAME];
+        row.event_url = (char *)k.str[KEY_EVENT_URL];
+        row.event_time = (char *)k.str[KEY_EVENT_TIME];
+        row.group_name = (char *)k.str[KEY_GROUP_NAME];
+        row.group_country = (char *)k.str[KEY_GROUP_COUNTRY];
+        row.group_state = (char *)k.str[KEY_GROUP_STATE];
+        row.group_city = (char *)k.str[KEY_GROUP_CITY];
+        row.has_group_lat = k.has_num[KEY_GROUP_LAT];
+        row.group_lat = k.num[KEY_GROUP_LAT];
+        row.has_group_lon = k.has_num[KEY_GROUP_LON];
+        row.group_lon = k.num[KEY_GROUP_LON];
+        row.has_lat = k.has_num[KEY_LAT];
+        row.lat = k.num[KEY_LAT];
+        row.has_lon = k.has_num[KEY_LON];
+        row.lon = k.num[KEY_LON];
+        row.response = (char *)resp[k.response];
+        row.delta = delta;
+        if (put_message(body, 5, &row.base)) return ERR_NOMEM;
+        rows++;
+    }
+    /* WriterRequest field 1 (batch) around the body */
+    buf *out = &p->frozen;
+    buf_reset(out);
+    if (put_varint(out, 1u << 3 | 2) || put_varint(out, body->len) ||
+        buf_append(out, body->data, body->len))
+        return ERR_NOMEM;
+    *rows_out = rows;
+    return 0;
+}
+
+int agg_freeze(agg *a, int all) {
+    int n = 0;
+    for (size_t i = 0; i < a->nparts; i++) {
+        part *p = a->parts[i];
+        if (p->has_frozen || p->msgs == 0) continue;
+        if (!all && !full(a, p)) continue;
+        size_t rows = 0;
+        if (pack_batch(a, p, &rows)) {
+            buf_reset(&p->frozen);
+            return ERR_NOMEM;
+        }
+        p->has_frozen = 1;
+        p->f_from = p->from;
+        p->f_to = p->next;
+        p->f_msgs = p->msgs;
+        a->stats.rows += rows;
+        open_range(p, p->next);
+        n++;
+    }
+    return n;
+}
+
+int agg_backlogged(const agg *a) {
+    for (size_t i = 0; i < a->nparts; i++)
+        if (a->parts[i]->has_frozen && full(a, a->parts[i])) return 1;
+    return 0;
+}
+
+int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len) {
+    if (a->inflight_any) return 0;
+    for (size_t i = 0; i < a->nparts; i++) {
+        part *p = a->parts[i];
+        if (!p->has_frozen) continue;
+        a->inflight = p;
+        a->inflight_any = 1;
+        *partition = p->id;
+        *data = p->frozen.data;
+        *len = p->frozen.len;
+        return 1;
+    }
+    return 0;
+}
+
+int agg_inflight(const agg *a) { return a->inflight_any; }
+
+static void set_result(agg *a, agg_action *out, agg_act act, agg_result res) {
+    out->act = act;
+    out->result = res;
+    a->stats.batches[res]++;
+}
+
+void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_action *out) {
+    part *p = a->inflight;
+    a->inflight = NULL;
+    a->inflight_any = 0;
+    memset(out, 0, sizeof *out);
+    out->partition = p ? p->id : -1;
+    if (!p) {
+        set_result(a, out, AGG_ACT_NONE, AGG_RES_DROPPED);
+        return;
+    }
+    if (err || !reply) {
+        set_result(a, out, AGG_ACT_RETRY, err == ERR_TIMEOUT ? AGG_RES_TIMEOUT : AGG_RES_TRANSPORT);
+        return;
+    }
+    switch (reply->status) {
+    case RSVP__V1__WRITER_REPLY__STATUS__OK:
+        set_result(a, out, AGG_ACT_COMMIT, AGG_RES_OK);
+        break;
+    case RSVP__V1__WRITER_REPLY__STATUS__STALE:
+        if (reply->has_stored_offset && reply->stored_offset == p->f_to) {
+            set_result(a, out, AGG_ACT_COMMIT, AGG_RES_STALE_APPLIED);
+            break;
+        }
+        if (!reply->has_stored_offset) { /* a STALE without the truth: ask again */
+            drop_state(a, p);
+            open_range(p, p->f_from);
+            set_result(a, out, AGG_ACT_REQUERY, AGG_RES_STALE);
+            return;
+        }
+        /* Someone else wrote (or the store moved): our frozen and live deltas are void. */
+        a->stats.discarded_msgs += (uint64_t)p->msgs;
+        p->has_frozen = 0;
+        a->stats.discarded_msgs += (uint64_t)p->f_msgs;
+        buf_reset(&p->frozen);
+        open_range(p, reply->stored_offset < 0 ? -1 : reply->stored_offset);
+        out->offset = p->from;
+        set_result(a, out, AGG_ACT_SEEK, AGG_RES_STALE);
+        return;
+    case RSVP__V1__WRITER_REPLY__STATUS__RETRY:
+        set_result(a, out, AGG_ACT_RETRY, AGG_RES_RETRY);
+        return;
+    default: /* ERROR or a status this build does not know: do not resend as is */
+        a->stats.discarded_msgs += (uint64_t)p->msgs + (uint64_t)p->f_msgs;
+        p->has_frozen = 0;
+        buf_reset(&p->frozen);
+        open_range(p, p->f_from);
+        set_result(a, out, AGG_ACT_REQUERY, AGG_RES_ERROR);
+        return;
+    }
+    /* acknowledged: the live range already starts at f_to */
+    p->has_frozen = 0;
+    buf_reset(&p->frozen);
+    out->offset = p->f_to;
+}
+
+size_t agg_live_keys(const agg *a) {
+    size_t n = 0;
+    for (size_t i = 0; i < a->nparts; i++) n += keytab_count(a->parts[i]->tab);
+    return n;
+}
+
+size_t agg_pending_batches(const agg *a) {
+    size_t n = 0;
+    for (size_t i = 0; i < a->nparts; i++) n += a->parts[i]->has_frozen ? 1 : 0;
+    return n;
+}
+
+size_t agg_state_bytes(const agg *a) {
+    size_t n = sizeof *a + a->mem.cap + a->scratch.cap;
+    for (size_t i = 0; i < a->nparts; i++)
+        n += sizeof(part) + keytab_bytes(a->parts[i]->tab) + a->parts[i]->frozen.cap;
+    return n;
+}
+
+const agg_stats *agg_get_stats(const agg *a) { return &a->stats; }
+
+int agg_range(const agg *a, int32_t partition, int64_t *from, int64_t *next, int *has_pending) {
+    const part *p = find(a, partition);
+    if (!p) return ERR_NOTFOUND;
+    *from = p->from;
+    *next = p->next;
+    *has_pending = p->has_frozen;
+    return 0;
+}
+
+int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, void **out,
+                          size_t *len) {
+    Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
+    q.topic = (char *)topic;
+    q.n_partitions = n;
+    q.partitions = (int32_t *)parts;
+    Rsvp__V1__WriterRequest req = RSVP__V1__WRITER_REQUEST__INIT;
+    req.body_case = RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY;
+    req.offset_query = &q;
+    size_t sz = rsvp__v1__writer_request__get_packed_size(&req);
+    void *p = malloc(sz ? sz : 1);
+    if (!p) return ERR_NOMEM;
+    *len = rsvp__v1__writer_request__pack(&req, p);
+    *out = p;
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* keytab.h: the aggregate key of the reference query (12 nullable columns) and an open-addressing
+ * hash table key -> count delta whose keys live compactly in one arena. One table per assigned
+ * partition; it is reset (arena emptied, capacity kept) each time its deltas were frozen. */
+#ifndef SERVICES_AGGREGATOR_KEYTAB_H
+#define SERVICES_AGGREGATOR_KEYTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/rsvp.pb-c.h"
+
+/* Column order of the reference group-by (and of AggRow fields 1..12). */
+enum {
+    KEY_EVENT_NAME,
+    KEY_EVENT_URL,
+    KEY_EVENT_TIME,
+    KEY_GROUP_NAME,
+    KEY_GROUP_COUNTRY,
+    KEY_GROUP_STATE,
+    KEY_GROUP_CITY,
+    KEY_NSTR /* 7 string columns */
+};
+enum { KEY_GROUP_LAT, KEY_GROUP_LON, KEY_LAT, KEY_LON, KEY_NNUM /* 4 double columns */ };
+enum { KEY_RESPONSE_NULL = 0, KEY_RESPONSE_YES = 1, KEY_RESPONSE_NO = 2 };
+
+/* keyview: one key, borrowed. str[i] == NULL means SQL NULL; str_len[i] is its byte length (the
+ * string may contain anything but NUL). has_num[i] == 0 means NULL. */
+typedef struct keyview {
+    const char *str[KEY_NSTR];
+    size_t str_len[KEY_NSTR];
+    double num[KEY_NNUM];
+    int has_num[KEY_NNUM];
+    int response; /* KEY_RESPONSE_* */
+} keyview;
+
+/* keytab_key_from_rsvp: fill *k from a decoded RSVP by the reference's rules (absent -> NULL,
+ * event_time = decimal digits of event.time written into timebuf, venue absent -> lat/lon NULL).
+ * k borrows r's strings and timebuf (at least 24 bytes); both must outlive k. */
+void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24]);
+
+/* keytab_norm_double: -0.0 -> 0.0 and every NaN -> one canonical NaN, so keys compare bitwise. */
+double keytab_norm_double(double d);
+
+typedef struct keytab keytab;
+
+/* keytab_new: an empty table. Returns NULL on ERR_NOMEM. */
+keytab *keytab_new(void);
+/* keytab_free: NULL-safe. */
+void keytab_free(keytab *t);
+
+/* keytab_add: delta += d for key k (created with delta 0 first if new; d may be 0, which still
+ * creates the key, as Spark's count() of a NULL response does). Doubles are normalised here.
+ * Returns 0, ERR_NOMEM or ERR_RANGE (arena over 4 GiB); on error the table is unchanged. */
+int keytab_add(keytab *t, const keyview *k, int64_t d);
+
+/* keytab_count: live keys. keytab_bytes: memory held (slots + arena capacity). */
+size_t keytab_count(const keytab *t);
+size_t keytab_bytes(const keytab *t);
+/* keytab_used_bytes: slots + arena bytes in use (keytab_bytes minus growth slack). */
+size_t keytab_used_bytes(const keytab *t);
+/* keytab_key_bytes: bytes of the encoded keys (+12 per key): close to the packed size of the rows. */
+size_t keytab_key_bytes(const keytab *t);
+
+/* keytab_next: iterate in insertion order. Start with *pos = 0; returns 1 and fills *k, *delta
+ * (strings NUL-terminated inside the table, valid until the next add/reset/free) or 0 at the end. */
+int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta);
+
+/* keytab_reset: drop every key; keeps the allocated capacity for the next range. */
+void keytab_reset(keytab *t);
+
+#endif

@@ -1,0 +1,413 @@
+/* test_agg_ranges.c: the aggregator's offset ranges and writer-reply handling as a pure state
+ * machine: freezing a range into a Batch, never merging a frozen batch with newer deltas, and
+ * what OK, STALE (== to_offset and other), RETRY, timeout, ERROR and revocation do. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "services/aggregator/aggregator.h"
+
+/* A packed Rsvp for event `name` with response yes (1) / no (2) / absent (0). */
+static size_t rsvp(const char *name, int response, int64_t ingest, uint8_t *out, size_t cap) {
+    Rsvp__V1__Rsvp r = RSVP__V1__RSVP__INIT;
+    Rsvp__V1__Event e = RSVP__V1__EVENT__INIT;
+    e.event_name = (char *)name;
+    e.has_time = 1;
+    e.time = 1490439600000;
+    r.event = &e;
+    if (response) {
+        r.has_response = 1;
+        r.response = (Rsvp__V1__Response)response;
+    }
+    if (ingest) {
+        r.has_ingest_time_ms = 1;
+        r.ingest_time_ms = ingest;
+    }
+    size_t n = rsvp__v1__rsvp__get_packed_size(&r);
+    assert_true(n <= cap);
+    return rsvp__v1__rsvp__pack(&r, out);
+}
+
+static int consume(agg *a, int32_t p, int64_t off, const char *name, int response) {
+    uint8_t b[1024];
+    size_t n = rsvp(name, response, 1000 + off, b, sizeof b);
+    return agg_consume(a, p, off, b, n);
+}
+
+/* Takes the next request and decodes its batch (caller frees with writer_request__free_unpacked). */
+static Rsvp__V1__WriterRequest *take(agg *a, int32_t *partition) {
+    const void *data;
+    size_t len;
+    assert_int_equal(agg_next_request(a, partition, &data, &len), 1);
+    Rsvp__V1__WriterRequest *req = rsvp__v1__writer_request__unpack(NULL, len, data);
+    assert_non_null(req);
+    assert_int_equal(req->body_case, RSVP__V1__WRITER_REQUEST__BODY_BATCH);
+    return req;
+}
+
+static int64_t row_delta(const Rsvp__V1__Batch *b, const char *name, const char *resp) {
+    for (size_t i = 0; i < b->n_rows; i++) {
+        const Rsvp__V1__AggRow *r = b->rows[i];
+        if (strcmp(r->event_name, name) != 0) continue;
+        if ((resp == NULL) != (r->response == NULL)) continue;
+        if (resp && strcmp(resp, r->response) != 0) continue;
+        return r->delta;
+    }
+    return -1;
+}
+
+static void reply(agg *a, Rsvp__V1__WriterReply__Status st, int64_t stored, agg_action *act) {
+    Rsvp__V1__WriterReply r = RSVP__V1__WRITER_REPLY__INIT;
+    r.status = st;
+    if (stored != -100) {
+        r.has_stored_offset = 1;
+        r.stored_offset = stored;
+    }
+    agg_on_reply(a, 0, &r, act);
+}
+
+static void test_freeze_builds_batch_over_range(void **state) {
+    (void)state;
+    agg *a = agg_new("rsvps.parsed", "agg-0", 1000, 0);
+    assert_int_equal(agg_assign(a, 3, 10), 0);
+    assert_int_equal(consume(a, 3, 10, "A", 1), 0);
+    assert_int_equal(consume(a, 3, 11, "A", 1), 0);
+    assert_int_equal(consume(a, 3, 12, "A", 2), 0);
+    assert_int_equal(consume(a, 3, 14, "B", 1), 0); /* gaps are normal (txn markers) */
+    assert_int_equal(agg_live_keys(a), 3);
+    assert_int_equal(agg_freeze(a, 0), 0); /* not full, not a trigger */
+    assert_int_equal(agg_freeze(a, 1), 1);
+    assert_int_equal(agg_live_keys(a), 0);
+    assert_int_equal(agg_pending_batches(a), 1);
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    const Rsvp__V1__Batch *b = req->batch;
+    assert_int_equal(p, 3);
+    assert_string_equal(b->topic, "rsvps.parsed");
+    assert_int_equal(b->partition, 3);
+    assert_int_equal(b->from_offset, 10);
+    assert_int_equal(b->to_offset, 15);
+    assert_int_equal(b->messages, 4);
+    assert_int_equal(b->n_rows, 3);
+    assert_int_equal(row_delta(b, "A", "yes"), 2);
+    assert_int_equal(row_delta(b, "A", "no"), 1);
+    assert_int_equal(row_delta(b, "B", "yes"), 1);
+    assert_string_equal(b->rows[0]->event_time, "1490439600000");
+    assert_null(b->rows[0]->group_name);
+    assert_false(b->rows[0]->has_lat);
+    assert_int_equal(b->oldest_ingest_ms, 1010);
+    assert_int_equal(b->newest_ingest_ms, 1014);
+    assert_string_equal(b->sender, "agg-0");
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    assert_int_equal(agg_next_request(a, &p, &(const void *){0}, &(size_t){0}), 0); /* in flight */
+    agg_free(a);
+}
+
+static void test_ok_starts_next_range_without_merging(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 0, -1); /* nothing stored */
+    consume(a, 0, 5, "A", 1);
+    consume(a, 0, 6, "A", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->from_offset, -1);
+    assert_int_equal(req->batch->to_offset, 7);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    /* messages keep arriving while the batch is in flight: they belong to the next range */
+    consume(a, 0, 7, "A", 1);
+    assert_int_equal(agg_freeze(a, 1), 0); /* one frozen batch per partition at a time */
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_COMMIT);
+    assert_int_equal(act.result, AGG_RES_OK);
+    assert_int_equal(act.offset, 7);
+    assert_int_equal(agg_pending_batches(a), 0);
+    int64_t from, next;
+    int pending;
+    assert_int_equal(agg_range(a, 0, &from, &next, &pending), 0);
+    assert_int_equal(from, 7);
+    assert_int_equal(next, 8);
+    assert_int_equal(agg_freeze(a, 1), 1);
+    req = take(a, &p);
+    assert_int_equal(req->batch->from_offset, 7);
+    assert_int_equal(req->batch->to_offset, 8);
+    assert_int_equal(row_delta(req->batch, "A", "yes"), 1); /* not 3 */
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    assert_int_equal(agg_get_stats(a)->batches[AGG_RES_OK], 1);
+    agg_free(a);
+}
+
+static void test_stale_equal_to_offset_is_success(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 1, 100);
+    consume(a, 1, 100, "A", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    consume(a, 1, 101, "A", 1);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__STALE, 101, &act);
+    assert_int_equal(act.act, AGG_ACT_COMMIT);
+    assert_int_equal(act.result, AGG_RES_STALE_APPLIED);
+    assert_int_equal(agg_live_keys(a), 1); /* newer deltas kept */
+    int64_t from, next;
+    int pending;
+    agg_range(a, 1, &from, &next, &pending);
+    assert_int_equal(from, 101);
+    assert_int_equal(pending, 0);
+    agg_free(a);
+}
+
+static void test_stale_other_drops_state_and_seeks(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 1, 100);
+    consume(a, 1, 100, "A", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    consume(a, 1, 101, "B", 1);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__STALE, 250, &act);
+    assert_int_equal(act.act, AGG_ACT_SEEK);
+    assert_int_equal(act.result, AGG_RES_STALE);
+    assert_int_equal(act.partition, 1);
+    assert_int_equal(act.offset, 250);
+    assert_int_equal(agg_live_keys(a), 0);
+    assert_int_equal(agg_pending_batches(a), 0);
+    assert_int_equal(agg_get_stats(a)->discarded_msgs, 2);
+    int64_t from, next;
+    int pending;
+    agg_range(a, 1, &from, &next, &pending);
+    assert_int_equal(from, 250);
+    /* messages from before the seek target are not counted any more */
+    assert_int_equal(consume(a, 1, 102, "B", 1), ERR_STALE);
+    assert_int_equal(consume(a, 1, 250, "C", 1), 0);
+    agg_freeze(a, 1);
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->from_offset, 250);
+    assert_int_equal(req->batch->to_offset, 251);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    /* STALE with "nothing stored" seeks to START_OFFSET (-1) */
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__STALE, -1, &act);
+    assert_int_equal(act.act, AGG_ACT_SEEK);
+    assert_int_equal(act.offset, -1);
+    agg_free(a);
+}
+
+static void test_retry_keeps_frozen_batch_byte_identical(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 2, 0);
+    consume(a, 2, 0, "A", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    const void *d1;
+    size_t l1;
+    assert_int_equal(agg_next_request(a, &p, &d1, &l1), 1);
+    void *copy = malloc(l1);
+    memcpy(copy, d1, l1);
+    consume(a, 2, 1, "A", 1);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__RETRY, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_RETRY);
+    assert_int_equal(act.result, AGG_RES_RETRY);
+    agg_on_reply(a, 0, NULL, &act); /* nothing in flight: dropped */
+    assert_int_equal(act.act, AGG_ACT_NONE);
+    assert_int_equal(agg_next_request(a, &p, &d1, &l1), 1);
+    agg_on_reply(a, ERR_TIMEOUT, NULL, &act);
+    assert_int_equal(act.act, AGG_ACT_RETRY);
+    assert_int_equal(act.result, AGG_RES_TIMEOUT);
+    agg_freeze(a, 1); /* a trigger during retry must not touch the frozen batch */
+    assert_int_equal(agg_next_request(a, &p, &d1, &l1), 1);
+    assert_int_equal(l1, sizeof(char) * l1);
+    assert_memory_equal(d1, copy, l1);
+    agg_on_reply(a, ERR_IO, NULL, &act);
+    assert_int_equal(act.result, AGG_RES_TRANSPORT);
+    assert_int_equal(agg_next_request(a, &p, &d1, &l1), 1);
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_COMMIT);
+    assert_int_equal(act.offset, 1);
+    assert_int_equal(agg_live_keys(a), 1); /* offset 1 still waits for its own batch */
+    free(copy);
+    agg_free(a);
+}
+
+static void test_error_drops_state_and_requeries(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 0, 40);
+    consume(a, 0, 40, "A", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    consume(a, 0, 41, "A", 1);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__ERROR, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_REQUERY);
+    assert_int_equal(act.result, AGG_RES_ERROR);
+    assert_int_equal(agg_live_keys(a), 0);
+    assert_int_equal(agg_pending_batches(a), 0);
+    int64_t from, next;
+    int pending;
+    agg_range(a, 0, &from, &next, &pending);
+    assert_int_equal(from, 40); /* best knowledge of what is stored */
+    agg_free(a);
+}
+
+static void test_revoke_discards_and_drops_inflight_reply(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 0, 0);
+    agg_assign(a, 1, 0);
+    consume(a, 0, 0, "A", 1);
+    consume(a, 1, 0, "B", 1);
+    agg_freeze(a, 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    agg_revoke(a, p);
+    assert_false(agg_assigned(a, p));
+    assert_int_equal(consume(a, p, 1, "A", 1), ERR_NOTFOUND);
+    assert_true(agg_inflight(a));
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_NONE);
+    assert_int_equal(act.result, AGG_RES_DROPPED);
+    /* the other partition's batch is next */
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->partition, p);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    /* re-assignment restarts from the stored offset with empty state */
+    agg_revoke(a, p);
+    agg_assign(a, p, 9);
+    assert_int_equal(agg_pending_batches(a), 0);
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.result, AGG_RES_DROPPED);
+    agg_revoke(a, 77); /* not assigned: no-op */
+    agg_free(a);
+}
+
+static void test_decode_error_still_covers_offset(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 0, 0);
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    assert_int_equal(agg_consume(a, 0, 0, garbage, sizeof garbage), ERR_INVALID);
+    assert_int_equal(agg_get_stats(a)->decode_errors, 1);
+    assert_int_equal(agg_freeze(a, 1), 1);
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->from_offset, 0);
+    assert_int_equal(req->batch->to_offset, 1);
+    assert_int_equal(req->batch->n_rows, 0);
+    assert_int_equal(req->batch->messages, 0);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    assert_int_equal(consume(a, 0, 0, "A", 1), ERR_STALE); /* duplicate delivery */
+    assert_int_equal(agg_get_stats(a)->duplicates, 1);
+    agg_free(a);
+}
+
+static void test_null_response_creates_zero_row(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 1000, 0);
+    agg_assign(a, 0, 0);
+    consume(a, 0, 0, "A", 0);
+    agg_freeze(a, 1);
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->n_rows, 1);
+    assert_int_equal(row_delta(req->batch, "A", NULL), 0); /* count(response) of NULL */
+    assert_int_equal(req->batch->messages, 0);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    agg_free(a);
+}
+
+static void test_max_keys_freezes_early_and_backlogs(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    consume(a, 0, 0, "A", 1);
+    assert_int_equal(agg_freeze(a, 0), 0);
+    consume(a, 0, 1, "B", 1);
+    assert_int_equal(agg_freeze(a, 0), 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    consume(a, 0, 2, "C", 1);
+    assert_false(agg_backlogged(a));
+    consume(a, 0, 3, "D", 1);
+    assert_true(agg_backlogged(a)); /* full while the previous batch waits */
+    assert_int_equal(agg_freeze(a, 0), 0);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(agg_freeze(a, 0), 1);
+    assert_false(agg_backlogged(a));
+    assert_true(agg_state_bytes(a) > 0);
+    agg_free(a);
+    agg_free(NULL);
+}
+
+static void test_max_bytes_freezes_early(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 0, 8192); /* no key limit, 8 KiB of keys */
+    agg_assign(a, 0, 0);
+    char name[300];
+    int64_t off = 0;
+    int frozen = 0;
+    for (; off < 1000 && !frozen; off++) {
+        snprintf(name, sizeof name, "%0250lld", (long long)off); /* 250-byte distinct names */
+        consume(a, 0, off, name, 1);
+        frozen = agg_freeze(a, 0);
+    }
+    assert_int_equal(frozen, 1);
+    assert_true(off > 20 && off < 40); /* ~8 KiB / ~300 B per key */
+    int32_t p;
+    const void *data;
+    size_t len;
+    assert_int_equal(agg_next_request(a, &p, &data, &len), 1);
+    assert_true(len < 8192 + 1024); /* the packed batch stays near the bound */
+    agg_free(a);
+}
+
+static void test_offset_query_packs(void **state) {
+    (void)state;
+    int32_t parts[] = {0, 3};
+    void *buf;
+    size_t len;
+    assert_int_equal(agg_pack_offset_query("rsvps.parsed", parts, 2, &buf, &len), 0);
+    Rsvp__V1__WriterRequest *req = rsvp__v1__writer_request__unpack(NULL, len, buf);
+    assert_non_null(req);
+    assert_int_equal(req->body_case, RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY);
+    assert_string_equal(req->offset_query->topic, "rsvps.parsed");
+    assert_int_equal(req->offset_query->n_partitions, 2);
+    assert_int_equal(req->offset_query->partitions[1], 3);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    free(buf);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_freeze_builds_batch_over_range),
+        cmocka_unit_test(test_ok_starts_next_range_without_merging),
+        cmocka_unit_test(test_stale_equal_to_offset_is_success),
+        cmocka_unit_test(test_stale_other_drops_state_and_seeks),
+        cmocka_unit_test(test_retry_keeps_frozen_batch_byte_identical),
+        cmocka_unit_test(test_error_drops_state_and_requeries),
+        cmocka_unit_test(test_revoke_discards_and_drops_inflight_reply),
+        cmocka_unit_test(test_decode_error_still_covers_offset),
+        cmocka_unit_test(test_null_response_creates_zero_row),
+        cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
+        cmocka_unit_test(test_max_bytes_freezes_early),
+        cmocka_unit_test(test_offset_query_packs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
