@@ -20,7 +20,7 @@ int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const
 /* kafka_fatal: nonzero once librdkafka reported a fatal error on any handle (e.g. _FENCED). */
 int kafka_fatal(void);
 
-/* kafka_partition_lag: sum over the handle's assigned partitions of (high watermark - position),
+/* kafka_consumer_lag: sum over the handle's assigned partitions of (high watermark - position),
  * from librdkafka's cached watermarks (no broker round trip); -1 when unknown. */
 int64_t kafka_consumer_lag(rd_kafka_t *rk);
 

@@ -1,0 +1,118 @@
+/* main.c: rsvp-parser wiring. Consumes raw RSVP JSON, produces rsvp.v1.Rsvp (protobuf) keyed by
+ * event_id, dead-letters invalid messages unchanged, all exactly once through Kafka transactions.
+ * The loop lives in parser.c, the JSON -> protobuf function in rsvp_json.c. */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/sig.h"
+#include "common/version.h"
+#include "services/parser/parser.h"
+#include "services/parser/rsvp_json.h"
+
+typedef struct settings {
+    cfg_common common;
+    char *raw_topic, *parsed_topic, *dlq_topic, *group_id;
+    int64_t txn_messages, txn_interval_ms, max_message_bytes, max_string_bytes;
+} settings;
+
+int main(int argc, char **argv)
+{
+    settings s = {0};
+    const cfg_option opts[] = {
+        {"raw-topic", "RAW_TOPIC", CFG_STRING, "rsvps.raw", "Kafka topic of raw RSVP JSON", 0, 0,
+         0, &s.raw_topic},
+        {"parsed-topic", "PARSED_TOPIC", CFG_STRING, "rsvps.parsed",
+         "Kafka topic for rsvp.v1.Rsvp (protobuf), keyed by event_id", 0, 0, 0, &s.parsed_topic},
+        {"dlq-topic", "DLQ_TOPIC", CFG_STRING, "rsvps.dlq",
+         "dead-letter topic: invalid messages unchanged, headers reason, source_*", 0, 0, 0,
+         &s.dlq_topic},
+        {"group-id", "GROUP_ID", CFG_STRING, "rsvp-parser", "Kafka consumer group", 0, 0, 0,
+         &s.group_id},
+        {"txn-messages", "TXN_MESSAGES", CFG_INT, "10000",
+         "commit the transaction after this many messages", 1, 10000000, 0, &s.txn_messages},
+        {"txn-interval", "TXN_INTERVAL", CFG_DURATION, "100ms",
+         "... or this long after its first message", 1, 600000, 0, &s.txn_interval_ms},
+        {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "64k",
+         "larger raw messages are dead-lettered (too_large)", 64, 64LL << 20, 0,
+         &s.max_message_bytes},
+        {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024",
+         "longest decoded string field (string_too_long)", 1, 64LL << 20, 0, &s.max_string_bytes},
+        CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9102"),
+        {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
+    };
+
+    /* Configuration: default < environment < flag; then what the table cannot check. */
+    int rc = cfg_parse("rsvp-parser",
+                       "raw RSVP JSON -> rsvp.v1.Rsvp protobuf (+ dead letters), exactly once",
+                       opts, argc, argv);
+    if (rc != 0) {
+        cfg_free(opts);
+        return rc == 1 ? 0 : 2;
+    }
+    log_level level;
+    if (log_level_parse(s.common.log_level, &level) != 0 || !s.raw_topic[0] ||
+        !s.parsed_topic[0] || !s.dlq_topic[0] || !s.group_id[0]) {
+        fprintf(stderr, "rsvp-parser: bad log level or empty topic / group id\n");
+        cfg_free(opts);
+        return 2;
+    }
+    const char *instance = cfg_instance_id(s.common.instance_id);
+    parser_opts po = {
+        .raw_topic = s.raw_topic,
+        .parsed_topic = s.parsed_topic,
+        .dlq_topic = s.dlq_topic,
+        .group_id = s.group_id,
+        .instance_id = instance,
+        .txn_messages = s.txn_messages,
+        .txn_interval_ms = s.txn_interval_ms,
+        .limits = rsvp_json_limits_default(),
+    };
+    po.limits.max_message_bytes = (size_t)s.max_message_bytes;
+    po.limits.max_string_bytes = (size_t)s.max_string_bytes;
+
+    /* Initialisation, order important: */
+    /* 1. logs and signals, so everything after can report and be interrupted */
+    log_init("parser", instance, level);
+    sig_init();
+    /* 2. /metrics, /healthz, /readyz: live, not ready until the producer and the group are up */
+    httpd *h = NULL;
+    if (s.common.metrics_addr[0] && (rc = httpd_start(&h, s.common.metrics_addr)) != 0) {
+        log_error("metrics endpoint", "addr=%s error=%s", s.common.metrics_addr, err_str(rc));
+        goto out_http;
+    }
+    /* 3. clients (nothing sent yet), then init_transactions (fences our zombie) and subscribe */
+    parser *p = NULL;
+    char err[512] = "";
+    if ((rc = parser_new(&p, &po, h, err, sizeof err)) != 0) {
+        log_error("parser init", "error=%s detail=%s", err_str(rc), err);
+        goto out_parser;
+    }
+    if ((rc = parser_start(p)) != 0)
+        goto out_parser;
+
+    cfg_log_effective(opts);
+    log_info("up",
+             "version=%s librdkafka=%s transactional_id=rsvp-parser-%s group=%s raw=%s parsed=%s "
+             "dlq=%s",
+             RSVP_VERSION, rd_kafka_version_str(), instance, s.group_id, s.raw_topic,
+             s.parsed_topic, s.dlq_topic);
+    rc = parser_run(p);
+    log_info("down", "result=%s", rc == 0 ? "ok" : err_str(rc));
+
+    /* Teardown in reverse order. */
+out_parser:
+    parser_free(p);
+out_http:
+    httpd_free(h);
+    metrics_free_all();
+    cfg_free(opts);
+    if (rc == 0 || rc == ERR_CLOSED)
+        return 0;
+    return rc == ERR_INVALID ? 2 : 1;
+}

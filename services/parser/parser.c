@@ -1,0 +1,700 @@
+/* parser.c: the consume-transform-produce loop of rsvp-parser (see parser.h). One thread: the
+ * consumer's poll serves the rebalance callback, which commits the open transaction before
+ * partitions leave. Metrics count only committed work, so consumed = parsed + dead-lettered. */
+#include "services/parser/parser.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/kafka.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/sig.h"
+
+#define INIT_TIMEOUT_MS 30000   /* the first init_transactions on a fresh cluster takes > 1 s */
+#define TXN_TIMEOUT_MS 30000    /* send_offsets / commit / abort */
+#define TXN_RETRIES 10          /* retriable commit errors before giving up and aborting */
+#define POLL_MS 100             /* the loop notices a stop signal within this */
+#define PARSE_SAMPLE_MASK 63    /* time one parse in 64 */
+
+/* Per partition of the raw topic: offsets of the open transaction. */
+typedef struct part_state {
+    int64_t first; /* first offset consumed in the open transaction, -1 if none */
+    int64_t next;  /* last consumed + 1 */
+} part_state;
+
+struct parser {
+    parser_opts o;
+    char *txn_id;
+    httpd *h;
+    rd_kafka_t *consumer, *producer;
+    rd_kafka_topic_t *parsed_rkt, *dlq_rkt;
+    rsvp_json *json;
+    unsigned char *pack; /* reusable buffer for the packed Rsvp */
+    size_t pack_cap;
+    /* the open transaction */
+    int txn_open;
+    int64_t txn_deadline_ms;
+    part_state *parts; /* indexed by partition id */
+    int nparts;        /* capacity of parts */
+    int32_t *touched;  /* partitions with first >= 0, in order of first use */
+    int ntouched;
+    uint64_t batch_consumed, batch_parsed, batch_dlq[RSVP_JSON_REASON_COUNT];
+    /* state */
+    int fatal;
+    int producer_ready, joined;
+    uint64_t nparsed_total; /* for parse sampling */
+    backoff abort_backoff;
+    /* metrics */
+    mcounter *m_consumed, *m_parsed, *m_dlq[RSVP_JSON_REASON_COUNT], *m_commit, *m_abort;
+    mhist *m_parse_s;
+    mgauge *m_lag;
+};
+
+/* ---- small helpers ---- */
+
+static void set_fatal(parser *p, const char *what, const char *why)
+{
+    if (!p->fatal)
+        log_error("fatal kafka error: stopping", "during=%s error=%s", what, why);
+    p->fatal = 1;
+    httpd_set_ready(p->h, 0, "fatal kafka error");
+}
+
+static void update_ready(parser *p)
+{
+    if (p->fatal)
+        return;
+    if (p->producer_ready && p->joined)
+        httpd_set_ready(p->h, 1, NULL);
+    else
+        httpd_set_ready(p->h, 0,
+                        p->producer_ready ? "joining consumer group" : "initialising producer");
+}
+
+static int is_cooperative(rd_kafka_t *rk)
+{
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    return proto && !strcmp(proto, "COOPERATIVE");
+}
+
+/* part_get: the state slot for partition id, growing the table if needed. NULL on ERR_NOMEM. */
+static part_state *part_get(parser *p, int32_t id)
+{
+    if (id < 0)
+        return NULL;
+    if (id >= p->nparts) {
+        int n = p->nparts ? p->nparts : 16;
+        while (n <= id)
+            n *= 2;
+        part_state *ps = realloc(p->parts, sizeof *ps * (size_t)n);
+        int32_t *tp = realloc(p->touched, sizeof *tp * (size_t)n);
+        if (ps)
+            p->parts = ps;
+        if (tp)
+            p->touched = tp;
+        if (!ps || !tp)
+            return NULL;
+        for (int i = p->nparts; i < n; i++)
+            p->parts[i] = (part_state){-1, -1};
+        p->nparts = n;
+    }
+    return &p->parts[id];
+}
+
+/* batch_reset: forget the transaction's offsets and counts (after commit or abort). */
+static void batch_reset(parser *p)
+{
+    for (int i = 0; i < p->ntouched; i++)
+        p->parts[p->touched[i]] = (part_state){-1, -1};
+    p->ntouched = 0;
+    p->batch_consumed = p->batch_parsed = 0;
+    memset(p->batch_dlq, 0, sizeof p->batch_dlq);
+    p->txn_open = 0;
+}
+
+/* txn_offsets: the partitions of the open transaction with offset `next` (or `first` when
+ * use_first), as a new list the caller destroys. */
+static rd_kafka_topic_partition_list_t *txn_offsets(parser *p, int use_first)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(p->ntouched ? p->ntouched : 1);
+    for (int i = 0; i < p->ntouched; i++) {
+        const part_state *ps = &p->parts[p->touched[i]];
+        rd_kafka_topic_partition_list_add(l, p->o.raw_topic, p->touched[i])->offset =
+            use_first ? ps->first : ps->next;
+    }
+    return l;
+}
+
+/* ---- transactions ---- */
+
+/* rewind: after an abort, put the consumer back where the committed offsets say, for the
+ * partitions of the aborted transaction it still owns; where nothing is committed yet, at the
+ * first offset the aborted transaction consumed. Otherwise the aborted input would be skipped. */
+static void rewind_consumer(parser *p)
+{
+    if (p->ntouched == 0)
+        return;
+    rd_kafka_topic_partition_list_t *firsts = txn_offsets(p, 1);
+    rd_kafka_topic_partition_list_t *owned = NULL;
+    if (rd_kafka_assignment(p->consumer, &owned) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(firsts);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(firsts->cnt);
+    for (int i = 0; i < firsts->cnt; i++)
+        if (rd_kafka_topic_partition_list_find(owned, firsts->elems[i].topic,
+                                               firsts->elems[i].partition))
+            rd_kafka_topic_partition_list_add(seek, firsts->elems[i].topic,
+                                              firsts->elems[i].partition)
+                ->offset = RD_KAFKA_OFFSET_INVALID;
+    if (seek->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(p->consumer, seek, TXN_TIMEOUT_MS);
+        if (err)
+            log_warn("rewind: committed offsets unknown, using the transaction's first offsets",
+                     "error=%s", rd_kafka_err2str(err));
+        for (int i = 0; i < seek->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &seek->elems[i];
+            if (err || tp->err || tp->offset < 0)
+                tp->offset =
+                    rd_kafka_topic_partition_list_find(firsts, tp->topic, tp->partition)->offset;
+            tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, seek, TXN_TIMEOUT_MS);
+        if (e) {
+            log_error("rewind: seek failed", "error=%s", rd_kafka_error_string(e));
+            if (rd_kafka_error_is_fatal(e))
+                set_fatal(p, "seek", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+        for (int i = 0; i < seek->cnt; i++)
+            if (seek->elems[i].err)
+                log_error("rewind: seek failed", "partition=%d error=%s",
+                          (int)seek->elems[i].partition, rd_kafka_err2str(seek->elems[i].err));
+        log_info("rewound after abort", "partitions=%d", seek->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+    rd_kafka_topic_partition_list_destroy(owned);
+    rd_kafka_topic_partition_list_destroy(firsts);
+}
+
+/* abort_only: abort the open transaction at the broker and count it; the batch's offsets stay
+ * known (for rewind_consumer) until batch_reset. 0, or ERR_FATAL. */
+static int abort_only(parser *p)
+{
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
+        if (!e)
+            break;
+        int fatal = rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e) ||
+                    attempt >= TXN_RETRIES;
+        log_warn("abort transaction failed", "error=%s attempt=%d", rd_kafka_error_string(e),
+                 attempt);
+        if (fatal)
+            set_fatal(p, "abort_transaction", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        if (fatal)
+            return ERR_FATAL;
+    }
+    mcounter_add(p->m_abort, 1);
+    log_warn("transaction aborted", "messages=%" PRIu64, p->batch_consumed);
+    return 0;
+}
+
+/* txn_abort: abort the open transaction, drop its counts, rewind the consumer if asked (not when
+ * its partitions are leaving anyway). 0, or ERR_FATAL. */
+static int txn_abort(parser *p, int rewind)
+{
+    if (!p->txn_open)
+        return 0;
+    if (abort_only(p) != 0)
+        return ERR_FATAL;
+    if (rewind)
+        rewind_consumer(p);
+    batch_reset(p);
+    return 0;
+}
+
+/* txn_error: sort a failed transactional call into 0 (retry it), ERR_RETRY (abort needed) or
+ * ERR_FATAL, and free e. */
+static int txn_error(parser *p, rd_kafka_error_t *e, const char *what, int attempt)
+{
+    int rc;
+    if (rd_kafka_error_is_fatal(e)) {
+        set_fatal(p, what, rd_kafka_error_string(e));
+        rc = ERR_FATAL;
+    } else if (rd_kafka_error_txn_requires_abort(e) || attempt >= TXN_RETRIES ||
+               !rd_kafka_error_is_retriable(e)) {
+        log_warn("transaction needs abort", "during=%s error=%s", what, rd_kafka_error_string(e));
+        rc = ERR_RETRY;
+    } else {
+        log_warn("transaction call failed, retrying", "during=%s error=%s attempt=%d", what,
+                 rd_kafka_error_string(e), attempt);
+        rc = 0;
+    }
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+/* txn_commit: send the consumed offsets into the open transaction and commit it; on success the
+ * batch's counts go to the metrics. Returns 0 (committed or nothing open), ERR_RETRY (it had to
+ * be aborted: the caller rewinds unless the partitions are leaving) or ERR_FATAL. */
+static int txn_commit(parser *p)
+{
+    if (!p->txn_open)
+        return 0;
+    int rc = 0;
+    if (p->ntouched > 0) {
+        rd_kafka_topic_partition_list_t *offs = txn_offsets(p, 0);
+        rd_kafka_consumer_group_metadata_t *gmd = rd_kafka_consumer_group_metadata(p->consumer);
+        for (int attempt = 0;; attempt++) {
+            rd_kafka_error_t *e =
+                rd_kafka_send_offsets_to_transaction(p->producer, offs, gmd, TXN_TIMEOUT_MS);
+            if (!e)
+                break;
+            if ((rc = txn_error(p, e, "send_offsets_to_transaction", attempt)) != 0)
+                break;
+        }
+        rd_kafka_consumer_group_metadata_destroy(gmd);
+        rd_kafka_topic_partition_list_destroy(offs);
+    }
+    for (int attempt = 0; rc == 0; attempt++) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
+        if (!e)
+            break;
+        rc = txn_error(p, e, "commit_transaction", attempt);
+        if (rc == 0)
+            clock_sleep_ms(100);
+    }
+    if (rc != 0)
+        return rc;
+    uint64_t dlq = 0;
+    for (int r = 0; r < RSVP_JSON_REASON_COUNT; r++) {
+        mcounter_add(p->m_dlq[r], p->batch_dlq[r]);
+        dlq += p->batch_dlq[r];
+    }
+    assert(p->batch_consumed == p->batch_parsed + dlq); /* nothing silently dropped */
+    mcounter_add(p->m_parsed, p->batch_parsed);
+    mcounter_add(p->m_consumed, p->batch_consumed);
+    mcounter_add(p->m_commit, 1);
+    log_debug("transaction committed", "messages=%" PRIu64 " parsed=%" PRIu64 " partitions=%d",
+              p->batch_consumed, p->batch_parsed, p->ntouched);
+    batch_reset(p);
+    backoff_reset(&p->abort_backoff);
+    return 0;
+}
+
+/* finish_txn: commit; if that needs an abort, abort (rewinding when asked) and back off. */
+static int finish_txn(parser *p, int rewind)
+{
+    int rc = txn_commit(p);
+    if (rc != ERR_RETRY)
+        return rc;
+    if ((rc = txn_abort(p, rewind)) != 0)
+        return rc;
+    clock_sleep_ms(backoff_next(&p->abort_backoff));
+    return 0;
+}
+
+static int txn_begin(parser *p)
+{
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(p->producer);
+    if (e) {
+        set_fatal(p, "begin_transaction", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return ERR_FATAL;
+    }
+    p->txn_open = 1;
+    p->txn_deadline_ms = clock_mono_ms() + p->o.txn_interval_ms;
+    return 0;
+}
+
+/* ---- rebalance ---- */
+
+/* on_rebalance: librdkafka's rebalance callback, served inside consumer_poll on the main thread.
+ * Before partitions go, the open transaction is committed with their offsets (or aborted if they
+ * are already lost), so the next owner starts exactly where this one stopped. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    parser *p = opaque;
+    int coop = is_cooperative(rk);
+    rd_kafka_error_t *e = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (coop)
+            e = rd_kafka_incremental_assign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, parts);
+        p->joined = 1;
+        log_info("partitions assigned", "count=%d protocol=%s", parts->cnt,
+                 coop ? "cooperative" : "eager");
+    } else {
+        int lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
+        int aborted = 0;
+        if (p->txn_open && !p->fatal && (lost || txn_commit(p) == ERR_RETRY))
+            aborted = abort_only(p) == 0;
+        if (coop)
+            e = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+        /* cooperative: partitions of the aborted transaction that stay must be re-read */
+        if (aborted) {
+            rewind_consumer(p);
+            batch_reset(p);
+        }
+        log_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
+    }
+    if (e) {
+        log_error("rebalance: assign failed", "error=%s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    } else if (aerr) {
+        log_error("rebalance: assign failed", "error=%s", rd_kafka_err2str(aerr));
+    }
+    update_ready(p);
+}
+
+/* ---- per message ---- */
+
+/* produce: one message, waiting for queue space; key/value copied. hdrs: owned by librdkafka on
+ * success, by the caller on failure. Returns librdkafka's error code. */
+static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t klen,
+                                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err;
+        if (hdrs)
+            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return err;
+        if (kafka_fatal())
+            return RD_KAFKA_RESP_ERR__FATAL;
+        rd_kafka_poll(p->producer, 10); /* serve delivery reports, frees queue space */
+    }
+}
+
+/* dead_letter: the raw message unchanged (key, value, headers) plus reason and source headers. */
+static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, rsvp_json_reason r)
+{
+    rd_kafka_headers_t *orig = NULL, *hdrs;
+    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        hdrs = rd_kafka_headers_copy(orig);
+    else
+        hdrs = rd_kafka_headers_new(4);
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRId32, m->partition);
+    snprintf(off, sizeof off, "%" PRId64, m->offset);
+    rd_kafka_header_add(hdrs, "reason", -1, rsvp_json_reason_str(r), -1);
+    rd_kafka_header_add(hdrs, "source_topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    rd_kafka_header_add(hdrs, "source_partition", -1, part, -1);
+    rd_kafka_header_add(hdrs, "source_offset", -1, off, -1);
+    rd_kafka_resp_err_t err = produce(p, p->dlq_rkt, m->key, m->key_len, m->payload, m->len, hdrs);
+    if (err)
+        rd_kafka_headers_destroy(hdrs);
+    return err;
+}
+
+/* emit_parsed: pack x into the reusable buffer, produce it keyed by event_id. */
+static rd_kafka_resp_err_t emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
+{
+    size_t n = rsvp__v1__rsvp__get_packed_size(x);
+    if (n > p->pack_cap) {
+        unsigned char *b = realloc(p->pack, n);
+        if (!b)
+            return RD_KAFKA_RESP_ERR__FAIL;
+        p->pack = b;
+        p->pack_cap = n;
+    }
+    size_t w = rsvp__v1__rsvp__pack(x, p->pack);
+    assert(w == n);
+    const char *key = x->event->event_id; /* required by rsvp_json_parse */
+    return produce(p, p->parsed_rkt, key, strlen(key), p->pack, w, NULL);
+}
+
+/* handle: one raw message into the open transaction (begun here if needed). 0, ERR_RETRY (the
+ * transaction must be aborted) or ERR_FATAL. */
+static int handle(parser *p, const rd_kafka_message_t *m)
+{
+    if (!p->txn_open && txn_begin(p) != 0)
+        return ERR_FATAL;
+    part_state *ps = part_get(p, m->partition);
+    if (!ps) {
+        /* without its offset the message could not be rewound after an abort: stop instead */
+        set_fatal(p, "partition table", err_str(ERR_NOMEM));
+        return ERR_FATAL;
+    }
+    if (ps->first < 0) {
+        ps->first = m->offset;
+        p->touched[p->ntouched++] = m->partition;
+    }
+    ps->next = m->offset + 1;
+
+    int timed = (p->nparsed_total++ & PARSE_SAMPLE_MASK) == 0;
+    int64_t t0 = timed ? clock_mono_ns() : 0;
+    Rsvp__V1__Rsvp *x = NULL;
+    rsvp_json_reason r = rsvp_json_parse(p->json, m->payload, m->payload ? m->len : 0, &x);
+    if (timed)
+        mhist_observe(p->m_parse_s, (double)(clock_mono_ns() - t0) / 1e9);
+
+    rd_kafka_resp_err_t err;
+    if (r == RSVP_JSON_OK) {
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        x->has_ingest_time_ms = tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0;
+        x->ingest_time_ms = x->has_ingest_time_ms ? ts : 0;
+        err = emit_parsed(p, x);
+    } else {
+        err = dead_letter(p, m, r);
+    }
+    if (err) {
+        log_warn("produce failed", "error=%s", rd_kafka_err2str(err));
+        if (err == RD_KAFKA_RESP_ERR__FATAL || kafka_fatal()) {
+            set_fatal(p, "produce", rd_kafka_err2str(err));
+            return ERR_FATAL;
+        }
+        return ERR_RETRY;
+    }
+    p->batch_consumed++;
+    if (r == RSVP_JSON_OK)
+        p->batch_parsed++;
+    else
+        p->batch_dlq[r]++;
+    return 0;
+}
+
+/* on_delivery: failed deliveries make the commit fail (and the transaction abort); purged ones
+ * after an abort are expected. Logged at debug only: the commit error is what counts. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+        m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+        log_debug("delivery failed", "error=%s", rd_kafka_err2str(m->err));
+}
+
+/* ---- life cycle ---- */
+
+static void register_metrics(parser *p)
+{
+    p->m_consumed =
+        metrics_counter("rsvp_parser_consumed_total", NULL,
+                        "Raw messages consumed and committed (= parsed + dead-lettered).");
+    p->m_parsed = metrics_counter("rsvp_parser_parsed_total", NULL,
+                                  "RSVPs committed to the parsed topic.");
+    for (int r = 1; r < RSVP_JSON_REASON_COUNT; r++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "reason=\"%s\"", rsvp_json_reason_str((rsvp_json_reason)r));
+        p->m_dlq[r] =
+            metrics_counter("rsvp_parser_dead_lettered_total", labels,
+                            "Invalid messages committed to the dead-letter topic, by reason.");
+    }
+    p->m_dlq[0] = NULL;
+    p->m_commit = metrics_counter("rsvp_parser_transactions_total", "result=\"commit\"",
+                                  "Kafka transactions, by result.");
+    p->m_abort = metrics_counter("rsvp_parser_transactions_total", "result=\"abort\"",
+                                 "Kafka transactions, by result.");
+    static const double bounds[] = {1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2};
+    p->m_parse_s = metrics_histogram("rsvp_parser_parse_seconds", NULL,
+                                     "Time to parse one message (one in 64 sampled).", bounds,
+                                     (int)(sizeof bounds / sizeof bounds[0]));
+    p->m_lag = metrics_gauge("rsvp_parser_consumer_lag", NULL,
+                             "Messages behind the high watermark on the assigned partitions "
+                             "(-1 unknown).");
+}
+
+/* new_client: a consumer or producer from kafka_conf_new(defaults) plus forced settings. */
+static rd_kafka_t *new_client(parser *p, rd_kafka_type_t type, const char *const *defaults,
+                              const char *const *forced, char *errstr, size_t errlen)
+{
+    rd_kafka_conf_t *conf = NULL;
+    if (kafka_conf_new(&conf, "parser", defaults, errstr, errlen) != 0)
+        return NULL;
+    for (const char *const *f = forced; f && f[0]; f += 2)
+        if (rd_kafka_conf_set(conf, f[0], f[1], errstr, errlen) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    rd_kafka_conf_set_opaque(conf, p);
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    else
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errlen);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_t errlen)
+{
+    parser *p = calloc(1, sizeof *p);
+    if (!p)
+        return ERR_NOMEM;
+    p->o = *o;
+    p->h = h;
+    backoff_init(&p->abort_backoff, 100, 5000, 0);
+    size_t idlen = strlen(o->instance_id) + 16;
+    p->txn_id = malloc(idlen);
+    p->pack_cap = o->limits.max_message_bytes + 1024;
+    p->pack = malloc(p->pack_cap);
+    int rc = ERR_NOMEM;
+    if (!p->txn_id || !p->pack || (rc = rsvp_json_new(&p->json, &o->limits)) != 0)
+        goto fail;
+    snprintf(p->txn_id, idlen, "rsvp-parser-%s", o->instance_id);
+    register_metrics(p);
+
+    rc = ERR_INVALID;
+    const char *pdefaults[] = {"linger.ms", "5", "compression.type", "lz4", "client.id", p->txn_id,
+                               /* a dead-lettered raw message must never be refused client-side */
+                               "message.max.bytes", "4194304", NULL};
+    const char *pforced[] = {"transactional.id", p->txn_id, NULL};
+    if (!(p->producer = new_client(p, RD_KAFKA_PRODUCER, pdefaults, pforced, errstr, errlen)))
+        goto fail;
+    const char *cdefaults[] = {"group.id", o->group_id, "client.id", p->txn_id,
+                               "auto.offset.reset", "earliest",
+                               /* librdkafka 2.0.2 stalls ~1 s when its prefetch queue fills */
+                               "queued.max.messages.kbytes", "262144", NULL};
+    /* exactly-once needs these whatever the environment says */
+    const char *cforced[] = {"isolation.level", "read_committed", "enable.auto.commit", "false",
+                             "enable.partition.eof", "false", NULL};
+    if (!(p->consumer = new_client(p, RD_KAFKA_CONSUMER, cdefaults, cforced, errstr, errlen)))
+        goto fail;
+    rd_kafka_poll_set_consumer(p->consumer);
+    p->parsed_rkt = rd_kafka_topic_new(p->producer, o->parsed_topic, NULL);
+    p->dlq_rkt = rd_kafka_topic_new(p->producer, o->dlq_topic, NULL);
+    if (!p->parsed_rkt || !p->dlq_rkt) {
+        snprintf(errstr, errlen, "topic handle: %s", rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    *out = p;
+    return 0;
+fail:
+    parser_free(p);
+    return rc;
+}
+
+int parser_start(parser *p)
+{
+    update_ready(p);
+    backoff bo;
+    backoff_init(&bo, 200, 10000, 0);
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(p->producer, INIT_TIMEOUT_MS);
+        if (!e)
+            break;
+        if (rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e)) {
+            set_fatal(p, "init_transactions", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            return ERR_FATAL;
+        }
+        log_warn("init transactions: retrying", "error=%s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        clock_sleep_ms(backoff_next(&bo));
+        if (sig_stopping())
+            return ERR_CLOSED;
+    }
+    p->producer_ready = 1;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, p->o.raw_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        set_fatal(p, "subscribe", rd_kafka_err2str(err));
+        return ERR_FATAL;
+    }
+    update_ready(p);
+    return 0;
+}
+
+int parser_run(parser *p)
+{
+    int64_t next_tick = 0;
+    while (!sig_stopping() && !p->fatal && !kafka_fatal()) {
+        int64_t now = clock_mono_ms();
+        int timeout = POLL_MS;
+        if (p->txn_open) {
+            int64_t left = p->txn_deadline_ms - now;
+            timeout = left < 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout);
+        int rc = 0;
+        if (m) {
+            if (!m->err) {
+                rc = handle(p, m);
+            } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                set_fatal(p, "consume", rd_kafka_message_errstr(m));
+            } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                log_warn("consumer error", "error=%s", rd_kafka_message_errstr(m));
+            }
+            rd_kafka_message_destroy(m);
+        }
+        if (rc == ERR_RETRY) {
+            if (txn_abort(p, 1) == 0)
+                clock_sleep_ms(backoff_next(&p->abort_backoff));
+        } else if (rc == 0 && p->txn_open &&
+                   ((int64_t)p->batch_consumed >= p->o.txn_messages ||
+                    clock_mono_ms() >= p->txn_deadline_ms)) {
+            finish_txn(p, 1);
+        }
+        rd_kafka_poll(p->producer, 0);
+        if (now >= next_tick) {
+            mgauge_set(p->m_lag, (double)kafka_consumer_lag(p->consumer));
+            httpd_set_live(p->h, 1);
+            next_tick = now + 1000;
+        }
+    }
+    if (kafka_fatal() && !p->fatal)
+        set_fatal(p, "librdkafka", "fatal error reported by the error callback");
+    if (p->fatal)
+        return ERR_FATAL;
+    /* stop signal: commit what is open; if it has to be aborted the next owner redoes it */
+    if (finish_txn(p, 0) != 0)
+        return ERR_FATAL;
+    return 0;
+}
+
+void parser_free(parser *p)
+{
+    if (!p)
+        return;
+    if (p->consumer) {
+        /* leaves the group; the rebalance callback commits or aborts an open transaction */
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(p->consumer);
+        if (err)
+            log_warn("consumer close", "error=%s", rd_kafka_err2str(err));
+        rd_kafka_destroy(p->consumer);
+    }
+    if (p->parsed_rkt)
+        rd_kafka_topic_destroy(p->parsed_rkt);
+    if (p->dlq_rkt)
+        rd_kafka_topic_destroy(p->dlq_rkt);
+    if (p->producer) {
+        if (p->fatal || p->txn_open)
+            rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->producer, 5000);
+        rd_kafka_destroy(p->producer);
+    }
+    rsvp_json_free(p->json);
+    free(p->pack);
+    free(p->parts);
+    free(p->touched);
+    free(p->txn_id);
+    free(p);
+}

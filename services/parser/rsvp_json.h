@@ -1,0 +1,72 @@
+/* rsvp_json.h: one raw Meetup RSVP (JSON bytes) -> a filled rsvp.v1.Rsvp, or the reason it is
+ * rejected. Pure (no I/O, no globals): a reusable parser owns a token array, a string arena and the
+ * output message, so the hot path does no malloc. jsmn tokenises, no document tree is built. */
+#ifndef SERVICES_PARSER_RSVP_JSON_H
+#define SERVICES_PARSER_RSVP_JSON_H
+
+#include <stddef.h>
+
+#include "proto/rsvp.pb-c.h"
+
+/* Why a message was rejected; the name is the `reason` header on the dead-letter topic and the
+ * label of rsvp_parser_dead_lettered_total. Append only (names are a public contract). */
+typedef enum rsvp_json_reason {
+    RSVP_JSON_OK = 0,
+    RSVP_JSON_TOO_LARGE,        /* more than max_message_bytes */
+    RSVP_JSON_NOT_JSON,         /* not one well-formed JSON value (RFC 8259) */
+    RSVP_JSON_INVALID_UTF8,     /* bad UTF-8 in a string, or an escape of a lone surrogate */
+    RSVP_JSON_TOO_MANY_TOKENS,  /* more JSON values than max_tokens */
+    RSVP_JSON_TOO_DEEP,         /* nested deeper than RSVP_JSON_MAX_DEPTH */
+    RSVP_JSON_NOT_OBJECT,       /* valid JSON, but the top level is not an object */
+    RSVP_JSON_WRONG_TYPE,       /* a known field has a type that cannot be read ("abc" for an id) */
+    RSVP_JSON_STRING_TOO_LONG,  /* a decoded string field over max_string_bytes */
+    RSVP_JSON_NUL_IN_STRING,    /* \u0000 in a string field (not representable downstream) */
+    RSVP_JSON_MISSING_RSVP_ID,  /* required fields: absent or null */
+    RSVP_JSON_MISSING_MTIME,
+    RSVP_JSON_MISSING_EVENT_ID, /* event, event.event_id absent/null, or event_id "" */
+    RSVP_JSON_MISSING_RESPONSE,
+    RSVP_JSON_BAD_RESPONSE,     /* response is neither "yes" nor "no" */
+    RSVP_JSON_LAT_OUT_OF_RANGE, /* venue.lat or group.group_lat outside [-90, 90] */
+    RSVP_JSON_LON_OUT_OF_RANGE, /* venue.lon or group.group_lon outside [-180, 180] */
+    RSVP_JSON_REASON_COUNT
+} rsvp_json_reason;
+
+#define RSVP_JSON_MAX_DEPTH 32
+
+typedef struct rsvp_json_limits {
+    size_t max_message_bytes; /* default 65536 */
+    size_t max_string_bytes;  /* per decoded string field, default 1024 */
+    unsigned max_tokens;      /* JSON values per message (jsmn tokens), default 8192 */
+} rsvp_json_limits;
+
+typedef struct rsvp_json rsvp_json;
+
+/* rsvp_json_limits_default: the defaults above. */
+rsvp_json_limits rsvp_json_limits_default(void);
+
+/* rsvp_json_new: a parser with the given limits (NULL = defaults); every buffer it will ever need
+ * is allocated here. On success *out owns it. Returns 0, ERR_INVALID (a zero limit, or limits too
+ * large for jsmn's int offsets) or ERR_NOMEM. */
+int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits);
+
+/* rsvp_json_free: frees the parser and the last message it returned. NULL-safe. */
+void rsvp_json_free(rsvp_json *p);
+
+/* rsvp_json_parse: parse data[0..len) (need not be NUL-terminated). On RSVP_JSON_OK *out points to
+ * a message owned by p: valid until the next parse on p or rsvp_json_free(p); the caller may set
+ * ingest_time_ms on it and pack it, but must never free it with rsvp__v1__rsvp__free_unpacked.
+ * Strings are exactly as decoded (escapes resolved, spaces kept); JSON null means absent; numbers
+ * given as strings ("123") are read as numbers, as the reference job read every field as a string;
+ * unknown fields are ignored; -0.0 is stored as 0.0. On any other result *out is not written.
+ * One reason per message, by precedence: too_large; problems of the JSON anywhere in the message
+ * (too_many_tokens, not_json, invalid_utf8, too_deep); not_object; the first field problem in
+ * document order (wrong_type, string_too_long, nul_in_string); missing_rsvp_id, missing_mtime,
+ * missing_event_id, missing_response, bad_response, lat_out_of_range, lon_out_of_range. */
+rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
+                                 Rsvp__V1__Rsvp **out);
+
+/* rsvp_json_reason_str: the snake_case name of a reason ("not_json"), static; "unknown" if out of
+ * range. */
+const char *rsvp_json_reason_str(rsvp_json_reason r);
+
+#endif

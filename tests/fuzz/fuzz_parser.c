@@ -1,0 +1,75 @@
+/* fuzz_parser.c: libFuzzer target for rsvp_json_parse (build and run: tests/fuzz/run.sh).
+ * Beyond "no crash, no sanitizer report" it checks what the service relies on: a known reason;
+ * on success the required fields and ranges hold, protobuf pack -> unpack gives the same fields,
+ * and parsing is deterministic (a second parse after another message gives the same result). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "services/parser/rsvp_json.h"
+#include "tests/unit/rsvp_dump.h"
+
+static const char OTHER[] =
+    "{\"rsvp_id\":9,\"mtime\":9,\"response\":\"no\",\"event\":{\"event_id\":\"z\"},"
+    "\"venue\":{\"lat\":1,\"lon\":1},\"member\":{\"other_services\":{\"a\":{\"identifier\":"
+    "\"b\"}}},\"group\":{\"group_topics\":[{}]}}";
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_parser: check failed: %s\n", #c);                                \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void outcome(rsvp_json *p, const uint8_t *data, size_t size, buf *out)
+{
+    Rsvp__V1__Rsvp *x = NULL;
+    rsvp_json_reason r = rsvp_json_parse(p, (const char *)data, size, &x);
+    CHECK((unsigned)r < RSVP_JSON_REASON_COUNT);
+    buf_reset(out);
+    if (r != RSVP_JSON_OK) {
+        buf_puts(out, rsvp_json_reason_str(r));
+        return;
+    }
+    CHECK(x->has_rsvp_id && x->has_mtime && x->has_response);
+    CHECK(x->response == RSVP__V1__RESPONSE__RESPONSE_YES ||
+          x->response == RSVP__V1__RESPONSE__RESPONSE_NO);
+    CHECK(x->event && x->event->event_id && x->event->event_id[0]);
+    if (x->venue) {
+        CHECK(!x->venue->has_lat || (x->venue->lat >= -90 && x->venue->lat <= 90));
+        CHECK(!x->venue->has_lon || (x->venue->lon >= -180 && x->venue->lon <= 180));
+    }
+    CHECK(rsvp_dump(out, x) == 0);
+    size_t n = rsvp__v1__rsvp__get_packed_size(x);
+    uint8_t *packed = malloc(n ? n : 1);
+    CHECK(packed && rsvp__v1__rsvp__pack(x, packed) == n);
+    Rsvp__V1__Rsvp *u = rsvp__v1__rsvp__unpack(NULL, n, packed);
+    CHECK(u != NULL);
+    buf round = {0};
+    CHECK(rsvp_dump(&round, u) == 0);
+    CHECK(strcmp(round.data, out->data) == 0);
+    buf_free(&round);
+    rsvp__v1__rsvp__free_unpacked(u, NULL);
+    free(packed);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static rsvp_json *p;
+    static buf first, second, other;
+    if (!p) {
+        rsvp_json_limits lim = rsvp_json_limits_default();
+        lim.max_string_bytes = 64; /* small limits so the fuzzer reaches them */
+        lim.max_tokens = 256;
+        if (rsvp_json_new(&p, &lim) != 0)
+            abort();
+    }
+    outcome(p, data, size, &first);
+    outcome(p, (const uint8_t *)OTHER, sizeof OTHER - 1, &other);
+    outcome(p, data, size, &second);
+    CHECK(strcmp(first.data, second.data) == 0);
+    return 0;
+}

@@ -1,0 +1,185 @@
+/* rsvp_dump.c: canonical text of an rsvp.v1.Rsvp for tests (see rsvp_dump.h). */
+#include "tests/unit/rsvp_dump.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+static int dump_str(buf *b, const char *s)
+{
+    int rc = buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        switch (*p) {
+        case '"': rc = buf_puts(b, "\\\""); break;
+        case '\\': rc = buf_puts(b, "\\\\"); break;
+        case '\n': rc = buf_puts(b, "\\n"); break;
+        case '\r': rc = buf_puts(b, "\\r"); break;
+        case '\t': rc = buf_puts(b, "\\t"); break;
+        case '\b': rc = buf_puts(b, "\\b"); break;
+        case '\f': rc = buf_puts(b, "\\f"); break;
+        default:
+            rc = *p < 0x20 ? buf_printf(b, "\\u%04x", *p) : buf_putc(b, (char)*p);
+        }
+    }
+    return rc ? rc : buf_putc(b, '"');
+}
+
+static int dump_double(buf *b, double d)
+{
+    char s[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, d);
+        if (strtod(s, NULL) == d)
+            break;
+    }
+    return buf_puts(b, s);
+}
+
+/* A tiny writer: fields separated by commas inside the current object. */
+typedef struct w {
+    buf *b;
+    int first;
+    int rc;
+} w;
+
+static void key(w *x, const char *k)
+{
+    if (x->rc == 0 && !x->first)
+        x->rc = buf_putc(x->b, ',');
+    x->first = 0;
+    if (x->rc == 0)
+        x->rc = buf_printf(x->b, "\"%s\":", k);
+}
+static void f_str(w *x, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    key(x, k);
+    if (x->rc == 0)
+        x->rc = dump_str(x->b, v);
+}
+static void f_i64(w *x, const char *k, int has, int64_t v)
+{
+    if (!has)
+        return;
+    key(x, k);
+    if (x->rc == 0)
+        x->rc = buf_printf(x->b, "%" PRId64, v);
+}
+static void f_dbl(w *x, const char *k, int has, double v)
+{
+    if (!has)
+        return;
+    key(x, k);
+    if (x->rc == 0)
+        x->rc = dump_double(x->b, v);
+}
+static void open_obj(w *x, const char *k)
+{
+    key(x, k);
+    if (x->rc == 0)
+        x->rc = buf_putc(x->b, '{');
+    x->first = 1;
+}
+static void close_obj(w *x)
+{
+    if (x->rc == 0)
+        x->rc = buf_putc(x->b, '}');
+    x->first = 0;
+}
+static void pair(w *x, int i, const char *a, const char *b)
+{
+    if (x->rc == 0 && i > 0)
+        x->rc = buf_putc(x->b, ',');
+    if (x->rc == 0)
+        x->rc = buf_putc(x->b, '[');
+    if (x->rc == 0)
+        x->rc = a ? dump_str(x->b, a) : buf_puts(x->b, "null");
+    if (x->rc == 0)
+        x->rc = buf_putc(x->b, ',');
+    if (x->rc == 0)
+        x->rc = b ? dump_str(x->b, b) : buf_puts(x->b, "null");
+    if (x->rc == 0)
+        x->rc = buf_putc(x->b, ']');
+}
+
+int rsvp_dump(buf *out, const Rsvp__V1__Rsvp *r)
+{
+    w x = {out, 1, 0};
+    x.rc = buf_putc(out, '{');
+    if (r->venue) {
+        const Rsvp__V1__Venue *v = r->venue;
+        open_obj(&x, "venue");
+        f_str(&x, "venue_name", v->venue_name);
+        f_dbl(&x, "lat", v->has_lat, v->lat);
+        f_dbl(&x, "lon", v->has_lon, v->lon);
+        f_i64(&x, "venue_id", v->has_venue_id, v->venue_id);
+        close_obj(&x);
+    }
+    f_str(&x, "visibility", r->visibility);
+    if (r->has_response) {
+        key(&x, "response");
+        if (x.rc == 0)
+            x.rc = buf_puts(out, r->response == RSVP__V1__RESPONSE__RESPONSE_YES  ? "\"yes\""
+                                 : r->response == RSVP__V1__RESPONSE__RESPONSE_NO ? "\"no\""
+                                                                                  : "\"?\"");
+    }
+    f_i64(&x, "guests", r->has_guests, r->guests);
+    if (r->member) {
+        const Rsvp__V1__Member *m = r->member;
+        open_obj(&x, "member");
+        f_i64(&x, "member_id", m->has_member_id, m->member_id);
+        f_str(&x, "member_name", m->member_name);
+        f_str(&x, "photo", m->photo);
+        if (m->n_other_services) {
+            key(&x, "other_services");
+            if (x.rc == 0)
+                x.rc = buf_putc(out, '[');
+            for (size_t i = 0; i < m->n_other_services; i++)
+                pair(&x, (int)i, m->other_services[i]->service, m->other_services[i]->identifier);
+            if (x.rc == 0)
+                x.rc = buf_putc(out, ']');
+        }
+        close_obj(&x);
+    }
+    f_i64(&x, "rsvp_id", r->has_rsvp_id, r->rsvp_id);
+    f_i64(&x, "mtime", r->has_mtime, r->mtime);
+    if (r->event) {
+        const Rsvp__V1__Event *e = r->event;
+        open_obj(&x, "event");
+        f_str(&x, "event_name", e->event_name);
+        f_str(&x, "event_id", e->event_id);
+        f_i64(&x, "time", e->has_time, e->time);
+        f_str(&x, "event_url", e->event_url);
+        close_obj(&x);
+    }
+    if (r->group) {
+        const Rsvp__V1__Group *g = r->group;
+        open_obj(&x, "group");
+        if (g->n_group_topics) {
+            key(&x, "group_topics");
+            if (x.rc == 0)
+                x.rc = buf_putc(out, '[');
+            for (size_t i = 0; i < g->n_group_topics; i++)
+                pair(&x, (int)i, g->group_topics[i]->urlkey, g->group_topics[i]->topic_name);
+            if (x.rc == 0)
+                x.rc = buf_putc(out, ']');
+        }
+        f_str(&x, "group_city", g->group_city);
+        f_str(&x, "group_country", g->group_country);
+        f_i64(&x, "group_id", g->has_group_id, g->group_id);
+        f_str(&x, "group_name", g->group_name);
+        f_dbl(&x, "group_lon", g->has_group_lon, g->group_lon);
+        f_str(&x, "group_urlname", g->group_urlname);
+        f_str(&x, "group_state", g->group_state);
+        f_dbl(&x, "group_lat", g->has_group_lat, g->group_lat);
+        close_obj(&x);
+    }
+    f_i64(&x, "ingest_time_ms", r->has_ingest_time_ms, r->ingest_time_ms);
+    if (x.rc == 0)
+        x.rc = buf_putc(out, '}');
+    return x.rc ? ERR_NOMEM : 0;
+}
