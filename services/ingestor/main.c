@@ -1,0 +1,229 @@
+/* main.c: rsvp-ingestor wiring. Reads the RSVP HTTP stream and produces every line unchanged to
+ * the raw topic in Kafka transactions, resuming after any failure without loss or duplicates.
+ * The work lives in ingestor.c (loop), source.c, producer.c, recover.c and the pure modules. */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/sig.h"
+#include "common/version.h"
+#include "services/ingestor/ingestor.h"
+#include "services/ingestor/producer.h"
+#include "services/ingestor/recover.h"
+#include "services/ingestor/resume.h"
+
+#define INIT_TIMEOUT_MS 30000 /* first init_transactions on a fresh cluster takes > 1 s */
+
+typedef struct settings {
+    cfg_common common;
+    char *source_url;
+    char *raw_topic;
+    char *transactional_id;
+    int64_t max_line_bytes, stall_ms, commit_interval_ms, commit_messages;
+    int64_t backoff_base_ms, backoff_max_ms, recover_tail, initial_since_ms;
+} settings;
+
+/* txn_id_for: "rsvp-ingestor-" + TRANSACTIONAL_ID, or + FNV-1a of source URL and topic, so the same
+ * source and topic always get the same id (a restart fences the old process) and two pipelines on
+ * different topics never fence each other. */
+static void txn_id_for(const settings *s, char *out, size_t cap)
+{
+    if (s->transactional_id && s->transactional_id[0]) {
+        snprintf(out, cap, "rsvp-ingestor-%s", s->transactional_id);
+        return;
+    }
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const char *parts[] = {s->source_url, "\n", s->raw_topic};
+    for (size_t i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+            h = (h ^ *p) * 0x100000001b3ULL;
+    snprintf(out, cap, "rsvp-ingestor-%016" PRIx64, h);
+}
+
+/* start_producer: create the producer, init_transactions and make sure the raw topic exists,
+ * retrying transient failures until a stop signal. 0, ERR_CLOSED (stopped), or another error. */
+static int start_producer(const settings *s, const char *txn_id, producer **out)
+{
+    char err[512];
+    int rc = producer_new(out, s->raw_topic, txn_id, s->max_line_bytes + 4096, err, sizeof err);
+    if (rc != 0) {
+        log_error("kafka producer", "error=%s", err);
+        return rc;
+    }
+    backoff bo;
+    backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
+    while ((rc = producer_init(*out, INIT_TIMEOUT_MS, err, sizeof err)) == ERR_RETRY ||
+           rc == ERR_TIMEOUT) {
+        log_warn("init transactions: retrying", "error=%s", err);
+        clock_sleep_ms(backoff_next(&bo));
+        if (sig_stopping())
+            return ERR_CLOSED;
+    }
+    if (rc != 0) {
+        log_error("init transactions failed", "error=%s", err);
+        return rc;
+    }
+    int created = 0;
+    while ((rc = producer_ensure_topic(*out, INIT_TIMEOUT_MS, &created, err, sizeof err)) ==
+               ERR_RETRY ||
+           rc == ERR_TIMEOUT) {
+        log_warn("raw topic not ready: retrying", "topic=%s error=%s", s->raw_topic, err);
+        clock_sleep_ms(backoff_next(&bo));
+        if (sig_stopping())
+            return ERR_CLOSED;
+    }
+    if (rc != 0)
+        log_error("raw topic", "topic=%s error=%s", s->raw_topic, err);
+    else if (created)
+        log_info("raw topic created", "topic=%s", s->raw_topic);
+    return rc;
+}
+
+/* recover_state: resume point from the committed tail of the raw topic, retrying timeouts. */
+static int recover_state(const settings *s, resume *r)
+{
+    char err[512];
+    recover_stats st;
+    backoff bo;
+    backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
+    int64_t t0 = clock_mono_ms();
+    int rc;
+    while ((rc = recover_tail(s->raw_topic, s->recover_tail, INIT_TIMEOUT_MS, r, &st, err,
+                              sizeof err)) == ERR_TIMEOUT) {
+        log_warn("recover resume state: retrying", "error=%s", err);
+        resume_clear(r);
+        clock_sleep_ms(backoff_next(&bo));
+        if (sig_stopping())
+            return ERR_CLOSED;
+    }
+    if (rc != 0) {
+        log_error("recover resume state failed", "error=%s", err);
+        return rc;
+    }
+    log_info("resume state recovered",
+             "topic=%s partitions=%d messages=%lld with_mtime=%lld resume_mtime=%lld "
+             "boundary_lines=%zu ms=%lld",
+             s->raw_topic, st.partitions, (long long)st.messages, (long long)st.with_mtime,
+             (long long)resume_mtime(r), resume_boundary_count(r),
+             (long long)(clock_mono_ms() - t0));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    settings s = {0};
+    const cfg_option opts[] = {
+        {"source-url", "SOURCE_URL", CFG_STRING, "http://127.0.0.1:8080/2/rsvps",
+         "RSVP stream URL (chunked NDJSON; ?since_mtime= is appended on resume)", 0, 0, 0,
+         &s.source_url},
+        {"raw-topic", "RAW_TOPIC", CFG_STRING, "rsvps.raw", "Kafka topic for the raw lines", 0, 0,
+         0, &s.raw_topic},
+        {"max-line-bytes", "MAX_LINE_BYTES", CFG_SIZE, "1M",
+         "longest line accepted; longer ones are counted and skipped", 64, 256LL << 20, 0,
+         &s.max_line_bytes},
+        {"stall-timeout", "STALL_TIMEOUT", CFG_DURATION, "30s",
+         "reconnect when the source sends no byte for this long", 100, 3600000, 0, &s.stall_ms},
+        {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "200ms",
+         "commit the open Kafka transaction at least this often", 1, 600000, 0,
+         &s.commit_interval_ms},
+        {"commit-messages", "COMMIT_MESSAGES", CFG_INT, "10000",
+         "... or as soon as it holds this many messages", 1, 10000000, 0, &s.commit_messages},
+        {"backoff-base", "BACKOFF_BASE", CFG_DURATION, "200ms",
+         "first reconnect / retry delay (doubles, with jitter)", 1, 3600000, 0,
+         &s.backoff_base_ms},
+        {"backoff-max", "BACKOFF_MAX", CFG_DURATION, "30s", "longest reconnect / retry delay", 1,
+         3600000, 0, &s.backoff_max_ms},
+        {"transactional-id", "TRANSACTIONAL_ID", CFG_STRING, NULL,
+         "suffix of transactional.id rsvp-ingestor-<id> (default: hash of source URL and topic)",
+         0, 0, 0, &s.transactional_id},
+        {"recover-tail", "RECOVER_TAIL", CFG_INT, "2000",
+         "offsets per partition read back at start to find the resume point", 1, 10000000, 0,
+         &s.recover_tail},
+        {"initial-since-mtime", "INITIAL_SINCE_MTIME", CFG_INT, "-1",
+         "since_mtime (ms) of the very first connection, while the topic holds no resume point "
+         "(backfill); -1: start live",
+         -1, INT64_MAX, 0, &s.initial_since_ms},
+        CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9101"),
+        {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
+    };
+
+    /* Configuration: default < environment < flag; then what the table cannot check. */
+    int rc = cfg_parse("rsvp-ingestor", "RSVP HTTP stream -> Kafka raw topic, exactly once", opts,
+                       argc, argv);
+    if (rc != 0) {
+        cfg_free(opts);
+        return rc == 1 ? 0 : 2;
+    }
+    log_level level;
+    if (log_level_parse(s.common.log_level, &level) != 0 || !s.source_url[0] ||
+        !s.raw_topic[0] || s.backoff_max_ms < s.backoff_base_ms) {
+        fprintf(stderr, "rsvp-ingestor: bad log level, empty URL/topic or BACKOFF_MAX < "
+                        "BACKOFF_BASE\n");
+        cfg_free(opts);
+        return 2;
+    }
+    char txn_id[256];
+    txn_id_for(&s, txn_id, sizeof txn_id);
+
+    /* Initialisation, order important: */
+    /* 1. logs and signals, so everything after can report and be interrupted */
+    log_init("ingestor", cfg_instance_id(s.common.instance_id), level);
+    sig_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* 2. /metrics, /healthz, /readyz: live (not ready) while Kafka is still coming up */
+    httpd *h = NULL;
+    if (s.common.metrics_addr[0] && (rc = httpd_start(&h, s.common.metrics_addr)) != 0) {
+        log_error("metrics endpoint", "addr=%s error=%s", s.common.metrics_addr, err_str(rc));
+        goto out_curl;
+    }
+    httpd_set_ready(h, 0, "starting");
+    /* 3. producer + init_transactions (fences an older instance, aborts its open transaction);
+     *    the topic must exist before the first produce */
+    producer *prod = NULL;
+    if ((rc = start_producer(&s, txn_id, &prod)) != 0)
+        goto out_producer;
+    /* 4. resume state from what is committed in the topic (only after 3 settled the txns) */
+    resume *committed = NULL;
+    if ((rc = resume_new(&committed)) != 0 || (rc = recover_state(&s, committed)) != 0)
+        goto out_resume;
+    /* 5. the loop's state; the source connection opens inside ingestor_run() */
+    ingestor *ing = NULL;
+    const ingestor_opts io = {s.source_url,         s.max_line_bytes, s.stall_ms,
+                              s.commit_interval_ms, s.commit_messages, s.backoff_base_ms,
+                              s.backoff_max_ms,     s.initial_since_ms};
+    if ((rc = ingestor_new(&ing, &io, prod, committed, h)) != 0) {
+        log_error("ingestor init", "error=%s", err_str(rc));
+        goto out_ingestor;
+    }
+
+    cfg_log_effective(opts);
+    log_info("up", "version=%s curl=%s transactional_id=%s topic=%s url=%s resume_mtime=%lld",
+             RSVP_VERSION, curl_version_info(CURLVERSION_NOW)->version, txn_id, s.raw_topic,
+             s.source_url, (long long)resume_mtime(committed));
+    rc = ingestor_run(ing);
+    log_info("down", "result=%s resume_mtime=%lld", rc == 0 ? "ok" : err_str(rc),
+             (long long)resume_mtime(committed));
+
+    /* Teardown in reverse order. */
+out_ingestor:
+    ingestor_free(ing);
+out_resume:
+    resume_free(committed);
+out_producer:
+    producer_free(prod);
+    httpd_free(h);
+out_curl:
+    curl_global_cleanup();
+    metrics_free_all();
+    cfg_free(opts);
+    return rc == 0 || rc == ERR_CLOSED ? 0 : 1;
+}
