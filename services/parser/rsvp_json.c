@@ -59,6 +59,7 @@ static const char *const reason_names[RSVP_JSON_REASON_COUNT] = {
     [RSVP_JSON_BAD_RESPONSE] = "bad_response",
     [RSVP_JSON_LAT_OUT_OF_RANGE] = "lat_out_of_range",
     [RSVP_JSON_LON_OUT_OF_RANGE] = "lon_out_of_range",
+    [RSVP_JSON_KEY_TOO_LONG] = "key_too_long",
 };
 
 const char *rsvp_json_reason_str(rsvp_json_reason r)
@@ -923,6 +924,20 @@ static rsvp_json_reason read_root(rsvp_json *p, const char **response)
     return RSVP_JSON_OK;
 }
 
+static size_t slen(const char *s) { return s ? strlen(s) : 0; }
+
+/* key_bytes: bytes of the aggregate key's string columns (see RSVP_JSON_MAX_KEY_BYTES). */
+static size_t key_bytes(const Rsvp__V1__Rsvp *x)
+{
+    size_t n = 3; /* response */
+    if (x->event)
+        n += slen(x->event->event_name) + slen(x->event->event_url) + 20; /* + event_time */
+    if (x->group)
+        n += slen(x->group->group_name) + slen(x->group->group_country) +
+             slen(x->group->group_state) + slen(x->group->group_city);
+    return n;
+}
+
 static int lat_ok(protobuf_c_boolean has, double v) { return !has || (v >= -90.0 && v <= 90.0); }
 static int lon_ok(protobuf_c_boolean has, double v) { return !has || (v >= -180.0 && v <= 180.0); }
 
@@ -951,6 +966,8 @@ static rsvp_json_reason validate(rsvp_json *p, const char *response)
         return RSVP_JSON_LAT_OUT_OF_RANGE;
     if ((v && !lon_ok(v->has_lon, v->lon)) || (g && !lon_ok(g->has_group_lon, g->group_lon)))
         return RSVP_JSON_LON_OUT_OF_RANGE;
+    if (key_bytes(x) > RSVP_JSON_MAX_KEY_BYTES)
+        return RSVP_JSON_KEY_TOO_LONG;
     return RSVP_JSON_OK;
 }
 

@@ -28,10 +28,16 @@ typedef enum rsvp_json_reason {
     RSVP_JSON_BAD_RESPONSE,     /* response is neither "yes" nor "no" */
     RSVP_JSON_LAT_OUT_OF_RANGE, /* venue.lat or group.group_lat outside [-90, 90] */
     RSVP_JSON_LON_OUT_OF_RANGE, /* venue.lon or group.group_lon outside [-180, 180] */
+    RSVP_JSON_KEY_TOO_LONG,     /* the aggregate key's strings together over RSVP_JSON_MAX_KEY_BYTES */
     RSVP_JSON_REASON_COUNT
 } rsvp_json_reason;
 
 #define RSVP_JSON_MAX_DEPTH 32
+/* The writer keeps a unique btree index over the twelve key columns; PostgreSQL rejects index rows
+ * over ~2.7 kB, and a batch holding such a key would be refused forever (a poison batch). So the
+ * key's strings together (event name, url, group name, country, state, city, response) are capped
+ * here, where the message can still be dead-lettered with a reason. */
+#define RSVP_JSON_MAX_KEY_BYTES 2048
 
 typedef struct rsvp_json_limits {
     size_t max_message_bytes; /* default 65536 */
@@ -61,7 +67,8 @@ void rsvp_json_free(rsvp_json *p);
  * One reason per message, by precedence: too_large; problems of the JSON anywhere in the message
  * (too_many_tokens, not_json, invalid_utf8, too_deep); not_object; the first field problem in
  * document order (wrong_type, string_too_long, nul_in_string); missing_rsvp_id, missing_mtime,
- * missing_event_id, missing_response, bad_response, lat_out_of_range, lon_out_of_range. */
+ * missing_event_id, missing_response, bad_response, lat_out_of_range, lon_out_of_range,
+ * key_too_long. */
 rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
                                  Rsvp__V1__Rsvp **out);
 
