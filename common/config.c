@@ -297,9 +297,14 @@ static int is_option_env(const cfg_option *opts, const char *env, size_t n)
 }
 
 /* KAFKA_FOO_BAR=v -> foo.bar=v, except variables that are an option's own env (e.g. KAFKA_BROKERS
- * when a service declares it as its --brokers option). */
+ * when a service declares it as its --brokers option). KAFKA_BROKERS, kcat's word for the broker
+ * list, is an alias of KAFKA_BOOTSTRAP_SERVERS (which wins when both are set: it comes later). */
 static int collect_kafka_env(const cfg_option *opts)
 {
+    const char *brokers = getenv("KAFKA_BROKERS");
+    if (brokers && *brokers && !is_option_env(opts, "KAFKA_BROKERS", 13) &&
+        kafka_props_set("bootstrap.servers", 17, brokers) != 0)
+        return ERR_NOMEM;
     for (char **e = environ; e && *e; e++) {
         const char *s = *e;
         if (strncmp(s, "KAFKA_", 6) != 0)
@@ -315,6 +320,8 @@ static int collect_kafka_env(const cfg_option *opts)
             char c = s[6 + i];
             key[i] = c == '_' ? '.' : (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
         }
+        if (n == 7 && memcmp(key, "brokers", 7) == 0)
+            continue; /* alias: added first, below, so an explicit bootstrap.servers wins */
         if (kafka_props_set(key, n, eq + 1) != 0)
             return ERR_NOMEM;
     }

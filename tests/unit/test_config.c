@@ -54,6 +54,23 @@ static int setup(void **state)
                                        "KAFKA_SECURITY_PROTOCOL", "KAFKA_LINGER_MS"};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++)
         unsetenv(envs[i]);
+    /* and any other KAFKA_* of the calling shell (test runners set KAFKA_PORT and the like) */
+    for (int again = 1; again;) {
+        again = 0;
+        for (char **e = environ; e && *e; e++) {
+            if (strncmp(*e, "KAFKA_", 6) == 0 && strchr(*e, '=')) {
+                char name[256];
+                size_t n = (size_t)(strchr(*e, '=') - *e);
+                if (n >= sizeof name)
+                    continue;
+                memcpy(name, *e, n);
+                name[n] = '\0';
+                unsetenv(name);
+                again = 1;
+                break;
+            }
+        }
+    }
     return 0;
 }
 
@@ -305,6 +322,27 @@ static void test_kafka_passthrough(void **state)
     assert_int_equal(parse(3, bad), ERR_INVALID);
 }
 
+/* Without a --brokers option of its own, a service reads KAFKA_BROKERS (kcat's word) as
+ * bootstrap.servers; an explicit KAFKA_BOOTSTRAP_SERVERS wins. */
+static void test_kafka_brokers_alias(void **state)
+{
+    (void)state;
+    static cfg_common c;
+    static const cfg_option opts[] = {CFG_COMMON_OPTIONS(&c, "127.0.0.1:0"), {0}};
+    char *argv[] = {"test", NULL};
+    setenv("KAFKA_BROKERS", "10.0.0.1:9092", 1);
+    assert_int_equal(cfg_parse("test", "t", opts, 1, argv), 0);
+    assert_string_equal(prop("bootstrap.servers"), "10.0.0.1:9092");
+    assert_null(prop("brokers"));
+    cfg_free(opts);
+    setenv("KAFKA_BOOTSTRAP_SERVERS", "10.0.0.2:9092", 1);
+    assert_int_equal(cfg_parse("test", "t", opts, 1, argv), 0);
+    assert_string_equal(prop("bootstrap.servers"), "10.0.0.2:9092");
+    cfg_free(opts);
+    unsetenv("KAFKA_BROKERS");
+    unsetenv("KAFKA_BOOTSTRAP_SERVERS");
+}
+
 static void test_instance_id(void **state)
 {
     (void)state;
@@ -376,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test_setup_teardown(test_kafka_passthrough, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_brokers_alias, setup, teardown),
         cmocka_unit_test(test_instance_id),
         cmocka_unit_test_setup_teardown(test_free_resets_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_effective_masks_secrets, setup, teardown),
