@@ -124,7 +124,7 @@ parser.env.GROUP_ID=$PARSER_GROUP
 aggregator.env.GROUP_ID=$AGGREGATOR_GROUP
 CONF
 export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BROKERS PG_URL RAW_TOPIC PARSED_TOPIC DLQ_TOPIC TRIGGER_INTERVAL SOURCE_URL
-unset GROUP_ID
+unset GROUP_ID # parser and aggregator both read it: set per service in the config file above
 
 # 6. where the data lands
 cat <<WHERE
