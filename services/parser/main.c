@@ -18,7 +18,8 @@
 typedef struct settings {
     cfg_common common;
     char *raw_topic, *parsed_topic, *dlq_topic, *group_id;
-    int64_t txn_messages, txn_interval_ms, max_message_bytes, max_string_bytes;
+    int64_t txn_messages, txn_interval_ms, max_message_bytes, max_string_bytes, session_timeout_ms;
+    int static_membership;
 } settings;
 
 int main(int argc, char **argv)
@@ -43,6 +44,11 @@ int main(int argc, char **argv)
          &s.max_message_bytes},
         {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024",
          "longest decoded string field (string_too_long)", 1, 64LL << 20, 0, &s.max_string_bytes},
+        {"static-membership", "STATIC_MEMBERSHIP", CFG_BOOL, "false",
+         "group.instance.id = INSTANCE_ID: a restarted replica rejoins without a rebalance", 0, 0, 0,
+         &s.static_membership},
+        {"session-timeout", "SESSION_TIMEOUT", CFG_DURATION, "45s", "Kafka group session timeout",
+         1000, 1800000, 0, &s.session_timeout_ms},
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9102"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
@@ -71,6 +77,8 @@ int main(int argc, char **argv)
         .instance_id = instance,
         .txn_messages = s.txn_messages,
         .txn_interval_ms = s.txn_interval_ms,
+        .session_timeout_ms = s.session_timeout_ms,
+        .static_membership = s.static_membership,
         .limits = rsvp_json_limits_default(),
     };
     po.limits.max_message_bytes = (size_t)s.max_message_bytes;

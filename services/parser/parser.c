@@ -567,10 +567,15 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
     const char *pforced[] = {"transactional.id", p->txn_id, NULL};
     if (!(p->producer = new_client(p, RD_KAFKA_PRODUCER, pdefaults, pforced, errstr, errlen)))
         goto fail;
+    char session[32];
+    snprintf(session, sizeof session, "%lld", (long long)o->session_timeout_ms);
     const char *cdefaults[] = {"group.id", o->group_id, "client.id", p->txn_id,
-                               "auto.offset.reset", "earliest",
+                               "auto.offset.reset", "earliest", "session.timeout.ms", session,
                                /* librdkafka 2.0.2 stalls ~1 s when its prefetch queue fills */
-                               "queued.max.messages.kbytes", "262144", NULL};
+                               "queued.max.messages.kbytes", "262144",
+                               /* static membership: last, so NULL here ends the list */
+                               o->static_membership ? "group.instance.id" : NULL, o->instance_id,
+                               NULL};
     /* exactly-once needs these whatever the environment says */
     const char *cforced[] = {"isolation.level", "read_committed", "enable.auto.commit", "false",
                              "enable.partition.eof", "false", NULL};
