@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# run.sh (`make chaos`): the whole pipeline under faults, checked against a ground truth. rsvp-replay serves a
+# seeded synthetic timeline -> ingestor -> parser x2 -> aggregator x2 -> writer x2 under `rsvpctl up`, on a Kafka
+# and a PostgreSQL owned by this run, while a seeded, time-bounded driver kill -9s random replicas, restarts
+# the broker and the database once each and SIGSTOPs a writer past the aggregator's request timeout. At the end
+# every key's total in rsvp_counts and the newest meetup_table row per key must equal the truth
+# (tests/chaos/truth.py over `rsvp-replay --dump`). Prints a table; exit 0 only with 0 mismatches.
+#
+# Usage: tests/chaos/run.sh [--count N] [--seed S] [--duration SEC] [--kafka3] [--short] [--keep]
+#   --count N      RSVPs in the timeline (default 1000000; --short: 100000)
+#   --seed S       seed of the timeline and of the fault driver (default: from the clock, printed)
+#   --duration SEC how long the driver injects faults; the replay is paced to last about as long
+#                  (default 150; --short: 60)
+#   --kafka3       three-node Kafka (RF 3, min ISR 2) instead of one node; the broker fault is a kill -9 and
+#                  restart of one node
+#   --short        the `make test` profile: 100k RSVPs, fewer faults, its own ports (slot 1)
+#   --keep         leave Kafka, PostgreSQL and the logs in place (default: stop them; logs are always kept)
+# Environment: BIN (build/bin; build/asan/bin: any ASan/UBSan report fails the run), CHAOS_VAR
+#   (var/chaos/<profile>), FAULT_INTERVAL (3: seconds between replica kills, plus 0-2 s jitter),
+#   CONVERGE_TIMEOUT (600 s; short 240 s), CHAOS_PORT_BASE (31800 long, 31820 short).
+# Ports, long (short): replica metrics 31801-31815 (31821-31835), writers 31840-41 (31842-43), replay 31845
+#   (31846), Kafka 31850/51 (31862/63), Kafka3 31852-57, PostgreSQL 31860 (31864). Exit 0 only if clean.
+set -euo pipefail
+# The whole script is one function, parsed before it runs: editing this file never disturbs a run in progress.
+main() {
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+PROG=chaos
+source deploy/local/common.sh
+
+COUNT= SEED= DURATION= KAFKA3=0 SHORT=0 KEEP=0
+while (($#)); do
+	case $1 in
+	--count) COUNT=$2; shift 2 ;;
+	--seed) SEED=$2; shift 2 ;;
+	--duration) DURATION=$2; shift 2 ;;
+	--kafka3) KAFKA3=1; shift ;;
+	--short) SHORT=1; shift ;;
+	--keep) KEEP=1; shift ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	*) echo "chaos: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+
+# ---------------------------------------------------------------------------------------------- settings
+if ((SHORT)); then
+	PROFILE=short; COUNT=${COUNT:-100000}; DURATION=${DURATION:-60}
+	B=${CHAOS_PORT_BASE:-31820}; WRITER_BASE=$((B + 22)); REPLAY_PORT=$((B + 26))
+	KPORT=$((B + 42)); KCPORT=$((B + 43)); PGPORT=$((B + 44))
+	CONVERGE_TIMEOUT=${CONVERGE_TIMEOUT:-240}
+else
+	PROFILE=long; COUNT=${COUNT:-1000000}; DURATION=${DURATION:-150}
+	B=${CHAOS_PORT_BASE:-31800}; WRITER_BASE=$((B + 40)); REPLAY_PORT=$((B + 45))
+	KPORT=$((B + 50)); KCPORT=$((B + 51)); PGPORT=$((B + 60))
+	CONVERGE_TIMEOUT=${CONVERGE_TIMEOUT:-600}
+fi
+((KAFKA3)) && PROFILE=$PROFILE-kafka3
+K3PORTS=$((B + 52)),$((B + 53)),$((B + 54))
+K3CPORTS=$((B + 55)),$((B + 56)),$((B + 57))
+SEED=${SEED:-$(($(date +%s) % 100000))}
+FAULT_INTERVAL=${FAULT_INTERVAL:-3}
+REQUEST_TIMEOUT_S=3
+PAUSE_S=$((REQUEST_TIMEOUT_S + 3))
+BIN=${BIN:-build/bin}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+DIR=$(realpath -m "${CHAOS_VAR:-$ROOT/var/chaos/$PROFILE}")
+START_MTIME=1700000000000
+RATE=$(((COUNT + DURATION - 1) / DURATION))
+SUFFIX=$(printf '%x%04x' "$(date +%s)" $((RANDOM ^ $$ & 0xffff)))
+RAW=chaos.$SUFFIX.raw PARSED=chaos.$SUFFIX.parsed DLQ=chaos.$SUFFIX.dlq
+export CONTROL_URL=ipc://$DIR/ctl.sock
+# The deploy scripts read these; our services must not (common/kafka.h passes KAFKA_* through): they are only
+# given to kafka.sh / postgres.sh invocations below.
+KENV=(env "KAFKA_VAR=$DIR/kafka" "KAFKA_PORT=$KPORT" "KAFKA_CONTROLLER_PORT=$KCPORT"
+	"KAFKA3_PORTS=$K3PORTS" "KAFKA3_CONTROLLER_PORTS=$K3CPORTS" "KAFKA_LIBS=$ROOT/var/kafka/libs")
+PENV=(env "PG_VAR=$DIR/postgres" "PG_PORT=$PGPORT")
+unset KAFKA_BROKERS KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_VAR KAFKA3_PORTS KAFKA3_CONTROLLER_PORTS PGURL PG_URL
+
+for b in rsvp-replay rsvp-ingestor rsvp-parser rsvp-aggregator rsvp-writer rsvpctl; do
+	[[ -x $BIN/$b ]] || die "missing $BIN/$b (run make)"
+done
+
+mkdir -p "$DIR"
+rm -f "$DIR"/*.log "$DIR"/*.jsonl "$DIR"/faults.txt "$DIR"/result.txt
+T0=$(now_ms)
+UP_PID= DRIVER_PID= TRUTH_PID=
+log() { printf '[%6s s] %s\n' "$(since "$T0")" "$*"; }
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT
+	[[ -n $DRIVER_PID ]] && kill "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null
+	# a writer left stopped by an interrupted driver must be able to die
+	[[ -f $DIR/paused.pid ]] && kill -CONT "$(cat "$DIR/paused.pid")" 2>/dev/null
+	[[ -n $TRUTH_PID ]] && kill "$TRUTH_PID" 2>/dev/null
+	if [[ -n $UP_PID ]] && kill -0 "$UP_PID" 2>/dev/null; then
+		"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
+		for _ in $(seq 1 300); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$UP_PID" 2>/dev/null || true
+	fi
+	for p in $(cat "$DIR/child-pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+	if ((KEEP == 0)); then
+		"${KENV[@]}" deploy/local/kafka.sh down >/dev/null 2>&1 || true
+		"${PENV[@]}" deploy/local/postgres.sh down >/dev/null 2>&1 || true
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "chaos $PROFILE: $COUNT RSVPs, seed $SEED, faults for ${DURATION}s, replay at $RATE/s, logs in ${DIR#$ROOT/}"
+
+# ---------------------------------------------------------------------------------------------- truth
+# Computed while the pipeline runs: the exact timeline the replay will serve.
+(
+	trap - EXIT INT TERM
+	"$BIN/rsvp-replay" --synthetic --seed="$SEED" --count="$COUNT" --start-mtime="$START_MTIME" --dump \
+		--metrics-addr= | python3 tests/chaos/truth.py count >"$DIR/truth.jsonl"
+) 2>"$DIR/truth.log" &
+TRUTH_PID=$!
+
+# ---------------------------------------------------------------------------------------------- Kafka, PostgreSQL
+"${KENV[@]}" deploy/local/kafka.sh clean >"$DIR/kafka.log" 2>&1 || true
+if ((KAFKA3)); then
+	"${KENV[@]}" deploy/local/kafka.sh up3 >>"$DIR/kafka.log" 2>&1 || { tail "$DIR/kafka.log"; die "kafka up3 failed"; }
+	RF=3
+else
+	"${KENV[@]}" deploy/local/kafka.sh up >>"$DIR/kafka.log" 2>&1 || { tail "$DIR/kafka.log"; die "kafka up failed"; }
+	RF=1
+fi
+BROKERS=$("${KENV[@]}" deploy/local/kafka.sh brokers)
+for t in "$RAW" "$PARSED" "$DLQ"; do
+	"${KENV[@]}" KAFKA_BROKERS="$BROKERS" deploy/local/kafka.sh topic "$t" 4 "$RF" >>"$DIR/kafka.log" 2>&1 ||
+		die "cannot create topic $t"
+done
+"${PENV[@]}" deploy/local/postgres.sh clean >"$DIR/postgres.log" 2>&1 || true
+"${PENV[@]}" deploy/local/postgres.sh up >>"$DIR/postgres.log" 2>&1 || { tail "$DIR/postgres.log"; die "postgres up failed"; }
+PGDB=$("${PENV[@]}" deploy/local/postgres.sh url)
+log "kafka $BROKERS (RF $RF), postgres $PGDB, topics chaos.$SUFFIX.{raw,parsed,dlq}"
+
+# ---------------------------------------------------------------------------------------------- the pipeline
+cat >"$DIR/rsvpctl.conf" <<CONF
+# written by tests/chaos/run.sh
+replicas.ingestor=1
+replicas.parser=2
+replicas.aggregator=2
+replicas.writer=2
+metrics-port-base=$B
+writer-port-base=$WRITER_BASE
+instance-prefix=chaos$SUFFIX-
+restart-base=300ms
+restart-max=3s
+stop-timeout=20s
+env.KAFKA_BOOTSTRAP_SERVERS=$BROKERS
+env.RAW_TOPIC=$RAW
+env.PARSED_TOPIC=$PARSED
+env.DLQ_TOPIC=$DLQ
+env.PG_URL=$PGDB
+env.LOG_LEVEL=info
+ingestor.env.SOURCE_URL=http://127.0.0.1:$REPLAY_PORT/2/rsvps
+ingestor.env.INITIAL_SINCE_MTIME=$START_MTIME
+ingestor.env.STALL_TIMEOUT=10s
+ingestor.env.BACKOFF_MAX=2s
+parser.env.GROUP_ID=chaos-$SUFFIX-parser
+parser.env.KAFKA_SESSION_TIMEOUT_MS=6000
+parser.env.KAFKA_HEARTBEAT_INTERVAL_MS=1000
+aggregator.env.GROUP_ID=chaos-$SUFFIX-aggregator
+aggregator.env.TRIGGER_INTERVAL=1s
+aggregator.env.REQUEST_TIMEOUT=${REQUEST_TIMEOUT_S}s
+aggregator.env.SESSION_TIMEOUT=6s
+aggregator.env.BACKOFF_MAX=2s
+aggregator.env.QUEUE_KBYTES=262144
+writer.env.BACKOFF_MAX=2s
+CONF
+"$BIN/rsvpctl" up --config "$DIR/rsvpctl.conf" --bin "$BIN" \
+	--with-replay "--synthetic=true --seed=$SEED --count=$COUNT --start-mtime=$START_MTIME --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT" \
+	>"$DIR/rsvpctl.log" 2>&1 </dev/null &
+UP_PID=$!
+
+# status_json: rsvpctl's view ({"processes":[{name, service, replica, pid, state, ...}]})
+status_json() { "$BIN/rsvpctl" status --json --ready-timeout 200ms 2>/dev/null || echo '{"processes":[]}'; }
+running() {
+	status_json | python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["processes"] if p["state"]=="running"))'
+}
+deadline=$((SECONDS + 60))
+until [[ $(running) -ge 8 ]]; do
+	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl up exited"; }
+	((SECONDS < deadline)) || { tail -n 20 "$DIR/rsvpctl.log"; die "pipeline not running after 60 s: $(status_json)"; }
+	sleep 0.2
+done
+log "pipeline up: $(status_json | python3 -c 'import json,sys; print(" ".join("%s=%s" % (p["name"], p["pid"]) for p in json.load(sys.stdin)["processes"]))')"
+
+# ---------------------------------------------------------------------------------------------- fault driver
+# Seeded (bash RANDOM), bounded by DURATION. Every FAULT_INTERVAL (+0-2 s) kill -9 of a random replica of a
+# random service; once each, at 10/25/45% of the window: a writer SIGSTOPped for PAUSE_S (> the aggregator's
+# REQUEST_TIMEOUT) then SIGCONTed, PostgreSQL stopped immediately and started, the Kafka broker (or one node
+# of three) killed and started. One line per fault in faults.txt: "<s> <kind> <target>".
+pick() { # pick SERVICE: "name pid" of a random running replica of SERVICE, or nothing
+	status_json | python3 -c '
+import json, sys, random
+ps = [p for p in json.load(sys.stdin)["processes"] if p["service"] == sys.argv[1] and p["state"] == "running" and p["pid"] > 0]
+random.seed(int(sys.argv[2]))
+if ps:
+    p = random.choice(ps); print(p["name"], p["pid"])' "$1" "$2"
+}
+fault() { printf '%s %s %s\n' "$(since "$T0")" "$1" "$2" >>"$DIR/faults.txt"; log "fault: $1 $2"; }
+driver() {
+	trap - EXIT INT TERM
+	set +e
+	RANDOM=$SEED
+	local services=(ingestor parser parser aggregator aggregator writer writer) end=$((SECONDS + DURATION))
+	local t_pause=$((SECONDS + DURATION * 10 / 100)) t_pg=$((SECONDS + DURATION * 25 / 100))
+	local t_kafka=$((SECONDS + DURATION * 45 / 100)) done_pause=0 done_kafka=0 done_pg=0 svc name pid
+	while ((SECONDS < end)); do
+		sleep "$FAULT_INTERVAL.$((RANDOM % 10))" & wait $!
+		sleep $((RANDOM % 2)) & wait $!
+		if ((!done_pause && SECONDS >= t_pause)); then
+			done_pause=1; fault_pause; continue
+		fi
+		if ((!done_pg && SECONDS >= t_pg)); then
+			done_pg=1; fault_pg; continue
+		fi
+		if ((!done_kafka && SECONDS >= t_kafka)); then
+			done_kafka=1; fault_kafka; continue
+		fi
+		svc=${services[RANDOM % ${#services[@]}]}
+		name= pid=
+		read -r name pid < <(pick "$svc" "$RANDOM")
+		[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null && fault "kill9_$svc" "$name"
+	done
+	# a window too short for the schedule still gets every fault once
+	((done_pause)) || fault_pause
+	((done_pg)) || fault_pg
+	((done_kafka)) || fault_kafka
+}
+fault_pause() { # a writer stopped past the aggregator's request timeout, then continued
+	local name= pid=
+	read -r name pid < <(pick writer "$RANDOM")
+	[[ -n $pid ]] || return 0
+	echo "$pid" >"$DIR/paused.pid"
+	kill -STOP "$pid" && fault writer_sigstop "$name/${PAUSE_S}s"
+	sleep "$PAUSE_S" & wait $!
+	kill -CONT "$pid"
+	rm -f "$DIR/paused.pid"
+}
+fault_pg() { # immediate stop (crash recovery on start) and start of our PostgreSQL
+	fault postgres_restart immediate
+	"${PENV[@]}" deploy/local/postgres.sh restart >>"$DIR/postgres.log" 2>&1 || log "postgres restart failed"
+	log "postgres back"
+}
+fault_kafka() { # kill -9 of the broker (or of one node of three) and its restart
+	local node=
+	((KAFKA3)) && node=$((RANDOM % 3 + 1))
+	"${KENV[@]}" deploy/local/kafka.sh kill $node >>"$DIR/kafka.log" 2>&1
+	fault kafka_kill9_restart "${node:+node}${node:-broker}"
+	sleep $((KAFKA3 ? 5 : 2)) & wait $!
+	"${KENV[@]}" deploy/local/kafka.sh start $node >>"$DIR/kafka.log" 2>&1 || log "kafka start failed"
+	log "kafka back"
+}
+driver >"$DIR/driver.log" 2>&1 &
+DRIVER_PID=$!
+
+# ---------------------------------------------------------------------------------------------- convergence
+wait "$TRUTH_PID" || die "truth failed: $(cat "$DIR/truth.log")"
+TRUTH_PID=
+cat "$DIR/truth.log"
+WANT=$(python3 -c 'import json,sys; print(sum(json.loads(l)["response_count"] for l in open(sys.argv[1])))' "$DIR/truth.jsonl")
+stored() { psql "$PGDB" -X -q -A -t -c "SELECT coalesce(sum(response_count),0) FROM rsvp_counts" 2>/dev/null || echo -1; }
+wait "$DRIVER_PID" || true
+DRIVER_PID=
+log "fault window over; waiting for $WANT counted RSVPs (timeout ${CONVERGE_TIMEOUT}s)"
+deadline=$((SECONDS + CONVERGE_TIMEOUT))
+last=-2 stable=0
+while ((SECONDS < deadline)); do
+	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl exited during the run"; }
+	n=$(stored)
+	if [[ $n == "$last" ]]; then stable=$((stable + 1)); else stable=0; fi
+	# equal: keep watching a few triggers, so that a late duplicate would still show; not equal and no
+	# progress for 90 s: the pipeline is stuck (or counted too much), compare now
+	[[ $n == "$WANT" ]] && ((stable >= 5)) && break
+	((stable >= 90)) && { log "no progress for 90 s"; break; }
+	[[ $n != "$last" && $n != "$WANT" ]] && log "stored $n of $WANT"
+	last=$n
+	sleep 1
+done
+log "stored $(stored) of $WANT"
+STATUS=$(status_json)
+RESTARTS=$(python3 -c 'import json,sys; print(sum(p.get("restarts",0) for p in json.load(sys.stdin)["processes"]))' <<<"$STATUS")
+for p in $(python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(sys.stdin)["processes"] if p["pid"]>0))' <<<"$STATUS"); do
+	echo "$p" >>"$DIR/child-pids"
+done
+
+# ---------------------------------------------------------------------------------------------- compare
+psql "$PGDB" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT row_to_json(t) FROM rsvp_counts t" >"$DIR/counts.jsonl"
+psql "$PGDB" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT row_to_json(t) FROM (
+	SELECT DISTINCT ON (event_name, event_url, event_time, group_name, group_country, group_state, group_city,
+		group_lat, group_lon, lat, lon, response) *
+	FROM meetup_table ORDER BY event_name, event_url, event_time, group_name, group_country, group_state,
+		group_city, group_lat, group_lon, lat, lon, response, batch_id DESC) t" >"$DIR/latest.jsonl"
+rc=0
+python3 tests/chaos/truth.py compare "$DIR/truth.jsonl" "$DIR/counts.jsonl" "$DIR/latest.jsonl" >"$DIR/compare.txt" || rc=$?
+BATCHES=$(psql "$PGDB" -X -q -A -t -c "SELECT count(*) FROM rsvp_batches" 2>/dev/null || echo "?")
+topic_count() { # topic_count TOPIC: committed messages in TOPIC, or "?"
+	local out
+	out=$(timeout 120 kcat -C -b "$BROKERS" -t "$1" -o beginning -e -q -X isolation.level=read_committed \
+		-f '%p\n' 2>/dev/null) || { echo "?"; return; }
+	[[ -z $out ]] && echo 0 || wc -l <<<"$out"
+}
+RAWN=$(topic_count "$RAW")
+DLQN=$(topic_count "$DLQ")
+
+# graceful stop: every service must exit 0 on SIGTERM after all that
+"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
+up_rc=0
+for _ in $(seq 1 600); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$UP_PID" || up_rc=$?
+UP_PID=
+
+val() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/compare.txt"; }
+{
+	echo
+	echo "chaos result ($PROFILE, seed $SEED, $(since "$T0") s)"
+	printf '| %-34s | %12s |\n' what value
+	printf '|%s|%s|\n' "------------------------------------" "--------------"
+	printf '| %-34s | %12s |\n' "messages (timeline)" "$COUNT" "messages in raw topic" "$RAWN" \
+		"dead-lettered" "$DLQN" "RSVPs counted (truth)" "$(val rsvps_truth)" \
+		"RSVPs in rsvp_counts" "$(val rsvps_stored)" "batches applied" "$BATCHES" \
+		"replica restarts (rsvpctl)" "$RESTARTS"
+	for k in $(awk '{print $2}' "$DIR/faults.txt" 2>/dev/null | sort | uniq); do
+		printf '| %-34s | %12s |\n' "fault: $k" "$(awk -v k="$k" '$2 == k' "$DIR/faults.txt" | wc -l)"
+	done
+	printf '| %-34s | %12s |\n' "faults total" "$(wc -l <"$DIR/faults.txt" 2>/dev/null || echo 0)" \
+		"keys compared" "$(val keys_compared)" "keys lost" "$(val keys_lost)" "keys extra" "$(val keys_extra)" \
+		"keys with a wrong count" "$(val keys_wrong_count)" "mismatches (rsvp_counts)" "$(val mismatches)" \
+		"mismatches (latest meetup_table)" "$(val latest_mismatches)" "rsvpctl stop exit code" "$up_rc"
+	grep '^  key' "$DIR/compare.txt" || true
+} | tee "$DIR/result.txt"
+if ((rc != 0)); then
+	echo "FAIL: chaos $PROFILE: mismatches (see ${DIR#$ROOT/}/compare.txt)"
+	exit 1
+fi
+# Sanitizer builds (BIN=build/asan/bin): any report in a child's output fails the run.
+if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DIR/rsvpctl.log"; then
+	grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DIR/rsvpctl.log" | head -n 5
+	echo "FAIL: chaos $PROFILE: sanitizer report (see ${DIR#$ROOT/}/rsvpctl.log)"
+	exit 1
+fi
+if ((up_rc != 0)); then
+	echo "FAIL: chaos $PROFILE: rsvpctl stop exited $up_rc (a service did not stop cleanly; see ${DIR#$ROOT/}/rsvpctl.log)"
+	exit 1
+fi
+echo "PASS: chaos $PROFILE: 0 mismatches over $(val keys_compared) keys"
+}
+main "$@"

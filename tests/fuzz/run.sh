@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# run.sh: build the libFuzzer targets with clang (ASan + UBSan) and run each for FUZZ_SECONDS
+# (default 60), seeded from the recorded data. Every file in tests/fuzz/regressions/<target>/ (crash
+# inputs found earlier) is replayed first. Exit 1 if a target crashes (the reproducer is left in
+# var/fuzz/crash-<target>-*: copy it into tests/fuzz/regressions/<target>/ once fixed).
+# Usage: tests/fuzz/run.sh [--regress] [target ...]   (default: all; --regress: replay only, no fuzzing)
+# Targets: fuzz_parser (services/parser/rsvp_json.c), fuzz_writer (services/writer request path:
+# writer_handle without a database + COPY encoding), fuzz_linesplit (services/ingestor/linesplit.c).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+OUT=${FUZZ_BUILD:-build/fuzz}
+DATA=${RSVP_DATA_DIR:-../shared/data}
+CC_FUZZ=${CC_FUZZ:-clang}
+CFLAGS_FUZZ=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
+    -fno-sanitize-recover=undefined -I. -I"$OUT/gen")
+
+mkdir -p "$OUT/gen" var/fuzz
+protoc-c --c_out="$OUT/gen" proto/rsvp.proto
+
+# Each target: its sources (besides the generated protobuf code) and a corpus seeding function.
+sources_fuzz_parser() {
+    echo tests/fuzz/fuzz_parser.c services/parser/rsvp_json.c tests/unit/rsvp_dump.c \
+        common/buf.c common/err.c
+}
+seed_fuzz_parser() { # one file per recorded line, plus every golden-case input
+    local dir=$1
+    [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
+    mkdir -p "$dir"
+    [ -f "$DATA/meetup-rsvps-recorded.ndjson" ] &&
+        split -l 1 -a 4 -d "$DATA/meetup-rsvps-recorded.ndjson" "$dir/rec-"
+    awk 'NF && !/^#/ && !/^%/' tests/unit/parser_cases/*.txt |
+        awk 'NR % 2 == 1' | split -l 1 -a 4 -d - "$dir/case-"
+}
+LIBS_fuzz_parser="-lprotobuf-c"
+
+sources_fuzz_writer() {
+    echo tests/fuzz/fuzz_writer.c services/writer/writer.c services/writer/validate.c \
+        services/writer/copy.c services/writer/store.c services/writer/schema.c common/buf.c \
+        common/err.c common/log.c common/metrics.c common/clock.c common/backoff.c common/sig.c \
+        $(pkg-config --cflags libpq)
+}
+seed_fuzz_writer() { # hand-encoded WriterRequests: queries, batches with reference rows, edge cases
+    local dir=$1
+    [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
+    python3 tests/fuzz/seed_writer.py "$dir" "$DATA/reference-counts-recorded.jsonl"
+}
+LIBS_fuzz_writer="-lprotobuf-c -lpq -lpthread -lm"
+
+sources_fuzz_linesplit() {
+    echo tests/fuzz/fuzz_linesplit.c services/ingestor/linesplit.c common/err.c
+}
+seed_fuzz_linesplit() { # byte 0: max_line, byte 1: chunking; then stream bytes (LF, CRLF, long lines)
+    local dir=$1 i
+    [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
+    mkdir -p "$dir"
+    printf '\x3f\x01{"a":1}\n\r\n\nxyz\r\nlast' >"$dir/basic"
+    printf '\x05\x07abcdefghij\nab\r\nabcde\r\nabcdef\r\r\n' >"$dir/oversize"
+    [ -f "$DATA/meetup-rsvps-recorded.ndjson" ] &&
+        for i in 1 2 3; do
+            { printf '\x3f'; printf "\\x$(printf %02x "$i")"; head -c 600 "$DATA/meetup-rsvps-recorded.ndjson"; } >"$dir/rec-$i"
+        done
+    return 0
+}
+LIBS_fuzz_linesplit="-lprotobuf-c"
+
+REGRESS_ONLY=0
+[ "${1:-}" = --regress ] && { REGRESS_ONLY=1; shift; }
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_parser fuzz_writer fuzz_linesplit)
+status=0
+for t in "${targets[@]}"; do
+    echo "fuzz: building $t"
+    # shellcheck disable=SC2046
+    "$CC_FUZZ" "${CFLAGS_FUZZ[@]}" -o "$OUT/$t" $(sources_$t) "$OUT/gen/proto/rsvp.pb-c.c" \
+        $(eval echo \$LIBS_$t)
+    reg=tests/fuzz/regressions/$t
+    if [ -n "$(ls -A "$reg" 2>/dev/null)" ]; then
+        if "$OUT/$t" -runs=1 "$reg"/* >"$OUT/$t.regress.log" 2>&1; then
+            echo "PASS: $t regressions ($(ls "$reg" | wc -l) inputs)"
+        else
+            echo "FAIL: $t regressions (see $OUT/$t.regress.log)"
+            tail -n 30 "$OUT/$t.regress.log"
+            status=1
+        fi
+    fi
+    [ "$REGRESS_ONLY" = 1 ] && continue
+    corpus=var/fuzz/corpus-${t#fuzz_}
+    seed_$t "$corpus"
+    dict=()
+    [ -f tests/fuzz/json.dict ] && [ "$t" = fuzz_parser ] && dict=(-dict=tests/fuzz/json.dict)
+    echo "fuzz: running $t for ${FUZZ_SECONDS}s on $corpus ($(ls "$corpus" | wc -l) inputs)"
+    if "$OUT/$t" "${dict[@]}" -max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="var/fuzz/crash-$t-" "$corpus" \
+        >"$OUT/$t.log" 2>&1; then
+        echo "PASS: $t ($(grep -E 'stat::number_of_executed_units' "$OUT/$t.log" | awk '{print $2}') runs)"
+    else
+        echo "FAIL: $t (see $OUT/$t.log and var/fuzz/crash-$t-*)"
+        tail -n 30 "$OUT/$t.log"
+        status=1
+    fi
+done
+exit $status

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# test_fuzz_regressions.sh: every saved fuzz input (tests/fuzz/regressions/<target>/: crashes found earlier and
+# edge cases) still runs clean under ASan+UBSan in its libFuzzer target (tests/fuzz/run.sh --regress: builds
+# fuzz_parser, fuzz_writer and fuzz_linesplit with clang, replays, no fuzzing).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+lib_init test_fuzz_regressions
+command -v clang >/dev/null || fail "clang not installed"
+out=$TEST_DIR/fuzz.out
+rc=0
+FUZZ_BUILD=$TEST_DIR/build tests/fuzz/run.sh --regress >"$out" 2>&1 || rc=$?
+cat "$out"
+((rc == 0)) || fail "a regression input fails (exit $rc)"
+n=$(grep -c '^PASS: fuzz_.* regressions' "$out" || true)
+((n == 3)) || fail "$n of 3 targets replayed their regressions"
+pass
