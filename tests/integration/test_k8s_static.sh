@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Static checks of the Kubernetes deployment, no cluster: helm lint --strict; helm template with default values, a
+# values file that scales every service (and turns on every optional object) and a KEDA one; kubectl kustomize of
+# deploy/k8s and its test overlay; every object validated strictly (kubeconform, unknown kinds rejected, CRDs from
+# the KEDA and prometheus-operator modules; kubernetes-validate) against Kubernetes 1.30 and the newest schemas;
+# bad values rejected by values.schema.json; rendered objects asserted (tests/integration/k8s_assert.py); the alert
+# rules checked and unit-tested by promtool; the kustomize base up to date with the chart.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/k8s_lib.sh"
+lib_init k8s_static
+
+CHART=deploy/helm/rsvp-pipeline
+VERSIONS=(1.30.0 1.37.0) # oldest supported, newest schemas kubernetes-validate ships
+SCHEMAS=$K8S_CACHE/kc-schemas
+T=$TEST_DIR
+
+k8s_tools || fail "could not install helm, kubeconform or kubernetes-validate"
+keda=$(k8s_mod_dir "$KEDA_MODULE") && prom=$(k8s_mod_dir "$PROM_OPERATOR_MODULE") || fail "go mod download of the CRD modules failed"
+"$VENV/bin/python" tests/integration/k8s_schemas.py "$SCHEMAS" "${VERSIONS[@]}" -- \
+	"$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
+	"$prom/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+	"$prom/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" || fail "schema conversion failed"
+
+# 1. lint
+for v in "" "$CHART/ci/scaled-values.yaml" "$CHART/ci/keda-values.yaml"; do
+	helm lint --strict "$CHART" --kube-version "${VERSIONS[0]}" ${v:+-f "$v"} >"$T/lint.log" 2>&1 ||
+		{ cat "$T/lint.log"; fail "helm lint --strict ${v:-(default values)}"; }
+done
+
+# 2. render: chart (default, scaled, keda) and kustomize (base, test overlay)
+for kv in "${VERSIONS[@]}"; do
+	helm template rel "$CHART" --kube-version "$kv" >"$T/default-$kv.yaml" || fail "helm template default ($kv)"
+	helm template rel "$CHART" --kube-version "$kv" -f "$CHART/ci/scaled-values.yaml" >"$T/scaled-$kv.yaml" || fail "helm template scaled ($kv)"
+	helm template rel "$CHART" --kube-version "$kv" -f "$CHART/ci/keda-values.yaml" >"$T/keda-$kv.yaml" || fail "helm template keda ($kv)"
+done
+kubectl kustomize deploy/k8s >"$T/kustomize.yaml" || fail "kubectl kustomize deploy/k8s"
+kubectl kustomize deploy/k8s/overlays/test >"$T/kustomize-test.yaml" || fail "kubectl kustomize deploy/k8s/overlays/test"
+deploy/k8s/generate.sh --check || fail "deploy/k8s/base is stale: run deploy/k8s/generate.sh"
+
+# 3. strict schema validation of every object, per Kubernetes version
+for kv in "${VERSIONS[@]}"; do
+	files=("$T/default-$kv.yaml" "$T/scaled-$kv.yaml" "$T/keda-$kv.yaml" "$T/kustomize.yaml" "$T/kustomize-test.yaml")
+	kubeconform -strict -summary -kubernetes-version "$kv" \
+		-schema-location "$SCHEMAS/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
+		-schema-location "$SCHEMAS/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
+		"${files[@]}" >"$T/kubeconform-$kv.log" 2>&1 || { cat "$T/kubeconform-$kv.log"; fail "kubeconform $kv"; }
+	"$VENV/bin/kubernetes-validate" --strict --quiet -k "$kv" "${files[@]}" >"$T/kv-$kv.log" 2>&1 ||
+		{ cat "$T/kv-$kv.log"; fail "kubernetes-validate $kv"; }
+	echo "  kubeconform $kv: $(tail -n 1 "$T/kubeconform-$kv.log")"
+done
+
+# 4. bad values are rejected by values.schema.json
+bad=(
+	"parser: {replicas: -1}"                   # negative replicas
+	"parser: {replicaz: 2}"                    # unknown key
+	"unknownTopLevel: true"                    # unknown top-level key
+	"ingestor: {replicas: 2}"                  # one replica per source
+	"aggregator: {triggerInterval: often}"     # not a duration
+	"topics: {rawPartitions: 0}"               # no partitions
+	"writer: {port: 70000}"                    # not a port
+	"image: {pullPolicy: Sometimes}"           # not a pull policy
+	"postgres: {url: mysql://x}"               # not a PostgreSQL URL
+	"kafka: {bootstrapServers: ''}"            # empty bootstrap
+)
+for b in "${bad[@]}"; do
+	printf '%s\n' "$b" >"$T/bad.yaml"
+	if helm template rel "$CHART" --kube-version "${VERSIONS[0]}" -f "$T/bad.yaml" >/dev/null 2>"$T/bad.log"; then
+		fail "bad values accepted: $b"
+	fi
+	grep -q "values don't meet the specifications" "$T/bad.log" || { cat "$T/bad.log"; fail "bad values rejected for another reason: $b"; }
+done
+
+# 5. what matters in the rendered objects
+A="$VENV/bin/python tests/integration/k8s_assert.py"
+kv=${VERSIONS[1]}
+for f in "$T/default-$kv.yaml" "$T/scaled-$kv.yaml" "$T/keda-$kv.yaml" "$T/kustomize.yaml" "$T/kustomize-test.yaml"; do
+	$A workloads "$f" || fail "rendered workloads in $(basename "$f")"
+done
+$A hpa "$T/scaled-$kv.yaml" 6 6 || fail "HPAs in the scaled render"
+$A keda "$T/keda-$kv.yaml" 8 4 8 10 || fail "KEDA ScaledObjects"
+$A rules "$T/scaled-$kv.yaml" deploy/prometheus/rsvp-alerts.yml || fail "PrometheusRule"
+! grep -q 'kind: HorizontalPodAutoscaler' "$T/default-$kv.yaml" || fail "HPA rendered with autoscaling off"
+
+# 6. alert rules and dashboard
+cmp -s deploy/prometheus/rsvp-alerts.yml "$CHART/files/rsvp-alerts.yml" || fail "chart files/rsvp-alerts.yml differs from deploy/prometheus/rsvp-alerts.yml"
+promtool check rules deploy/prometheus/rsvp-alerts.yml >"$T/promtool.log" 2>&1 || { cat "$T/promtool.log"; fail "promtool check rules"; }
+(cd deploy/prometheus && promtool test rules rsvp-alerts.test.yml) >"$T/promtool-test.log" 2>&1 ||
+	{ cat "$T/promtool-test.log"; fail "promtool test rules"; }
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["panels"] and all(p["targets"] for p in d["panels"])' \
+	"$CHART/files/rsvp-pipeline-dashboard.json" || fail "Grafana dashboard JSON"
+
+pass
