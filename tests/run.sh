@@ -9,7 +9,8 @@
 #
 # Environment:
 #   TESTS=REGEX          only integration tests whose name matches (grep -E), e.g. TESTS='writer|parser'
-#   TEST_TIMEOUT=300     per integration test, seconds (SIGTERM, SIGKILL 10 s later)
+#   TEST_TIMEOUT=300     per integration test, seconds (SIGTERM, SIGKILL 10 s later); a test that needs more
+#                        says so in a line "# test-timeout: SECONDS" (the larger of the two applies)
 #   PHASES="deps build unit asan stack integration"   the steps to run, in this order
 #   KEEP_STACK=1         leave the stack running afterwards (default); KEEP_STACK=0 stops it
 #   KAFKA_BROKERS + PGURL   both set: use that external stack, do not start one
@@ -197,8 +198,10 @@ if enabled integration; then
 		fi
 		t0=$(now_ms)
 		rc=0
+		limit=$(sed -n 's/^# test-timeout: *\([0-9][0-9]*\).*/\1/p' "$t" | head -n 1)
+		((${limit:-0} > TEST_TIMEOUT)) || limit=$TEST_TIMEOUT
 		# (the outer 2>/dev/null silences bash's own "Killed" job notice)
-		{ LIB_PIDFILE=$LOGS/$name.pids timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null; } 2>/dev/null || rc=$?
+		{ LIB_PIDFILE=$LOGS/$name.pids timeout -k 10 "$limit" bash "$t" >"$log" 2>&1 </dev/null; } 2>/dev/null || rc=$?
 		secs=$(since "$t0")
 		# Whatever a killed test could not clean up itself (lib.sh's start_bg records the pids).
 		if [[ -s $LOGS/$name.pids ]]; then

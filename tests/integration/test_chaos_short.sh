@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-timeout: 600
 # test_chaos_short.sh: the short chaos run in `make test`: 100k synthetic RSVPs through replay -> ingestor ->
 # parser x2 -> aggregator x2 -> writer x2 under rsvpctl, on its own Kafka and PostgreSQL (ports 31820-31864),
 # while replicas are kill -9'd, a writer is SIGSTOPped past the aggregator's timeout, PostgreSQL and the broker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-timeout: 600
 # test_chaos_short_asan.sh: the short chaos run (30k RSVPs, every fault kind) with every service and rsvpctl
 # built with AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/bin, from `make asan`, which `make test`
 # runs first): no sanitizer report in any child's output, clean stop, and 0 mismatches against the truth.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-timeout: 900
 # The rsvp-pipeline image (deploy/docker/Dockerfile, built by deploy/docker/build.sh with the project's own dockerd
 # and a debootstrap base): it is small, runs every binary's --help as non-root with a read-only root, and the whole
 # pipeline runs from it (docker run --network host: replay -> ingestor -> parser -> aggregator -> writer) against

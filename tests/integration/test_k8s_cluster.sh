@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test-timeout: 900
 # rsvp-pipeline on a real Kubernetes (tools/k8s-node.sh: etcd, apiserver, controller-manager, scheduler, kubelets
 # on 127.0.0.1/.2/.3, host network) from the real image (deploy/docker/build.sh), against the local Kafka and
 # PostgreSQL. Helm: install --wait; RSVPs from rsvp-replay flow through the pods with exact counts; kubectl scale
