@@ -57,6 +57,13 @@ const char *agg_result_name(agg_result r) {
     return (unsigned)r < AGG_NRES ? result_names[r] : "unknown";
 }
 
+static const char *const trigger_names[AGG_NTRIG] = {"interval", "max_keys", "max_bytes",
+                                                     "shutdown"};
+
+const char *agg_trigger_name(agg_trigger t) {
+    return (unsigned)t < AGG_NTRIG ? trigger_names[t] : "unknown";
+}
+
 static void *bump_alloc(void *data, size_t size) {
     bump *b = data;
     size = (size + 15) & ~(size_t)15;
@@ -321,12 +328,17 @@ static int pack_batch(agg *a, part *p, size_t *rows_out) {
     return 0;
 }
 
-int agg_freeze(agg *a, int all) {
+int agg_freeze(agg *a, int all) { return agg_freeze_for(a, all, AGG_TRIG_INTERVAL); }
+
+int agg_freeze_for(agg *a, int all, agg_trigger why_all) {
     int n = 0;
     for (size_t i = 0; i < a->nparts; i++) {
         part *p = a->parts[i];
         if (p->has_frozen || p->msgs == 0) continue;
         if (!all && !full(a, p)) continue;
+        agg_trigger why = keytab_count(p->tab) >= a->max_keys        ? AGG_TRIG_MAX_KEYS
+                          : keytab_key_bytes(p->tab) >= a->max_bytes ? AGG_TRIG_MAX_BYTES
+                                                                     : why_all;
         size_t rows = 0;
         if (pack_batch(a, p, &rows)) {
             buf_reset(&p->frozen);
@@ -337,6 +349,7 @@ int agg_freeze(agg *a, int all) {
         p->f_to = p->next;
         p->f_msgs = p->msgs;
         a->stats.rows += rows;
+        a->stats.cut[why]++;
         open_range(p, p->next);
         n++;
     }

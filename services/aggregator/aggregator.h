@@ -28,6 +28,18 @@ typedef enum agg_result {
 /* agg_result_name: "ok", "stale_applied", ...; static. */
 const char *agg_result_name(agg_result r);
 
+/* Why a batch was cut (label values of rsvp_aggregator_batches_sent_total{trigger}). */
+typedef enum agg_trigger {
+    AGG_TRIG_INTERVAL,  /* the trigger interval elapsed */
+    AGG_TRIG_MAX_KEYS,  /* the partition's table reached max_batch_keys */
+    AGG_TRIG_MAX_BYTES, /* ... or its keys reached max_batch_bytes */
+    AGG_TRIG_SHUTDOWN,  /* the final flush on a stop signal */
+    AGG_NTRIG
+} agg_trigger;
+
+/* agg_trigger_name: "interval", "max_keys", "max_bytes", "shutdown"; static. */
+const char *agg_trigger_name(agg_trigger t);
+
 /* What the caller must do after agg_on_reply. */
 typedef enum agg_act {
     AGG_ACT_NONE,    /* nothing (reply of a revoked partition) */
@@ -52,6 +64,7 @@ typedef struct agg_stats {
     uint64_t rows;          /* rows in frozen batches */
     uint64_t batches[AGG_NRES];
     uint64_t discarded_msgs; /* messages whose deltas were dropped (revoke, STALE, ERROR) */
+    uint64_t cut[AGG_NTRIG]; /* batches frozen, by why (a resend is not a new batch) */
 } agg_stats;
 
 /* agg_new: topic and sender are copied. A partition's table is "full" (frozen early) when it has
@@ -81,6 +94,10 @@ int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, 
  * either full (see agg_new) or all != 0: pack its deltas into one Batch, reset its table and
  * start the next range at the batch's to_offset. Returns the number frozen or ERR_NOMEM. */
 int agg_freeze(agg *a, int all);
+/* agg_freeze_for: agg_freeze that counts the batches frozen only because all != 0 under
+ * why_all (AGG_TRIG_INTERVAL or AGG_TRIG_SHUTDOWN); a full partition counts as max_keys or
+ * max_bytes whatever all says. agg_freeze(a, all) == agg_freeze_for(a, all, AGG_TRIG_INTERVAL). */
+int agg_freeze_for(agg *a, int all, agg_trigger why_all);
 
 /* agg_backlogged: 1 if some partition is full while its previous batch is still pending (the
  * caller pauses consumption until the writer answers). */

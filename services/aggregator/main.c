@@ -25,14 +25,16 @@
 typedef struct config {
     cfg_common common;
     char *topic, *group_id, *writer_url, *start_offset;
+    char *tls_ca, *tls_cert, *tls_key, *tls_server_name; /* client side of tls+tcp:// */
     int64_t trigger_ms, max_keys, max_bytes, request_timeout_ms, session_timeout_ms;
     int64_t backoff_base_ms, backoff_max_ms, queue_kbytes;
     int static_membership;
 } config;
 
 typedef struct metrics_set {
-    mcounter *consumed, *decode_errors, *duplicates, *rows, *retries, *discarded;
+    mcounter *consumed, *decode_errors, *duplicates, *rows, *retries, *discarded, *query_retries;
     mcounter *batches[AGG_NRES];
+    mcounter *cut[AGG_NTRIG];
     mgauge *keys, *pending, *lag, *state_bytes;
     mhist *batch_seconds;
     agg_stats last; /* what was already added to the counters */
@@ -72,6 +74,14 @@ static int config_parse(config *c, cfg_option *opts, int argc, char **argv) {
         fprintf(stderr, "rsvp-aggregator: topic, group id and writer url must not be empty\n");
         return ERR_INVALID;
     }
+    if ((c->tls_cert && c->tls_cert[0]) != (c->tls_key && c->tls_key[0])) {
+        fprintf(stderr, "rsvp-aggregator: --tls-cert and --tls-key go together\n");
+        return ERR_INVALID;
+    }
+    if (strstr(c->writer_url, "tls+") && !(c->tls_ca && c->tls_ca[0])) {
+        fprintf(stderr, "rsvp-aggregator: a tls+tcp:// writer url needs --tls-ca (TLS_CA)\n");
+        return ERR_INVALID;
+    }
     return 0;
 }
 
@@ -87,6 +97,9 @@ static void metrics_init(metrics_set *m) {
     m->rows = metrics_counter("rsvp_aggregator_rows_total", NULL, "rows in frozen batches");
     m->retries = metrics_counter("rsvp_aggregator_writer_retries_total", NULL,
                                  "batch resends after RETRY, timeout or transport error");
+    m->query_retries = metrics_counter("rsvp_aggregator_offset_query_retries_total", NULL,
+                                       "offset queries to the writer retried after a failure "
+                                       "(writer down, TLS handshake refused, timeout)");
     m->discarded = metrics_counter("rsvp_aggregator_discarded_messages_total", NULL,
                                    "messages whose deltas were dropped (revoke, STALE, ERROR)");
     for (int i = 0; i < AGG_NRES; i++) {
@@ -94,6 +107,12 @@ static void metrics_init(metrics_set *m) {
         snprintf(lbl, sizeof lbl, "result=\"%s\"", agg_result_name((agg_result)i));
         m->batches[i] = metrics_counter("rsvp_aggregator_batches_total", lbl,
                                         "batches sent to the writer, by outcome");
+    }
+    for (int i = 0; i < AGG_NTRIG; i++) {
+        char lbl[64];
+        snprintf(lbl, sizeof lbl, "trigger=\"%s\"", agg_trigger_name((agg_trigger)i));
+        m->cut[i] = metrics_counter("rsvp_aggregator_batches_sent_total", lbl,
+                                    "batches cut for the writer, by why they were cut");
     }
     m->keys = metrics_gauge("rsvp_aggregator_keys", NULL, "live keys in the open ranges");
     m->pending = metrics_gauge("rsvp_aggregator_pending_batches", NULL,
@@ -124,6 +143,7 @@ static void metrics_export(app *ap) {
     add_delta(m->discarded, s->discarded_msgs, &m->last.discarded_msgs);
     for (int i = 0; i < AGG_NRES; i++)
         add_delta(m->batches[i], s->batches[i], &m->last.batches[i]);
+    for (int i = 0; i < AGG_NTRIG; i++) add_delta(m->cut[i], s->cut[i], &m->last.cut[i]);
     mgauge_set(m->keys, (double)agg_live_keys(ap->a));
     mgauge_set(m->pending, (double)agg_pending_batches(ap->a));
     mgauge_set(m->state_bytes, (double)agg_state_bytes(ap->a));
@@ -230,6 +250,7 @@ static int query_offsets_retry(app *ap, const int32_t *parts, size_t n, int64_t 
         int rc = query_offsets(ap, parts, n, stored);
         if (rc == 0 || rc == ERR_NOMEM) return rc;
         if (sig_stopping()) return ERR_CLOSED;
+        mcounter_add(ap->m.query_retries, 1); /* directly: we block the loop that exports */
         int64_t d = backoff_next(&bo);
         log_warn("writer offset query failed, retrying", "err=%s retry_in_ms=%lld", err_str(rc),
                  (long long)d);
@@ -428,7 +449,7 @@ static void run(app *ap) {
  * next owner re-reads them from the writer's stored offsets). */
 static void flush_on_stop(app *ap) {
     set_paused(ap, 1);
-    if (agg_freeze(ap->a, 1) < 0) return;
+    if (agg_freeze_for(ap->a, 1, AGG_TRIG_SHUTDOWN) < 0) return;
     ap->retry_mode = 0;
     int64_t deadline = clock_mono_ms() + ap->cfg->request_timeout_ms;
     while (clock_mono_ms() < deadline && !ap->retry_mode &&
@@ -495,6 +516,10 @@ int main(int argc, char **argv) {
         {"queue-kbytes", "QUEUE_KBYTES", CFG_INT, "65536", "queued.max.messages.kbytes: prefetch memory bound", 1024, 2097151, 0, &c.queue_kbytes},
         {"backoff-base", "BACKOFF_BASE", CFG_DURATION, "200ms", "first retry delay (writer, offset query)", 1, 600000, 0, &c.backoff_base_ms},
         {"backoff-max", "BACKOFF_MAX", CFG_DURATION, "10s", "retry delay cap", 1, 3600000, 0, &c.backoff_max_ms},
+        {"tls-ca", "TLS_CA", CFG_STRING, NULL, "PEM CA that signed the writer's certificate (required for tls+tcp:// writer urls)", 0, 0, 0, &c.tls_ca},
+        {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM client certificate for tls+tcp:// (writers with TLS_CA demand one)", 0, 0, 0, &c.tls_cert},
+        {"tls-key", "TLS_KEY", CFG_STRING, NULL, "PEM private key of --tls-cert", 0, 0, 0, &c.tls_key},
+        {"tls-server-name", "TLS_SERVER_NAME", CFG_STRING, NULL, "name the writer's certificate must carry (default: host of the url)", 0, 0, 0, &c.tls_server_name},
         CFG_COMMON_OPTIONS(&c.common, "127.0.0.1:9103"),
         {0},
     };
@@ -516,7 +541,8 @@ int main(int argc, char **argv) {
     sig_init();
     metrics_init(&ap.m);
     int exit_code = 1;
-    if (wlink_open(&ap.w, c.writer_url) != 0) {
+    wlink_tls tls = {c.tls_ca, c.tls_cert, c.tls_key, c.tls_server_name};
+    if (wlink_open_tls(&ap.w, c.writer_url, &tls) != 0) {
         exit_code = 2;
         goto out;
     }

@@ -14,10 +14,23 @@ typedef struct wlink wlink;
 
 typedef enum wlink_chan { WLINK_BATCH = 0, WLINK_QUERY = 1, WLINK_NCHAN } wlink_chan;
 
+/* TLS client settings for tls+tcp:// writer URLs (paths to PEM files; NULL or "" = unset). */
+typedef struct wlink_tls {
+    const char *ca_file;     /* CA that signed the writer's certificate: required for tls+tcp */
+    const char *cert_file;   /* client certificate, for writers that demand one (with key_file) */
+    const char *key_file;    /* its private key */
+    const char *server_name; /* name the writer's certificate must carry; default: the URL host */
+} wlink_tls;
+
 /* wlink_open: urls is a comma-separated list ("tcp://127.0.0.1:7400,tcp://10.0.0.2:7400").
  * Dialling is non-blocking (a writer that is down is retried in the background). On success *out
  * owns the link. Returns 0, ERR_INVALID (bad URL; reason logged) or ERR_IO. */
 int wlink_open(wlink **out, const char *urls);
+/* wlink_open_tls: wlink_open whose tls+tcp:// URLs are dialled with tls (may be NULL for none):
+ * the writer's certificate is verified (auth mode required) against tls->ca_file and server name.
+ * Returns ERR_INVALID (reason logged: a tls+tcp URL without a CA, a file that cannot be read or
+ * does not parse, a certificate without its key) before anything is dialled. */
+int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls);
 /* wlink_free: cancels outstanding requests, closes the socket. NULL-safe. */
 void wlink_free(wlink *w);
 

@@ -7,8 +7,8 @@
 #  nng receive size writer MAX_REQUEST_BYTES      -> rsvp_writer_bad_requests_total{reason="oversize"} (ERROR
 #                                                    reply); over 2x nng drops the connection (no metric)
 #  keys per batch   writer MAX_BATCH_ROWS         -> rsvp_writer_bad_requests_total{reason="invalid_batch"}
-#                   aggregator MAX_BATCH_KEYS     -> batches of at most that many rows (rsvp_batches.rows;
-#                                                    no metric says a batch was sent early for it)
+#                   aggregator MAX_BATCH_KEYS     -> batches of at most that many rows (rsvp_batches.rows),
+#                                                    rsvp_aggregator_batches_sent_total{trigger="max_keys"}
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_limits_metrics
@@ -94,5 +94,8 @@ nb=$(psql_q "$DB" "SELECT count(*) FROM rsvp_batches")
 ((maxrows <= 5)) || fail "a batch of $maxrows rows with MAX_BATCH_KEYS=5"
 [[ $(metric $WMET 'rsvp_writer_bad_requests_total{reason="invalid_batch"}') == 1 ]] ||
 	fail "the aggregator sent a batch the writer refused"
-echo "ok: keys per batch: $nb batches, at most $maxrows rows each"
+early=$(metric $AMET 'rsvp_aggregator_batches_sent_total{trigger="max_keys"}')
+((early >= 1)) || fail "no batch counted as cut for max_keys: $(curl -s http://127.0.0.1:$AMET/metrics | grep batches_sent)"
+((nb >= early)) || fail "$early batches cut for max_keys but only $nb in rsvp_batches"
+echo "ok: keys per batch: $nb batches, at most $maxrows rows each; $early cut early (trigger=\"max_keys\")"
 pass

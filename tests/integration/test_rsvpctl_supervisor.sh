@@ -7,7 +7,8 @@
 # SIGTERM to rsvpctl exits 0 and leaves no process behind, a child that ignores SIGTERM is killed
 # after --stop-timeout (exit 1: not a clean stop), a crashing child is restarted with backoff but
 # one exiting 2 (bad config) is not, and kill -9 of rsvpctl takes its children down
-# (PR_SET_PDEATHSIG).
+# (PR_SET_PDEATHSIG). With WRITER_SCHEME=tls+tcp the writer LISTEN and every aggregator WRITER_URL
+# are tls+tcp:// and TLS_CA passes through unchanged; an unknown scheme is refused (exit 2).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_rsvpctl_supervisor
@@ -31,7 +32,7 @@ cat >"$TEST_DIR/bin/dummy" <<'SH'
 #!/usr/bin/env bash
 if [ -n "${EXIT_WITH:-}" ]; then echo "{\"msg\":\"failing\"}"; exit "$EXIT_WITH"; fi
 if [ "${IGNORE_TERM:-}" = 1 ]; then trap '' TERM; else trap 'echo "{\"msg\":\"bye\"}"; exit 0' TERM; fi
-echo "{\"msg\":\"up\",\"instance\":\"$INSTANCE_ID\",\"metrics_addr\":\"$METRICS_ADDR\",\"listen\":\"${LISTEN:-}\",\"writer_url\":\"${WRITER_URL:-}\",\"color\":\"${COLOR:-}\"}"
+echo "{\"msg\":\"up\",\"instance\":\"$INSTANCE_ID\",\"metrics_addr\":\"$METRICS_ADDR\",\"listen\":\"${LISTEN:-}\",\"writer_url\":\"${WRITER_URL:-}\",\"color\":\"${COLOR:-}\",\"tls_ca\":\"${TLS_CA:-}\"}"
 while :; do sleep 0.2 & wait $! || true; done
 SH
 chmod +x "$TEST_DIR/bin/dummy"
@@ -179,10 +180,20 @@ stop_bg up5 5 || rc=$?
 [ $rc = 0 ] || fail "rsvpctl exited $rc: $(grep -v '^{"ts"' "$(log_of up5)")"
 [ $((SECONDS - t0)) -le 3 ] || fail "stop waited for a pending restart"
 
-# --- 7. kill -9 of rsvpctl: the kernel sends SIGTERM to its children ---
-start_bg up3 "$RSVPCTL" up --bin "$TEST_DIR/bin" --metrics-port-base 31500 --writer-port-base 31590
+# --- 7. kill -9 of rsvpctl: the kernel sends SIGTERM to its children (this run: writer link over TLS) ---
+rc=0
+"$RSVPCTL" up --bin "$TEST_DIR/bin" --writer-scheme ipc 2>"$TEST_DIR/scheme.log" || rc=$?
+[ $rc = 2 ] || fail "--writer-scheme ipc: exit $rc, expected 2"
+start_bg up3 env WRITER_SCHEME=tls+tcp TLS_CA=/pki/ca.crt "$RSVPCTL" up --bin "$TEST_DIR/bin" \
+	--metrics-port-base 31500 --writer-port-base 31590 --replicas writer=2
 UP=$BG_PID
-wait_for '[ "$(count running)" = 6 ]' 10 || fail "6 processes not running again"
+wait_for '[ "$(count running)" = 7 ]' 10 || fail "7 processes not running again"
+LOG=$(log_of up3)
+wait_for "grep -q '\"child\":\"aggregator-1\"' $LOG" 5 || fail "no aggregator output"
+grep -q '"child":"writer-1","line":"{.*listen\\":\\"tls+tcp://127.0.0.1:31591\\".*tls_ca\\":\\"/pki/ca.crt\\"' "$LOG" ||
+	fail "writer-1 did not get LISTEN=tls+tcp://... and TLS_CA: $(grep writer-1 "$LOG")"
+grep -q '"child":"aggregator-1","line":"{.*writer_url\\":\\"tls+tcp://127.0.0.1:31590,tls+tcp://127.0.0.1:31591\\".*tls_ca\\":\\"/pki/ca.crt\\"' "$LOG" ||
+	fail "aggregator-1 did not get WRITER_URL=tls+tcp://... and TLS_CA: $(grep aggregator-1 "$LOG")"
 pids=$(children "$UP")
 remember "$UP"
 kill -9 "$UP"

@@ -5,15 +5,22 @@
 #    by the CA): the writer applies a batch with PG_URL=...?sslmode=verify-full&sslrootcert=ca.crt and its
 #    connections show ssl in pg_stat_ssl; with a CA that did not sign the server it never connects (RETRY).
 # 2. The aggregator -> writer link over tls+tcp://: the writer serves a CA-signed certificate and, with
-#    TLS_CA, requires a CA-signed client certificate. The client side is rsvp-writer-client (same nng TLS
-#    dialer options the aggregator would need); the aggregator itself is driven over TLS only if its --help
-#    shows TLS client options (it has none yet: the test says so).
+#    TLS_CA, requires a CA-signed client certificate; checked with rsvp-writer-client (CA-signed client
+#    answered; no certificate, wrong CA, plain tcp refused).
+# 3. The real pipeline over that link: the recorded RSVPs go raw (kcat) -> rsvp-parser -> rsvp-aggregator
+#    -> tls+tcp:// (mutual TLS, TLS_CA/TLS_CERT/TLS_KEY/TLS_SERVER_NAME) -> rsvp-writer -> PostgreSQL
+#    verify-full, and rsvp_counts equals the reference (sum 2865). Before that, an aggregator trusting
+#    another CA, and one expecting another server name, get nothing through: their offset queries are
+#    retried (metric grows), rsvp_counts stays empty. An aggregator given a tls+tcp:// URL without TLS_CA, or an unreadable CA, exits 2.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/agg_lib.sh"
 lib_init test_tls_links
-need_bin rsvp-writer rsvp-writer-client
+need_bin rsvp-writer rsvp-writer-client rsvp-parser rsvp-aggregator
 command -v openssl >/dev/null || fail "openssl not found"
+command -v kcat >/dev/null || fail "kcat not installed"
 PGPORT=31880 W1=31881 W1M=31882 W2=31883 W2M=31884 W3M=31886
+W4=32001 W4M=32002 PM=32003 AM=32004 AM2=32005 AM3=32006
 PGVAR=$TEST_DIR/pg
 PENV=(env "PG_VAR=$PGVAR" "PG_PORT=$PGPORT")
 pg_cleanup() {
@@ -116,11 +123,80 @@ r=$(TO=2000 "$BIN/rsvp-writer-client" --url "tcp://127.0.0.1:$W2" --timeout 2000
 [[ $(field "$r" status) != OK ]] || fail "plain tcp:// answered on the TLS port: $r"
 echo "ok: tls+tcp:// mutual TLS: CA-signed client answered; no certificate, wrong CA, plain tcp refused"
 
-# --- 3. the aggregator's side of the link ---
-if [[ -x $BIN/rsvp-aggregator ]] && "$BIN/rsvp-aggregator" --help 2>&1 | grep -q 'TLS_CA'; then
-	echo "NOTE: rsvp-aggregator now lists TLS client options: this test should also run it over tls+tcp://"
-else
-	echo "NOTE: rsvp-aggregator --help lists no TLS client options (TLS_CA/TLS_CERT/TLS_KEY/TLS_SERVER_NAME):" \
-		"it cannot dial tls+tcp:// yet; the aggregator leg is covered by rsvp-writer-client only"
-fi
+# --- 3. the real aggregator over tls+tcp:// (mutual TLS) ---
+n=0
+for bad in "" "TLS_CA=$TEST_DIR/missing.crt" "TLS_CA=$TEST_DIR/ca.crt TLS_CERT=$TEST_DIR/aggregator.crt"; do
+	rc=0 n=$((n + 1))
+	# shellcheck disable=SC2086 # $bad is a list of NAME=value words
+	env $bad WRITER_URL="tls+tcp://127.0.0.1:$W4" METRICS_ADDR="127.0.0.1:$AM2" \
+		timeout 10 "$BIN/rsvp-aggregator" >"$TEST_DIR/agg-config$n.log" 2>&1 || rc=$?
+	((rc == 2)) || fail "aggregator with a tls+tcp:// url and '${bad:-no TLS_CA}' exited $rc, expected 2"
+done
+grep -q 'needs --tls-ca' "$TEST_DIR/agg-config1.log" || fail "no error saying TLS_CA is needed"
+grep -q 'cannot read TLS file.*missing.crt' "$TEST_DIR/agg-config2.log" ||
+	fail "no error naming the unreadable TLS_CA file: $(tail -n 2 "$TEST_DIR/agg-config2.log")"
+echo "ok: tls+tcp:// without TLS_CA, with an unreadable CA, or a certificate without key: exit 2"
+
+RAW=tls.$SUFFIX.raw PARSED=tls.$SUFFIX.parsed DLQ=tls.$SUFFIX.dlq
+for t in "$RAW" "$PARSED" "$DLQ"; do kafka_topic "$t" 4 || fail "cannot create topic $t"; done
+EXPECTED=$(($(wc -l <"$AGG_RECORDED")))
+((EXPECTED == 2865)) || fail "recorded file has $EXPECTED lines, expected 2865"
+kcat -P -b "$KAFKA_BROKERS" -t "$RAW" -l "$AGG_RECORDED" || fail "kcat produce failed"
+psql_q "$PLAIN" "CREATE DATABASE agg" >/dev/null
+AGGDB="postgresql://postgres@127.0.0.1:$PGPORT/agg?sslmode=verify-full&sslrootcert=$TEST_DIR/ca.crt"
+start_bg writer4 env METRICS_ADDR="127.0.0.1:$W4M" LISTEN="tls+tcp://127.0.0.1:$W4" INSTANCE_ID=tls-w4 \
+	TLS_CERT="$TEST_DIR/writer.crt" TLS_KEY="$TEST_DIR/writer.key" TLS_CA="$TEST_DIR/ca.crt" \
+	PG_URL="$AGGDB" "$BIN/rsvp-writer"
+wait_for "[[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$W4M/readyz) == 200 ]]" 30 ||
+	fail "writer for the aggregator not ready"
+start_bg parser env RAW_TOPIC="$RAW" PARSED_TOPIC="$PARSED" DLQ_TOPIC="$DLQ" GROUP_ID="tls-parser-$SUFFIX" \
+	METRICS_ADDR="127.0.0.1:$PM" INSTANCE_ID="tls-parser-$SUFFIX" KAFKA_AUTO_OFFSET_RESET=earliest \
+	"$BIN/rsvp-parser"
+wait_for "[[ \$(kafka_count $PARSED) -ge $EXPECTED ]]" 60 || fail "parsed topic holds $(kafka_count "$PARSED")"
+agg_env=(env PARSED_TOPIC="$PARSED" WRITER_URL="tls+tcp://127.0.0.1:$W4" TLS_SERVER_NAME=localhost
+	TLS_CERT="$TEST_DIR/aggregator.crt" TLS_KEY="$TEST_DIR/aggregator.key" TRIGGER_INTERVAL=500ms
+	START_OFFSET=earliest REQUEST_TIMEOUT=1s BACKOFF_BASE=100ms BACKOFF_MAX=500ms)
+
+# an aggregator trusting another CA, and one expecting another name: the handshake fails, nothing gets through
+start_bg aggbad "${agg_env[@]}" TLS_CA="$TEST_DIR/other.crt" GROUP_ID="tls-aggbad-$SUFFIX" \
+	METRICS_ADDR="127.0.0.1:$AM2" INSTANCE_ID="tls-aggbad-$SUFFIX" "$BIN/rsvp-aggregator"
+start_bg aggname "${agg_env[@]}" TLS_CA="$TEST_DIR/ca.crt" TLS_SERVER_NAME=wrong.example \
+	GROUP_ID="tls-aggname-$SUFFIX" METRICS_ADDR="127.0.0.1:$AM3" INSTANCE_ID="tls-aggname-$SUFFIX" \
+	"$BIN/rsvp-aggregator"
+RETRIES=rsvp_aggregator_offset_query_retries_total
+for port in $AM2 $AM3; do
+	wait_for "(( \$(agg_metric $port $RETRIES) >= 3 ))" 60 ||
+		fail "aggregator on :$port with the wrong CA or name: $RETRIES = $(agg_metric "$port" "$RETRIES"), expected it to grow"
+	[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") != 200 ]] ||
+		fail "aggregator on :$port with the wrong CA or name says ready"
+	[[ $(agg_metric "$port" 'rsvp_aggregator_batches_total{result="ok"}') == 0 ]] ||
+		fail "aggregator on :$port with the wrong CA or name got a batch applied"
+done
+[[ $(agg_total "$AGGDB") == 0 ]] || fail "rsvp_counts not empty after the refused aggregators: $(agg_total "$AGGDB")"
+[[ $(psql_q "$AGGDB" "SELECT count(*) FROM rsvp_offsets") == 0 ]] || fail "rsvp_offsets written by a refused aggregator"
+retries="$(agg_metric "$AM2" "$RETRIES") and $(agg_metric "$AM3" "$RETRIES")"
+for name in aggbad aggname; do
+	rc=0
+	stop_bg $name 15 || rc=$?
+	((rc == 0)) || fail "$name exited $rc on SIGTERM"
+done
+echo "ok: aggregators trusting another CA / expecting another server name: $retries offset query retries, nothing in rsvp_counts"
+
+# the right CA and a client certificate: every RSVP lands, exactly
+start_bg aggregator "${agg_env[@]}" TLS_CA="$TEST_DIR/ca.crt" GROUP_ID="tls-agg-$SUFFIX" \
+	METRICS_ADDR="127.0.0.1:$AM" INSTANCE_ID="tls-agg-$SUFFIX" "$BIN/rsvp-aggregator"
+wait_for "curl -fsS http://127.0.0.1:$AM/readyz" 60 || fail "aggregator over tls+tcp never ready"
+wait_for "[[ \$(agg_total '$AGGDB') -ge $EXPECTED ]]" 90 || fail "sum(response_count) stuck at $(agg_total "$AGGDB")"
+wait_for "[[ \$(agg_metric $AM rsvp_aggregator_consumer_lag) == 0 &&
+	\$(agg_metric $AM rsvp_aggregator_pending_batches) == 0 &&
+	\$(agg_metric $AM rsvp_aggregator_keys) == 0 ]]" 30 || fail "aggregator not idle"
+total=$(agg_total "$AGGDB")
+((total == EXPECTED)) || fail "sum(response_count) = $total, expected $EXPECTED"
+agg_compare "$AGGDB" 1 || fail "rsvp_counts over tls+tcp differs from the reference"
+ok=$(agg_metric "$AM" 'rsvp_aggregator_batches_total{result="ok"}')
+((ok > 0)) || fail "no batch acknowledged over tls+tcp"
+rc=0
+stop_bg aggregator 15 || rc=$?
+((rc == 0)) || fail "aggregator exited $rc on SIGTERM"
+echo "ok: rsvp-aggregator -> tls+tcp:// (mutual TLS) -> writer -> verify-full: $total RSVPs in $ok batches, equal to the reference"
 pass

@@ -375,6 +375,35 @@ static void test_max_bytes_freezes_early(void **state) {
     size_t len;
     assert_int_equal(agg_next_request(a, &p, &data, &len), 1);
     assert_true(len < 8192 + 1024); /* the packed batch stays near the bound */
+    assert_int_equal(agg_get_stats(a)->cut[AGG_TRIG_MAX_BYTES], 1);
+    agg_free(a);
+}
+
+static void test_batches_counted_by_trigger(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    agg_assign(a, 1, 0);
+    agg_action act;
+    int32_t p;
+    consume(a, 0, 0, "A", 1);
+    consume(a, 0, 1, "B", 1); /* partition 0 full: max_keys even under an interval trigger */
+    consume(a, 1, 0, "C", 1);
+    assert_int_equal(agg_freeze(a, 1), 2);
+    const agg_stats *st = agg_get_stats(a);
+    assert_int_equal(st->cut[AGG_TRIG_MAX_KEYS], 1);
+    assert_int_equal(st->cut[AGG_TRIG_INTERVAL], 1);
+    for (int i = 0; i < 2; i++) {
+        rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+        reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    }
+    consume(a, 1, 1, "D", 1);
+    assert_int_equal(agg_freeze_for(a, 0, AGG_TRIG_SHUTDOWN), 0); /* not full, no trigger */
+    assert_int_equal(agg_freeze_for(a, 1, AGG_TRIG_SHUTDOWN), 1);
+    assert_int_equal(st->cut[AGG_TRIG_SHUTDOWN], 1);
+    assert_int_equal(st->cut[AGG_TRIG_MAX_BYTES], 0);
+    assert_string_equal(agg_trigger_name(AGG_TRIG_MAX_KEYS), "max_keys");
+    assert_string_equal(agg_trigger_name(AGG_NTRIG), "unknown");
     agg_free(a);
 }
 
@@ -407,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_null_response_creates_zero_row),
         cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
         cmocka_unit_test(test_max_bytes_freezes_early),
+        cmocka_unit_test(test_batches_counted_by_trigger),
         cmocka_unit_test(test_offset_query_packs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,6 +215,26 @@ static void test_bad_url_rejected(void **state) {
     wlink_free(NULL);
 }
 
+/* tls+tcp:// is checked before anything is dialled: a CA is required, files must be readable
+ * PEM, a certificate needs its key. Plain tcp:// URLs ignore the TLS settings. */
+static void test_tls_settings_checked(void **state) {
+    (void)state;
+    wlink *w = NULL;
+    const char *tls_url = "tls+tcp://127.0.0.1:31299";
+    wlink_tls none = {0};
+    wlink_tls missing = {.ca_file = "/nonexistent/ca.crt"};
+    wlink_tls not_pem = {.ca_file = "/proc/self/cmdline"};
+    wlink_tls half = {.ca_file = "/nonexistent/ca.crt", .cert_file = "/nonexistent/c.crt"};
+    assert_int_equal(wlink_open_tls(&w, tls_url, NULL), ERR_INVALID);
+    assert_int_equal(wlink_open_tls(&w, tls_url, &none), ERR_INVALID);
+    assert_int_equal(wlink_open_tls(&w, tls_url, &missing), ERR_INVALID);
+    assert_int_equal(wlink_open_tls(&w, tls_url, &not_pem), ERR_INVALID);
+    assert_int_equal(wlink_open_tls(&w, tls_url, &half), ERR_INVALID);
+    assert_null(w);
+    assert_int_equal(wlink_open_tls(&w, URL, &missing), 0);
+    wlink_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_arrives_with_dead_url_in_list),
@@ -223,6 +243,7 @@ int main(void) {
         cmocka_unit_test(test_no_writer_times_out),
         cmocka_unit_test(test_garbage_reply_is_invalid),
         cmocka_unit_test(test_bad_url_rejected),
+        cmocka_unit_test(test_tls_settings_checked),
     };
     return cmocka_run_group_tests(tests, setup_urls, NULL);
 }

@@ -167,6 +167,46 @@ static void test_env_merge_overrides_and_appends(void **state)
     free(e);
 }
 
+static void test_writer_urls_follow_scheme(void **state)
+{
+    (void)state;
+    char url[64];
+    assert_true(spec_writer_scheme_ok("tcp"));
+    assert_true(spec_writer_scheme_ok("tls+tcp"));
+    assert_false(spec_writer_scheme_ok("tls"));
+    assert_false(spec_writer_scheme_ok("ipc"));
+    assert_false(spec_writer_scheme_ok(""));
+    assert_false(spec_writer_scheme_ok(NULL));
+    assert_int_equal(spec_writer_url(url, sizeof url, "tls+tcp", "127.0.0.1", 7401), 24);
+    assert_string_equal(url, "tls+tcp://127.0.0.1:7401");
+    spec_writer_url(url, sizeof url, "tcp", "127.0.0.1", 7400);
+    assert_string_equal(url, "tcp://127.0.0.1:7400");
+    spec_writer_url(url, sizeof url, NULL, "127.0.0.1", 7400); /* unset: plain tcp */
+    assert_string_equal(url, "tcp://127.0.0.1:7400");
+    assert_true(spec_writer_url(url, 8, "tls+tcp", "127.0.0.1", 7400) >= 8); /* truncated */
+    assert_string_equal(url, "tls+tcp");
+}
+
+/* A child's environment keeps the supervisor's TLS_* unchanged next to the per-replica LISTEN /
+ * WRITER_URL (the aggregator reads TLS_CA etc. as client settings, the writer as server ones). */
+static void test_env_merge_passes_tls_through(void **state)
+{
+    (void)state;
+    char *base[] = {"TLS_CA=/pki/ca.crt", "TLS_CERT=/pki/c.crt", "TLS_KEY=/pki/c.key",
+                    "TLS_SERVER_NAME=localhost", NULL};
+    const char *set[] = {"INSTANCE_ID=aggregator-0",
+                         "WRITER_URL=tls+tcp://127.0.0.1:7400,tls+tcp://127.0.0.1:7401"};
+    char **e = env_merge(base, set, 2);
+    assert_non_null(e);
+    assert_string_equal(env_lookup(e, "TLS_CA"), "/pki/ca.crt");
+    assert_string_equal(env_lookup(e, "TLS_CERT"), "/pki/c.crt");
+    assert_string_equal(env_lookup(e, "TLS_KEY"), "/pki/c.key");
+    assert_string_equal(env_lookup(e, "TLS_SERVER_NAME"), "localhost");
+    assert_string_equal(env_lookup(e, "WRITER_URL"),
+                        "tls+tcp://127.0.0.1:7400,tls+tcp://127.0.0.1:7401");
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +217,8 @@ int main(void)
         cmocka_unit_test(test_conffile_full),
         cmocka_unit_test(test_conffile_errors_name_the_line),
         cmocka_unit_test(test_env_merge_overrides_and_appends),
+        cmocka_unit_test(test_writer_urls_follow_scheme),
+        cmocka_unit_test(test_env_merge_passes_tls_through),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,13 +47,21 @@ static const char conffile_help[] =
     "\nEach replica gets INSTANCE_ID=<instance-prefix><service>-<i> and\n"
     "METRICS_ADDR=127.0.0.1:<port>, port = metrics-port-base + (ingestor 1, parser 2,\n"
     "aggregator 3, writer 4, replay 5) + 10*i; writer i gets\n"
-    "LISTEN=tcp://127.0.0.1:<writer-port-base + i>, every aggregator WRITER_URL=<all writer\n"
-    "URLs, comma-separated>. Child output is re-emitted on stderr as one JSON line each:\n"
+    "LISTEN=<writer-scheme>://127.0.0.1:<writer-port-base + i>, every aggregator WRITER_URL=<all\n"
+    "writer URLs, comma-separated>. With --writer-scheme tls+tcp give the TLS files per service\n"
+    "(the same names mean server side for the writer, client side for the aggregator):\n"
+    "  writer.env.TLS_CERT=... writer.env.TLS_KEY=... [writer.env.TLS_CA=... to demand client certs]\n"
+    "  aggregator.env.TLS_CA=... [aggregator.env.TLS_CERT=... aggregator.env.TLS_KEY=...]\n"
+    "  aggregator.env.TLS_SERVER_NAME=<DNS name in the writer's certificate (an IP SAN does not\n"
+    "                                  match: mbedtls); default 127.0.0.1>\n"
+    "TLS_* in rsvpctl's own environment pass through to every child unchanged.\n"
+    "Child output is re-emitted on stderr as one JSON line each:\n"
     "  {\"ts\":..,\"level\":\"info\",\"service\":\"rsvpctl\",\"msg\":\"child\",\"child\":\"parser-1\","
     "\"line\":\"<the child's line>\"}\n";
 
 /* Options of `rsvpctl up`; defaults may be replaced by the config file before parsing. */
 static char *o_config, *o_replicas, *o_bin, *o_replay, *o_control, *o_log_level, *o_prefix;
+static char *o_writer_scheme;
 static int64_t o_stop_timeout, o_port_base, o_writer_base, o_rbase, o_rmax, o_rstable;
 
 static cfg_option up_options[] = {
@@ -72,7 +80,11 @@ static cfg_option up_options[] = {
     {"metrics-port-base", "METRICS_PORT_BASE", CFG_INT, "9100",
      "replica i of a service serves /metrics on base + offset + 10*i", 1, 65000, 0, &o_port_base},
     {"writer-port-base", "WRITER_PORT_BASE", CFG_INT, "7400",
-     "writer replica i listens on tcp://127.0.0.1:(base + i)", 1, 65000, 0, &o_writer_base},
+     "writer replica i listens on <writer-scheme>://127.0.0.1:(base + i)", 1, 65000, 0,
+     &o_writer_base},
+    {"writer-scheme", "WRITER_SCHEME", CFG_STRING, "tcp",
+     "nng transport of the aggregator -> writer link: tcp or tls+tcp (TLS files: see below)", 0,
+     0, 0, &o_writer_scheme},
     {"instance-prefix", "INSTANCE_PREFIX", CFG_STRING, "",
      "prepended to every INSTANCE_ID (parser-0): keeps transactional ids unique when several "
      "pipelines share one Kafka", 0, 0, 0, &o_prefix},
@@ -204,6 +216,7 @@ static int up_validate(const conffile *conf, super_opts *so, char *bin, size_t c
         .stop_timeout_ms = o_stop_timeout,
         .metrics_port_base = (int)o_port_base,
         .writer_port_base = (int)o_writer_base,
+        .writer_scheme = o_writer_scheme,
         .host = "127.0.0.1",
         .instance_prefix = o_prefix,
         .restart = {.base_ms = o_rbase, .max_ms = o_rmax, .stable_ms = o_rstable},
@@ -214,6 +227,11 @@ static int up_validate(const conffile *conf, super_opts *so, char *bin, size_t c
     conffile_replicas(conf, so->counts, &mask);
     if (o_replicas && spec_parse_replicas(o_replicas, so->counts, &mask, err, sizeof err) < 0) {
         fprintf(stderr, "rsvpctl up: --replicas: %s\n", err);
+        return ERR_INVALID;
+    }
+    if (!spec_writer_scheme_ok(o_writer_scheme)) {
+        fprintf(stderr, "rsvpctl up: --writer-scheme: %s: must be tcp or tls+tcp\n",
+                o_writer_scheme);
         return ERR_INVALID;
     }
     if (log_level_parse(o_log_level, level) != 0) {
@@ -278,9 +296,9 @@ static int cmd_up(int argc, char **argv)
     }
     spec_format_replicas(so.counts, replicas, sizeof replicas);
     log_info("up", "version=%s control_url=%s bin=%s replicas=%s replay=%s stop_timeout_ms=%lld "
-                   "metrics_port_base=%d writer_port_base=%d instance_prefix=%s",
+                   "metrics_port_base=%d writer_port_base=%d writer_scheme=%s instance_prefix=%s",
              RSVP_VERSION, o_control, bin, replicas, o_replay, (long long)o_stop_timeout,
-             (int)o_port_base, (int)o_writer_base, o_prefix);
+             (int)o_port_base, (int)o_writer_base, o_writer_scheme, o_prefix);
 
     /* 4. loop: children's output, exits, restarts, control requests; a signal starts the stop */
     super_start(s);

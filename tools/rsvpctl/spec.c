@@ -93,6 +93,16 @@ int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, ch
     return 0;
 }
 
+int spec_writer_scheme_ok(const char *scheme)
+{
+    return scheme && (strcmp(scheme, "tcp") == 0 || strcmp(scheme, "tls+tcp") == 0);
+}
+
+int spec_writer_url(char *out, size_t cap, const char *scheme, const char *host, int port)
+{
+    return snprintf(out, cap, "%s://%s:%d", scheme && *scheme ? scheme : "tcp", host, port);
+}
+
 void spec_format_replicas(const int counts[SVC_COUNT], char *out, size_t cap)
 {
     static const int order[] = {SVC_INGESTOR, SVC_PARSER, SVC_AGGREGATOR, SVC_WRITER};

@@ -39,6 +39,13 @@ int spec_stop_order(int i);
 int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, char *err,
                         size_t errlen);
 
+/* spec_writer_scheme_ok: 1 if scheme is one the writer link may use ("tcp", "tls+tcp"), else 0. */
+int spec_writer_scheme_ok(const char *scheme);
+/* spec_writer_url: "SCHEME://host:port" into out (truncated to cap); scheme NULL or "" means "tcp".
+ * Returns what snprintf returns (>= cap: truncated, < 0: error). Writer LISTEN and aggregator
+ * WRITER_URL are both built with it, so they always agree. */
+int spec_writer_url(char *out, size_t cap, const char *scheme, const char *host, int port);
+
 /* spec_format_replicas: "ingestor=1,parser=2,aggregator=2,writer=1" into out (truncated to cap). */
 void spec_format_replicas(const int counts[SVC_COUNT], char *out, size_t cap);
 

@@ -53,7 +53,7 @@ struct super {
     char path[SVC_COUNT][4096];
     char *replay_argbuf;
     char *argv[SVC_COUNT][MAX_ARGS];
-    char writer_kv[1100]; /* WRITER_URL=tcp://...,tcp://... for every aggregator */
+    char writer_kv[1100]; /* WRITER_URL=<scheme>://...,<scheme>://... for every aggregator */
     proc *procs[MAX_PROCS];
     int nprocs;
     int stopping, stage;
@@ -114,8 +114,9 @@ int super_new(super **out, const super_opts *o, char *err, size_t errlen)
         goto fail;
     size_t off = (size_t)snprintf(s->writer_kv, sizeof s->writer_kv, "%s=", SUPER_WRITER_URL_ENV);
     for (int r = 0; r < s->counts[SVC_WRITER]; r++) {
-        int n = snprintf(s->writer_kv + off, sizeof s->writer_kv - off, "%stcp://%s:%d",
-                         r ? "," : "", o->host, o->writer_port_base + r);
+        char url[256];
+        spec_writer_url(url, sizeof url, o->writer_scheme, o->host, o->writer_port_base + r);
+        int n = snprintf(s->writer_kv + off, sizeof s->writer_kv - off, "%s%s", r ? "," : "", url);
         if (n < 0 || (size_t)n >= sizeof s->writer_kv - off) {
             snprintf(err, errlen, "writer URL list too long");
             rc = ERR_INVALID;
@@ -158,8 +159,9 @@ static proc *proc_new(super *s, int svc, int r)
     set[n++] = p->kv_instance;
     set[n++] = p->kv_metrics;
     if (svc == SVC_WRITER) {
-        snprintf(p->kv_extra, sizeof p->kv_extra, "%s=tcp://%s:%d", SUPER_WRITER_LISTEN_ENV,
-                 s->o.host, s->o.writer_port_base + r);
+        int k = snprintf(p->kv_extra, sizeof p->kv_extra, "%s=", SUPER_WRITER_LISTEN_ENV);
+        spec_writer_url(p->kv_extra + k, sizeof p->kv_extra - (size_t)k, s->o.writer_scheme,
+                        s->o.host, s->o.writer_port_base + r);
         set[n++] = p->kv_extra;
     } else if (svc == SVC_AGGREGATOR) {
         set[n++] = s->writer_kv;

@@ -24,7 +24,8 @@ typedef struct super_opts {
     const char *replay_args;     /* whitespace-separated arguments of rsvp-replay */
     int64_t stop_timeout_ms;     /* SIGTERM -> SIGKILL grace per stage */
     int metrics_port_base;       /* replica r of svc serves on base + offset(svc) + 10 r */
-    int writer_port_base;        /* writer r listens on tcp://host:(base + r) */
+    int writer_port_base;        /* writer r listens on <scheme>://host:(base + r) */
+    const char *writer_scheme;   /* "tcp" or "tls+tcp" (spec_writer_scheme_ok); NULL = "tcp" */
     const char *host;            /* address children bind to, "127.0.0.1" */
     const char *instance_prefix; /* INSTANCE_ID = prefix + "parser-1" (unique transactional ids
                                   * when several pipelines share one Kafka); may be NULL */
