@@ -42,6 +42,8 @@ struct ingestor {
     int hold;
     int fatal;
     int flowing;           /* a line arrived on this connection (backoff was reset) */
+    int past_resume;       /* a line newer than L arrived on this connection: the replay of the
+                              resume point is over, an older mtime now is a new (out-of-order) line */
     int broker_ok;         /* last transaction call succeeded */
     int ready;             /* what we last told httpd */
     uint64_t connects;
@@ -96,6 +98,10 @@ static void drain(ingestor *g)
         }
         if (valid) {
             int verdict = resume_check(g->cur, id, mtime);
+            if (verdict == RESUME_OLDER && g->past_resume)
+                verdict = RESUME_NEW; /* a live stream is not sorted by mtime */
+            else if (verdict == RESUME_NEW && mtime > resume_mtime(g->cur))
+                g->past_resume = 1;
             if (verdict != RESUME_NEW) {
                 if (verdict == RESUME_BOUNDARY)
                     resume_skip(g->cur, id, mtime);
@@ -103,6 +109,11 @@ static void drain(ingestor *g)
                 mcounter_add(g->m_dups, 1);
                 continue;
             }
+        }
+        if (producer_refused(g->prod, line, len)) { /* the broker said too large: skip */
+            mcounter_add(g->m_lines, 1);
+            note_oversize(g, len);
+            continue;
         }
         char key[24];
         size_t keylen = valid ? rsvpscan_format_id(id, key) : 0;
@@ -207,6 +218,7 @@ static void connect_source(ingestor *g)
     linesplit_reset(g->ls); /* a partial line of the previous connection is incomplete data */
     resume_reconnect(g->cur); /* the new connection replays mtime == L from its start */
     g->flowing = 0;
+    g->past_resume = 0;
     if (g->connects++ > 0)
         mcounter_add(g->m_reconnects, 1);
     int64_t since = resume_mtime(g->cur) >= 0 ? resume_mtime(g->cur) : g->o.initial_since_ms;

@@ -25,7 +25,24 @@ struct producer {
     uint64_t txn_failed;          /* delivery errors in the open transaction */
     rd_kafka_resp_err_t txn_err;  /* the first of them */
     mcounter *delivery_errors;
+    /* lines the broker refused as too large (MESSAGE_TOO_LARGE): a refetch after the abort must
+     * skip them, or the same line aborts every transaction forever. A small ring: (len, hash). */
+    struct refused {
+        size_t len;
+        uint64_t hash;
+    } refused[PRODUCER_REFUSED_MAX];
+    unsigned nrefused; /* entries written so far (ring index = n % MAX) */
 };
+
+/* FNV-1a over a line: only computed for lines whose length matches a refused one. */
+static uint64_t line_hash(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
 
 /* on_delivery: runs on our thread inside rd_kafka_poll/flush. Purged messages after an abort are
  * expected (kafka-local.md gotcha 4) and not counted. Any other failure dooms the open transaction:
@@ -44,6 +61,30 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     mcounter_add(p->delivery_errors, 1);
     if (p->txn_open && p->txn_failed++ == 0)
         p->txn_err = m->err;
+    if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+        m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) {
+        struct refused *r = &p->refused[p->nrefused++ % PRODUCER_REFUSED_MAX];
+        r->len = m->len;
+        r->hash = line_hash(m->payload, m->len);
+    }
+}
+
+int producer_refused(const producer *p, const char *msg, size_t len)
+{
+    unsigned n = p->nrefused < PRODUCER_REFUSED_MAX ? p->nrefused : PRODUCER_REFUSED_MAX;
+    uint64_t h = 0;
+    int hashed = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (p->refused[i].len != len)
+            continue;
+        if (!hashed) {
+            h = line_hash(msg, len);
+            hashed = 1;
+        }
+        if (p->refused[i].hash == h)
+            return 1;
+    }
+    return 0;
 }
 
 int producer_new(producer **out, const char *topic, const char *txn_id, int64_t max_message_bytes,
@@ -167,7 +208,12 @@ int producer_commit(producer *p, char *errstr, size_t errlen)
         return 0;
     /* Deliver everything first and look at the reports: a transaction with a lost message must
      * not commit. (commit_transaction would flush too, but report failures only afterwards.) */
-    rd_kafka_flush(p->rk, PRODUCER_TXN_CALL_MS);
+    /* In slices: after a failed delivery the transaction is abortable and librdkafka holds the
+     * rest of the queue until the abort, so one long flush would stall for its whole timeout. */
+    int64_t flush_end = clock_mono_ms() + PRODUCER_TXN_CALL_MS;
+    while (!p->txn_failed && rd_kafka_flush(p->rk, 100) == RD_KAFKA_RESP_ERR__TIMED_OUT &&
+           clock_mono_ms() < flush_end)
+        ;
     if (p->txn_failed) {
         snprintf(errstr, errlen, "%llu messages not delivered, first: %s",
                  (unsigned long long)p->txn_failed, rd_kafka_err2str(p->txn_err));

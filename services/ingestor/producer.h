@@ -55,6 +55,12 @@ void producer_poll(producer *p, int timeout_ms);
 int producer_txn_open(const producer *p);
 uint64_t producer_txn_messages(const producer *p);
 
+/* producer_refused: 1 if the broker refused this exact line as too large in an earlier (now
+ * aborted) transaction: the caller skips it as oversize instead of producing it again. One of
+ * the last PRODUCER_REFUSED_MAX refused lines; cheap unless len matches one of them. */
+#define PRODUCER_REFUSED_MAX 16
+int producer_refused(const producer *p, const char *msg, size_t len);
+
 /* producer_queue_len: messages and requests waiting in librdkafka (rd_kafka_outq_len). */
 int producer_queue_len(const producer *p);
 

@@ -16,6 +16,10 @@
 #include "common/sig.h"
 #include "services/ingestor/rsvpscan.h"
 
+/* A partition's window grows to at most this many times `tail` (bounds the start-up time when a
+ * partition's tail holds no usable line at all, e.g. only lines without an mtime). */
+#define RECOVER_MAX_WIDEN 64
+
 /* find_partitions: number of partitions of topic (0 if absent), from one all-topics metadata
  * request, which unlike a per-topic request never auto-creates the topic. */
 static int find_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int *out,
@@ -37,7 +41,7 @@ static int find_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, in
 
 /* consume_until_eof: poll until every assigned partition reported EOF or the deadline passed. */
 static int consume_until_eof(rd_kafka_t *rk, int remaining, int npart, int64_t deadline, resume *r,
-                             recover_stats *st, char *errstr, size_t errlen)
+                             recover_stats *st, int64_t *min_mtime, char *errstr, size_t errlen)
 {
     char *done = calloc((size_t)npart, 1);
     if (!done)
@@ -70,6 +74,9 @@ static int consume_until_eof(rd_kafka_t *rk, int remaining, int npart, int64_t d
             st->messages++;
             if (rsvpscan_line(m->payload, m->len, &id, &mtime) == 0) {
                 st->with_mtime++;
+                if (m->partition >= 0 && m->partition < npart &&
+                    (min_mtime[m->partition] < 0 || mtime < min_mtime[m->partition]))
+                    min_mtime[m->partition] = mtime;
                 if (resume_note(r, id, mtime) != 0)
                     rc = ERR_NOMEM;
             }
@@ -106,13 +113,32 @@ int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, rec
     int64_t deadline = clock_mono_ms() + timeout_ms;
     int npart = 0;
     rc = find_partitions(rk, topic, timeout_ms, &npart, errstr, errlen);
-    rd_kafka_topic_partition_list_t *list = NULL;
-    int remaining = 0;
+    /* Per partition: how far back to read, and the oldest mtime the window held (-1: none). A
+     * window that holds no committed line (only aborted records of a long killed transaction)
+     * or only lines at the resume point L may miss committed lines at L before it: such a
+     * partition is read again with a doubled window, from an empty state, until the window
+     * starts below L or at the partition's start. */
+    int64_t *tails = NULL, *min_mtime = NULL, *from_of = NULL, *lo_of = NULL;
     if (rc == 0 && npart > 0) {
+        tails = calloc((size_t)npart, sizeof *tails);
+        min_mtime = calloc((size_t)npart, sizeof *min_mtime);
+        from_of = calloc((size_t)npart, sizeof *from_of);
+        lo_of = calloc((size_t)npart, sizeof *lo_of);
+        if (!tails || !min_mtime || !from_of || !lo_of)
+            rc = ERR_NOMEM;
+        for (int p = 0; rc == 0 && p < npart; p++)
+            tails[p] = tail;
+    }
+    for (int again = 1; rc == 0 && npart > 0 && again;) {
+        again = 0;
+        resume_clear(r);
+        memset(st, 0, sizeof(*st));
         st->partitions = npart;
-        list = rd_kafka_topic_partition_list_new(npart);
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(npart);
+        int remaining = 0;
         for (int p = 0; p < npart && rc == 0; p++) {
             int64_t lo = 0, hi = 0;
+            min_mtime[p] = -1;
             rd_kafka_resp_err_t err =
                 rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
             if (err) {
@@ -121,25 +147,44 @@ int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, rec
                 rc = ERR_TIMEOUT;
                 break;
             }
-            int64_t from = hi - tail > lo ? hi - tail : lo;
+            int64_t from = hi - tails[p] > lo ? hi - tails[p] : lo;
+            from_of[p] = from;
+            lo_of[p] = lo;
             if (from >= hi)
                 continue; /* empty partition */
             rd_kafka_topic_partition_list_add(list, topic, p)->offset = from;
             remaining++;
         }
-    }
-    if (rc == 0 && remaining > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
-        if (err) {
-            snprintf(errstr, errlen, "assign: %s", rd_kafka_err2str(err));
-            rc = ERR_INVALID;
-        } else {
-            rc = consume_until_eof(rk, remaining, npart, deadline, r, st, errstr, errlen);
-            rd_kafka_assign(rk, NULL);
+        if (rc == 0 && remaining > 0) {
+            rd_kafka_resp_err_t err = rd_kafka_assign(rk, list);
+            if (err) {
+                snprintf(errstr, errlen, "assign: %s", rd_kafka_err2str(err));
+                rc = ERR_INVALID;
+            } else {
+                rc = consume_until_eof(rk, remaining, npart, deadline, r, st, min_mtime, errstr,
+                                       errlen);
+                rd_kafka_assign(rk, NULL);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        for (int p = 0; rc == 0 && p < npart; p++) {
+            if (from_of[p] <= lo_of[p])
+                continue; /* the window already starts at the partition's start */
+            if (min_mtime[p] >= 0 && min_mtime[p] < resume_mtime(r))
+                continue; /* the window starts below L: every line at L of p is in it */
+            if (tails[p] >= tail * RECOVER_MAX_WIDEN) {
+                log_warn("recover: partition tail holds no line older than the resume point",
+                         "partition=%d offsets_read=%lld", p, (long long)tails[p]);
+                continue;
+            }
+            tails[p] *= 2;
+            again = 1;
         }
     }
-    if (list)
-        rd_kafka_topic_partition_list_destroy(list);
+    free(tails);
+    free(min_mtime);
+    free(from_of);
+    free(lo_of);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;

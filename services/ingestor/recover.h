@@ -16,8 +16,9 @@ typedef struct recover_stats {
     int64_t with_mtime; /* of which had rsvp_id and mtime */
 } recover_stats;
 
-/* recover_tail: fold the committed tail of topic into r (resume_note for every message whose
- * rsvp_id and mtime scan). Run it after producer_init() so that our own previous open transaction
+/* recover_tail: rebuild r from the committed tail of topic (r is cleared, then resume_note for
+ * every message whose rsvp_id and mtime scan). A partition's window is widened beyond `tail`
+ * while it holds no committed line older than the resume point (e.g. only aborted records). Run it after producer_init() so that our own previous open transaction
  * is already aborted. A topic that does not exist leaves r unchanged. Returns 0, ERR_TIMEOUT
  * (broker did not answer within timeout_ms: retry), ERR_NOMEM or ERR_INVALID (bad Kafka config);
  * errstr says why. */

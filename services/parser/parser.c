@@ -23,6 +23,7 @@
 #define TXN_RETRIES 10          /* retriable commit errors before giving up and aborting */
 #define POLL_MS 100             /* the loop notices a stop signal within this */
 #define PARSE_SAMPLE_MASK 63    /* time one parse in 64 */
+#define REFUSED_MAX 16          /* raw messages whose dead letter the broker refused, remembered */
 
 /* Per partition of the raw topic: offsets of the open transaction. */
 typedef struct part_state {
@@ -52,6 +53,13 @@ struct parser {
     int producer_ready, joined;
     uint64_t nparsed_total; /* for parse sampling */
     backoff abort_backoff;
+    /* raw (partition, offset) whose dead letter the broker refused as too large: dead-lettered
+     * again without the payload, or the same transaction aborts forever (a small ring) */
+    struct {
+        int32_t partition;
+        int64_t offset;
+    } refused[REFUSED_MAX];
+    unsigned nrefused;
     /* metrics */
     mcounter *m_consumed, *m_parsed, *m_dlq[RSVP_JSON_REASON_COUNT], *m_commit, *m_abort;
     mhist *m_parse_s;
@@ -204,6 +212,7 @@ static int abort_only(parser *p)
         if (fatal)
             return ERR_FATAL;
     }
+    rd_kafka_poll(p->producer, 0); /* delivery reports: learn refused dead letters (on_delivery) */
     mcounter_add(p->m_abort, 1);
     log_warn("transaction aborted", "messages=%" PRIu64, p->batch_consumed);
     return 0;
@@ -389,7 +398,18 @@ static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void 
     }
 }
 
-/* dead_letter: the raw message unchanged (key, value, headers) plus reason and source headers. */
+static int was_refused(const parser *p, int32_t partition, int64_t offset)
+{
+    unsigned n = p->nrefused < REFUSED_MAX ? p->nrefused : REFUSED_MAX;
+    for (unsigned i = 0; i < n; i++)
+        if (p->refused[i].partition == partition && p->refused[i].offset == offset)
+            return 1;
+    return 0;
+}
+
+/* dead_letter: the raw message unchanged (key, value, headers) plus reason and source headers.
+ * If the broker (or the client) refuses that as too large, the payload is left out and header
+ * payload_dropped carries its length: a message that can never be written must not block. */
 static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, rsvp_json_reason r)
 {
     rd_kafka_headers_t *orig = NULL, *hdrs;
@@ -404,7 +424,16 @@ static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, r
     rd_kafka_header_add(hdrs, "source_topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(hdrs, "source_partition", -1, part, -1);
     rd_kafka_header_add(hdrs, "source_offset", -1, off, -1);
-    rd_kafka_resp_err_t err = produce(p, p->dlq_rkt, m->key, m->key_len, m->payload, m->len, hdrs);
+    int drop = was_refused(p, m->partition, m->offset);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
+    if (!drop)
+        err = produce(p, p->dlq_rkt, m->key, m->key_len, m->payload, m->len, hdrs);
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        char len[24];
+        snprintf(len, sizeof len, "%zu", m->len);
+        rd_kafka_header_add(hdrs, "payload_dropped", -1, len, -1);
+        err = produce(p, p->dlq_rkt, m->key, m->key_len, NULL, 0, hdrs);
+    }
     if (err)
         rd_kafka_headers_destroy(hdrs);
     return err;
@@ -483,10 +512,36 @@ static int handle(parser *p, const rd_kafka_message_t *m)
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    parser *p = opaque;
     if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
         log_debug("delivery failed", "error=%s", rd_kafka_err2str(m->err));
+    /* A dead letter the broker refused as too large would be refused again after the abort and
+     * rewind: remember its source so dead_letter() leaves the payload out next time. */
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    if ((m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+         m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
+        p && m->rkt == p->dlq_rkt && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        char num[24];
+        int64_t part = -1, off = -1;
+        if (!rd_kafka_header_get_last(h, "source_partition", &v, &n) && n < sizeof num) {
+            memcpy(num, v, n);
+            num[n] = '\0';
+            part = strtoll(num, NULL, 10);
+        }
+        if (!rd_kafka_header_get_last(h, "source_offset", &v, &n) && n < sizeof num) {
+            memcpy(num, v, n);
+            num[n] = '\0';
+            off = strtoll(num, NULL, 10);
+        }
+        if (part >= 0 && part <= INT32_MAX && off >= 0) {
+            unsigned i = p->nrefused++ % REFUSED_MAX;
+            p->refused[i].partition = (int32_t)part;
+            p->refused[i].offset = off;
+        }
+    }
 }
 
 /* ---- life cycle ---- */
