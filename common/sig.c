@@ -5,12 +5,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag;   /* a stop was asked, by a signal or by the process */
+static volatile sig_atomic_t signals_seen; /* stop signals received: the second one insists */
 
 static void sig_on_stop(int signo)
 {
     (void)signo;
-    if (stop_flag) {
+    if (signals_seen++) {
         static const char msg[] = "{\"level\":\"warn\",\"msg\":\"second signal: exiting now\"}\n";
         ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
         (void)r;

@@ -5,6 +5,7 @@ $(eval $(call unit_test,test_log,tests/unit/test_log.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_metrics,tests/unit/test_metrics.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_backoff,tests/unit/test_backoff.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_buf,tests/unit/test_buf.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_sig,tests/unit/test_sig.c,))
 $(eval $(call unit_test,test_http,tests/unit/test_http.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_kafka,tests/unit/test_kafka.c,$(LIBS_PROTOBUF)))
 
