@@ -1,0 +1,150 @@
+# bench/spark/job.py: the reference job (kafka-spark-meetup-reference.md) as it is written there:
+# Kafka source -> from_json with its schema -> the same group-by -> foreachBatch JDBC append to
+# meetup_table, outputMode update. Only the trigger, shuffle partitions and startingOffsets come from
+# the command line; it stops once EXPECT input rows were processed and prints one JSON result line.
+# Usage: job.py BROKERS TOPIC JDBC_URL TRIGGER SHUFFLE_PARTITIONS EXPECT CHECKPOINT_DIR PROGRESS_FILE
+import calendar
+import json
+import os
+import sys
+import time
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as func
+from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
+
+brokers, topic, jdbc_url, trigger, shuffle, expect, ckpt, progress_path = sys.argv[1:9]
+expect = int(expect)
+
+
+def proc_stat(pid):
+    """utime+stime in seconds, VmRSS and VmHWM in MB of pid."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = hwm = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) / 1024
+    return cpu, rss, hwm
+
+
+t_launch = time.time()
+spark = (SparkSession.builder.appName("meetup-reference")
+         .config("spark.sql.shuffle.partitions", shuffle)
+         .config("spark.sql.ansi.enabled", "false")
+         .getOrCreate())
+spark.sparkContext.setLogLevel("WARN")
+jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+t_session = time.time()
+cpu0, rss0, _ = proc_stat(jvm_pid)
+
+# --- the reference's code from here (schema, parse, group-by, sink) ---
+schema = StructType([
+    StructField("venue", StructType([
+        StructField("venue_name", StringType(), True),
+        StructField("lon", StringType(), True),
+        StructField("lat", StringType(), True),
+        StructField("venue_id", StringType(), True)
+    ])),
+    StructField("visibility", StringType(), True),
+    StructField("response", StringType(), True),
+    StructField("guests", StringType(), True),
+    StructField("member", StructType([
+        StructField("member_id", StringType(), True),
+        StructField("photo", StringType(), True),
+        StructField("member_name", StringType(), True)
+    ])),
+    StructField("rsvp_id", StringType(), True),
+    StructField("mtime", StringType(), True),
+    StructField("event", StructType([
+        StructField("event_name", StringType(), True),
+        StructField("event_id", StringType(), True),
+        StructField("time", StringType(), True),
+        StructField("event_url", StringType(), True)
+    ])),
+    StructField("group", StructType([
+        StructField("group_topics", ArrayType(StructType([
+            StructField("urlkey", StringType(), True),
+            StructField("topic_name", StringType(), True)
+        ]), True), True),
+        StructField("group_city", StringType(), True),
+        StructField("group_country", StringType(), True),
+        StructField("group_id", StringType(), True),
+        StructField("group_name", StringType(), True),
+        StructField("group_lon", StringType(), True),
+        StructField("group_urlname", StringType(), True),
+        StructField("group_state", StringType(), True),
+        StructField("group_lat", StringType(), True)
+    ]))
+])
+
+df = (spark.readStream.format("kafka")
+      .option("kafka.bootstrap.servers", brokers)
+      .option("subscribe", topic)
+      .option("startingOffsets", "earliest")
+      .load())
+df = (df.selectExpr("CAST(value AS STRING)", "timestamp")
+      .select(func.from_json(func.col("value"), schema).alias("data"), "timestamp")
+      .select("data.venue.*", "data.response", "data.event.*", "data.group.*", "timestamp"))
+
+final_df = df.groupBy(func.col("event_name"), func.col("event_url"), func.col("time").alias("event_time"),
+                      func.col("group_name"), func.col("group_country"), func.col("group_state"),
+                      func.col("group_city"), (func.col("group_lat").cast(DoubleType())).alias("group_lat"),
+                      (func.col("group_lon").cast(DoubleType())).alias("group_lon"),
+                      (func.col("lat").cast(DoubleType())).alias("lat"),
+                      (func.col("lon").cast(DoubleType())).alias("lon"),
+                      func.col("response")).agg(func.count(func.col("response")).alias("response_count"))
+
+postgresProps = {"user": "postgres", "driver": "org.postgresql.Driver"}
+
+
+def forEachBatchFunc(batchDF, batch_id):
+    batchDF_1 = batchDF.withColumn("batch_id", func.lit(batch_id))
+    batchDF_1.write.jdbc(url=jdbc_url, table="meetup_table", mode="append", properties=postgresProps)
+
+
+query = (final_df.writeStream
+         .trigger(processingTime=trigger)
+         .outputMode("update")
+         .option("checkpointLocation", ckpt)
+         .foreachBatch(forEachBatchFunc)
+         .start())
+# --- end of the reference's code ---
+
+done_ids = set()
+rows_done = 0
+first_start = None
+last_end = None
+peak_hwm = 0
+with open(progress_path, "w") as prog:
+    while rows_done < expect:
+        time.sleep(0.25)
+        if query.exception() is not None:
+            raise SystemExit(f"query failed: {query.exception()}")
+        for p in query.recentProgress:
+            if p["batchId"] in done_ids or p["numInputRows"] == 0:
+                continue
+            done_ids.add(p["batchId"])
+            ts = p["timestamp"]  # trigger start, UTC, e.g. 2026-11-26T02:30:00.123Z
+            start = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000
+            end = start + p["durationMs"]["triggerExecution"] / 1000
+            first_start = start if first_start is None else min(first_start, start)
+            last_end = end if last_end is None else max(last_end, end)
+            rows_done += p["numInputRows"]
+            prog.write(f"{start:.3f} {end:.3f} {p['numInputRows']}\n")
+            prog.flush()
+        peak_hwm = max(peak_hwm, proc_stat(jvm_pid)[2])
+
+cpu1, rss1, hwm1 = proc_stat(jvm_pid)
+query.stop()
+print(json.dumps({
+    "rows": rows_done, "seconds": last_end - first_start, "rsvps_per_s": rows_done / (last_end - first_start),
+    "first_batch_start": first_start, "last_batch_end": last_end, "launch": t_launch,
+    "startup_s": t_session - t_launch, "jvm_cpu_s": cpu1 - cpu0,
+    "cpu_s_per_million": (cpu1 - cpu0) / rows_done * 1e6, "rss_start_mb": rss0, "rss_end_mb": rss1,
+    "rss_peak_mb": max(peak_hwm, hwm1)}), flush=True)
+spark.stop()
