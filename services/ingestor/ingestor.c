@@ -348,6 +348,8 @@ int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume 
         rc = linesplit_new(&g->ls, (size_t)o->max_line_bytes);
     if (rc == 0)
         rc = source_new(&g->src, o->source_url, o->stall_ms, on_data, g);
+    if (rc == 0)
+        rc = source_set_encoding(g->src, o->accept_encoding);
     if (rc != 0) {
         ingestor_free(g);
         return rc;

@@ -22,6 +22,7 @@ typedef struct ingestor_opts {
     int64_t backoff_base_ms;    /* reconnect backoff (common/backoff.h) */
     int64_t backoff_max_ms;
     int64_t initial_since_ms;   /* since_mtime while no state exists (empty topic); < 0: live */
+    const char *accept_encoding; /* for source_set_encoding(): NULL none, "" all, or a list */
 } ingestor_opts;
 
 /* ingestor_new: prod must be initialised (producer_init done) and committed holds the resume state

@@ -28,6 +28,7 @@ typedef struct settings {
     char *source_url;
     char *raw_topic;
     char *transactional_id;
+    char *accept_encoding;
     int64_t max_line_bytes, stall_ms, commit_interval_ms, commit_messages;
     int64_t backoff_base_ms, backoff_max_ms, recover_tail, initial_since_ms;
 } settings;
@@ -130,6 +131,9 @@ int main(int argc, char **argv)
         {"max-line-bytes", "MAX_LINE_BYTES", CFG_SIZE, "1M",
          "longest line accepted; longer ones are counted and skipped", 64, 256LL << 20, 0,
          &s.max_line_bytes},
+        {"accept-encoding", "ACCEPT_ENCODING", CFG_STRING, "identity",
+         "compression to ask the source for: identity (none: cheapest on a fast link), gzip, or all",
+         0, 0, 0, &s.accept_encoding},
         {"stall-timeout", "STALL_TIMEOUT", CFG_DURATION, "30s",
          "reconnect when the source sends no byte for this long", 100, 3600000, 0, &s.stall_ms},
         {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "200ms",
@@ -171,6 +175,16 @@ int main(int argc, char **argv)
         cfg_free(opts);
         return 2;
     }
+    /* identity: send no Accept-Encoding at all; all: every encoding libcurl supports */
+    const char *encoding = !strcmp(s.accept_encoding, "identity") ? NULL
+                           : !strcmp(s.accept_encoding, "all")    ? ""
+                                                                  : s.accept_encoding;
+    if (encoding && *encoding && strspn(encoding, "abcdefghijklmnopqrstuvwxyz0123456789-, ") !=
+                                     strlen(encoding)) {
+        fprintf(stderr, "rsvp-ingestor: --accept-encoding: not an encoding list: %s\n", encoding);
+        cfg_free(opts);
+        return 2;
+    }
     char txn_id[256];
     txn_id_for(&s, txn_id, sizeof txn_id);
 
@@ -199,7 +213,7 @@ int main(int argc, char **argv)
     ingestor *ing = NULL;
     const ingestor_opts io = {s.source_url,         s.max_line_bytes, s.stall_ms,
                               s.commit_interval_ms, s.commit_messages, s.backoff_base_ms,
-                              s.backoff_max_ms,     s.initial_since_ms};
+                              s.backoff_max_ms,     s.initial_since_ms, encoding};
     if ((rc = ingestor_new(&ing, &io, prod, committed, h)) != 0) {
         log_error("ingestor init", "error=%s", err_str(rc));
         goto out_ingestor;

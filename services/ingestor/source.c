@@ -20,6 +20,7 @@ struct source {
     char *base_url;
     buf url;
     int64_t stall_ms;
+    char *encoding; /* Accept-Encoding for libcurl; NULL: ask for none */
     source_data_fn fn;
     void *ud;
     int active;         /* easy handle added to multi */
@@ -63,6 +64,16 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+int source_set_encoding(source *s, const char *encoding)
+{
+    char *e = NULL;
+    if (encoding && !(e = strdup(encoding)))
+        return ERR_NOMEM;
+    free(s->encoding);
+    s->encoding = e;
+    return 0;
+}
+
 int source_new(source **out, const char *url, int64_t stall_ms, source_data_fn fn, void *ud)
 {
     source *s = calloc(1, sizeof(*s));
@@ -94,6 +105,7 @@ void source_free(source *s)
         curl_multi_cleanup(s->multi);
     buf_free(&s->url);
     free(s->base_url);
+    free(s->encoding);
     free(s);
 }
 
@@ -110,7 +122,7 @@ static int setup(source *s)
     } while (0)
     SET(CURLOPT_URL, s->url.data);
     SET(CURLOPT_HTTPGET, 1L);
-    SET(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding libcurl was built with (gzip, ...) */
+    SET(CURLOPT_ACCEPT_ENCODING, s->encoding); /* NULL: no Accept-Encoding, no decoding */
     SET(CURLOPT_USERAGENT, "rsvp-ingestor/" RSVP_VERSION);
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, s);

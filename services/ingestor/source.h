@@ -35,6 +35,12 @@ typedef struct source_end {
  * the source. Returns 0, ERR_NOMEM or ERR_IO (libcurl init failed). Call curl_global_init first. */
 int source_new(source **out, const char *url, int64_t stall_ms, source_data_fn fn, void *ud);
 
+/* source_set_encoding: what the source may compress with. NULL (the default) asks for none
+ * (identity: on a fast link, deflate + inflate cost more CPU than the bytes they save); "" asks
+ * for every encoding libcurl supports; else an Accept-Encoding list such as "gzip". libcurl
+ * decodes the body before it reaches fn. Copied; applies from the next transfer. ERR_NOMEM or 0. */
+int source_set_encoding(source *s, const char *encoding);
+
 /* source_free: aborts a running transfer. NULL-safe. */
 void source_free(source *s);
 
