@@ -5,8 +5,9 @@
 DATA=${RSVP_DATA_DIR:-$LIB_ROOT/../shared/data}
 RECORDED=$DATA/meetup-rsvps-recorded.ndjson
 
-# parser_setup: topics $RAW (4 partitions), $PARSED, $DLQ and group $GROUP unique to this run; the raw
-# topic filled with the recorded RSVPs plus the bad messages. Sets TOTAL, GOOD, BAD.
+# parser_setup [LINES]: topics $RAW (4 partitions), $PARSED, $DLQ and group $GROUP unique to this run; the
+# raw topic filled with the recorded RSVPs plus the bad messages, or only with the first LINES of them (the
+# test produces the rest with parser_produce). Sets TOTAL, GOOD, BAD and PRODUCED (lines produced so far).
 parser_setup() {
 	need_bin rsvp-parser
 	[[ -f $RECORDED ]] || fail "no recorded data at $RECORDED (set RSVP_DATA_DIR)"
@@ -16,8 +17,19 @@ parser_setup() {
 	TOTAL=$(wc -l <"$TEST_DIR/input.txt")
 	GOOD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["good"])' "$TEST_DIR/expect.json")
 	BAD=$((TOTAL - GOOD))
-	# keyed by line number so the messages spread over the 4 partitions
-	kcat -P -b "$KAFKA_BROKERS" -t "$RAW" -K $'\t' -l "$TEST_DIR/input.txt" || fail "producing $RAW"
+	PRODUCED=0
+	parser_produce "${1:-$TOTAL}"
+}
+
+# parser_produce [N]: produces the next N lines of the input to $RAW (default: all that are left), keyed
+# by line number so the messages spread over the 4 partitions; the order in a partition is the input's.
+parser_produce() {
+	local n=${1:-$((TOTAL - PRODUCED))}
+	((PRODUCED + n <= TOTAL)) || n=$((TOTAL - PRODUCED))
+	((n > 0)) || return 0
+	sed -n "$((PRODUCED + 1)),$((PRODUCED + n))p" "$TEST_DIR/input.txt" >"$TEST_DIR/chunk.txt"
+	kcat -P -b "$KAFKA_BROKERS" -t "$RAW" -K $'\t' -l "$TEST_DIR/chunk.txt" || fail "producing $RAW"
+	PRODUCED=$((PRODUCED + n))
 }
 
 # parser_free_port: a free TCP port of the parser's range 31150-31199.
@@ -46,13 +58,29 @@ parser_metric() {
 		awk -v re="^$2" '$1 ~ re {s += $2} END {printf "%d\n", s}'
 }
 
-# parser_invariant PORT: the replica's metrics say consumed = parsed + dead-lettered.
+# parser_invariant PORT [TIMEOUT_S]: the replica's metrics say consumed = parsed + dead-lettered. The three
+# counters are read from ONE scrape: separate scrapes of a replica that is still committing see different
+# transactions. Even one scrape can tear (a commit adds dead-lettered, parsed, then consumed while /metrics
+# renders them), so poll until a scrape shows the invariant (default 30 s); a real miscount stays wrong in every
+# scrape and fails at the deadline. A scrape that fails or lacks the counters never counts as a pass.
 parser_invariant() {
-	local c p d
-	c=$(parser_metric "$1" rsvp_parser_consumed_total)
-	p=$(parser_metric "$1" rsvp_parser_parsed_total)
-	d=$(parser_metric "$1" rsvp_parser_dead_lettered_total)
-	((c == p + d)) || fail "metrics on :$1: consumed $c != parsed $p + dead-lettered $d"
+	local port=$1 timeout=${2:-30} deadline body vals=
+	deadline=$((SECONDS + timeout))
+	while :; do
+		if body=$(curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" 2>/dev/null); then
+			vals=$(awk '$1 ~ /^rsvp_parser_consumed_total/ {c += $2; n++}
+				$1 ~ /^rsvp_parser_parsed_total/ {p += $2; n++}
+				$1 ~ /^rsvp_parser_dead_lettered_total/ {d += $2}
+				END {printf "%d %d %d %d\n", c, p, d, n}' <<<"$body")
+			set -- $vals
+			(($4 >= 2 && $1 == $2 + $3)) && return 0
+		fi
+		((SECONDS >= deadline)) && break
+		sleep 0.1
+	done
+	[[ -n $vals ]] || fail "metrics on :$port: no scrape succeeded within ${timeout}s"
+	set -- $vals
+	fail "metrics on :$port (one scrape, for ${timeout}s): consumed $1 != parsed $2 + dead-lettered $3"
 }
 
 # parser_committed_total: messages committed on the parsed and dead-letter topics (read_committed).

@@ -12,7 +12,9 @@ source tests/integration/parser_lib.sh
 BASE=$SUFFIX
 for strategy in range cooperative-sticky; do
 	SUFFIX=$BASE-${strategy%%-*}
-	parser_setup
+	# The input comes in three parts, so that neither replica can finish early whatever the load:
+	# 1000 lines for A alone, 1000 once B holds partitions, the rest once A has left.
+	parser_setup 1000
 	PA=$(parser_free_port) || fail "no free port"
 	PB=$PA
 	while ((PB == PA)); do PB=$(parser_free_port) || fail "no free port"; done
@@ -22,8 +24,11 @@ for strategy in range cooperative-sticky; do
 	wait_for "((\$(parser_metric $PA rsvp_parser_consumed_total) >= 200))" 60 ||
 		fail "$strategy: A makes no progress"
 	parser_start "b-$strategy" "b-$SUFFIX" "$PB" "${args[@]}"
-	wait_for "((\$(parser_metric $PB rsvp_parser_consumed_total) >= 200))" 60 ||
+	wait_for "grep -q '\"partitions assigned\",\"count\":[1-9]' '$TEST_DIR/b-$strategy.log'" 60 ||
 		fail "$strategy: B got no partitions"
+	parser_produce 1000
+	wait_for "((\$(parser_metric $PB rsvp_parser_consumed_total) >= 200))" 60 ||
+		fail "$strategy: B makes no progress"
 	parser_invariant "$PA"
 	a_done=$(parser_metric "$PA" rsvp_parser_consumed_total)
 	rc=0
@@ -32,6 +37,7 @@ for strategy in range cooperative-sticky; do
 	mid=$(parser_committed_total)
 	((mid < TOTAL)) || fail "$strategy: everything was done before A stopped: not a mid-run test"
 	grep -q '"partitions revoked"' "$TEST_DIR/a-$strategy.log" || fail "$strategy: A never revoked"
+	parser_produce # the rest: B redoes nothing of A's and takes A's partitions on from A's offsets
 
 	wait_for "((\$(parser_committed_total) >= TOTAL))" 90 ||
 		fail "$strategy: timeout, $(parser_committed_total) of $TOTAL committed"
