@@ -55,8 +55,9 @@ r0() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else print
 
 build() {
 	progress "building the services and benchmarks into $BUILD"
-	make --no-print-directory -s -j"$(nproc)" BUILD="$BUILD" "$BIN"/rsvp-{replay,ingestor,parser,aggregator,writer,writer-client} \
-		"$BIN"/bench-{parser,aggregator} >&2
+	# targets spelled as the Makefile's rules spell them ($(BUILD)/bin/...), not as absolute paths
+	make --no-print-directory -s -j"$(nproc)" BUILD="$BUILD" "$BUILD"/bin/rsvp-{replay,ingestor,parser,aggregator,writer,writer-client} \
+		"$BUILD"/bin/bench-{parser,aggregator} >&2
 }
 
 machine() {
