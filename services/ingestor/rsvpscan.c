@@ -3,6 +3,7 @@
  * nesting bounded by recursion depth. Cost: one pass over the bytes, no allocation. */
 #include "services/ingestor/rsvpscan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -54,6 +55,20 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
     return 0;
 }
 
+/* special_mask: eight string bytes at a time (little-endian: the lowest byte comes first); the
+ * lowest flagged byte (bit 7 of each byte) is the first one that is '"', '\\', < 0x20 or >= 0x80,
+ * the only bytes the loop below must look at. Higher flags may be false positives of a borrow,
+ * the lowest never is. */
+static inline uint64_t special_mask(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t lt20 = (x - ones * 0x20) & ~x;
+    uint64_t isq = (q - ones) & ~q;
+    uint64_t isbs = (bs - ones) & ~bs;
+    return (x | lt20 | isq | isbs) & highs;
+}
+
 /* scan_string: c->p at the opening quote. On success c->p is past the closing quote, *s and *n
  * the raw contents and *escaped whether a backslash occurred. */
 static int scan_string(cursor *c, const unsigned char **s, size_t *n, int *escaped)
@@ -62,6 +77,19 @@ static int scan_string(cursor *c, const unsigned char **s, size_t *n, int *escap
     const unsigned char *start = c->p;
     int esc = 0;
     while (c->p < c->end) {
+        /* plain ASCII runs, 8 bytes per step; the last 0-7 bytes go byte by byte below */
+        while (c->end - c->p >= 8) {
+            uint64_t w;
+            memcpy(&w, c->p, 8);
+            uint64_t m = special_mask(w);
+            if (m) {
+                c->p += __builtin_ctzll(m) >> 3;
+                break;
+            }
+            c->p += 8;
+        }
+        if (c->p >= c->end)
+            break;
         unsigned char ch = *c->p;
         if (ch == '"') {
             *s = start;
@@ -82,7 +110,8 @@ static int scan_string(cursor *c, const unsigned char **s, size_t *n, int *escap
                     !is_hex(c->p[5]))
                     return ERR_INVALID;
                 c->p += 6;
-            } else if (strchr("\"\\/bfnrt", e) && e != '\0') {
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                       e == 'r' || e == 't') {
                 c->p += 2;
             } else {
                 return ERR_INVALID;

@@ -17,7 +17,6 @@
 
 struct rsvp_json {
     rsvp_json_limits lim;
-    jsmn_parser jp;
     jsmntok_t *tok;          /* lim.max_tokens */
     unsigned *next;          /* pass 1: index of the token after token i's subtree */
     unsigned char *escaped;  /* pass 1: string token i contains a backslash */
@@ -979,8 +978,11 @@ rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
     p->js = data;
     p->len = len;
     p->arena_len = 0;
-    jsmn_init(&p->jp);
-    int n = jsmn_parse(&p->jp, data, len, p->tok, p->lim.max_tokens);
+    /* a local tokenizer state: jsmn is inlined here, and a struct that never escapes can live in
+     * registers (one on the heap is stored to per byte, it may alias the token array) */
+    jsmn_parser jp;
+    jsmn_init(&jp);
+    int n = jsmn_parse(&jp, data, len, p->tok, p->lim.max_tokens);
     if (n == JSMN_ERROR_NOMEM)
         return RSVP_JSON_TOO_MANY_TOKENS;
     if (n < 0)
