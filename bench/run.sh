@@ -244,6 +244,13 @@ wait_applied() {
 		got=$(applied)
 		((got >= target)) && break
 		((SECONDS < deadline)) || { progress "  timeout: $got of $target applied"; return 1; }
+		# a service that died (e.g. its port was taken) will not come back: fail now, not at the deadline
+		for s in parser aggregator writer; do
+			if [[ -n ${PID[$s]:-} ]] && ! kill -0 "${PID[$s]}" 2>/dev/null; then
+				progress "  $s (pid ${PID[$s]}) exited: $got of $target applied"
+				return 1
+			fi
+		done
 		if ((SECONDS >= next)); then
 			progress "  $got / $target RSVPs in PostgreSQL"
 			next=$((SECONDS + 10))
