@@ -61,7 +61,7 @@ start_bg stream python3 "$TEST_DIR/server.py" "$SPORT" "$TEST_DIR/stream.ndjson"
 wait_for "(exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null" 10 || fail "stream server did not come up"
 REPLAY_PORT=$SPORT # start_ingestor reads the source from here
 start_ingestor COMMIT_INTERVAL=100ms INITIAL_SINCE_MTIME=0 MAX_LINE_BYTES=2M
-wait_topic_count 20 30 || fail "topic has $(topic_count) of 20 lines after 30 s (aborts: $(metric rsvp_ingestor_transaction_aborts_total))"
+wait_topic_count 20 120 || fail "topic has $(topic_count) of 20 lines after 120 s (aborts: $(metric rsvp_ingestor_transaction_aborts_total))"
 [ "$(metric rsvp_ingestor_oversize_lines_total)" -ge 1 ] || fail "the refused line was not counted as oversize"
 stop_ingestor
 topic_dump "$TEST_DIR/got.raw"
