@@ -217,6 +217,13 @@ int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, 
         a->stats.duplicates++;
         return ERR_STALE;
     }
+    /* The table is full and its predecessor is still in flight: counting more would make the next
+     * batch exceed max_keys (and the writer's row limit). Leave the message uncounted and the range
+     * end where it is; the caller pauses (agg_backlogged) and seeks back to p->next on resume. */
+    if (p->has_frozen && full(a, p)) {
+        a->stats.deferred++;
+        return ERR_RANGE;
+    }
     a->stats.consumed++;
     Rsvp__V1__Rsvp *r = rsvp__v1__rsvp__unpack(&a->alloc, len, payload);
     int rc = 0;

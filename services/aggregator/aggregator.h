@@ -61,6 +61,7 @@ typedef struct agg_stats {
     uint64_t consumed;      /* messages handed to agg_consume for an assigned partition */
     uint64_t decode_errors; /* undecodable payloads (offset still covered) */
     uint64_t duplicates;    /* offset below the expected next offset: skipped */
+    uint64_t deferred;      /* refused while the table was full (ERR_RANGE): read again later */
     uint64_t rows;          /* rows in frozen batches */
     uint64_t batches[AGG_NRES];
     uint64_t discarded_msgs; /* messages whose deltas were dropped (revoke, STALE, ERROR) */
@@ -87,7 +88,10 @@ size_t agg_partitions(const agg *a, int32_t *out, size_t cap);
 /* agg_consume: count one message of `partition` at `offset` (payload: a packed rsvp.v1.Rsvp).
  * Returns 0; ERR_INVALID if the payload does not decode (counted, offset still covered);
  * ERR_NOTFOUND if the partition is not assigned (ignored); ERR_STALE if offset is below the
- * expected next offset (a duplicate, ignored); ERR_NOMEM (message not counted: caller must stop). */
+ * expected next offset (a duplicate, ignored); ERR_RANGE if the partition's table is full while
+ * its previous batch is in flight (not counted, range not advanced: the caller pauses while
+ * agg_backlogged() and re-reads from the expected offset on resume); ERR_NOMEM (message not
+ * counted: caller must stop). */
 int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len);
 
 /* agg_freeze: for each partition without a pending batch whose range is not empty and which is

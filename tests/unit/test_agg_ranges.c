@@ -356,6 +356,36 @@ static void test_max_keys_freezes_early_and_backlogs(void **state) {
     agg_free(NULL);
 }
 
+/* Full while the previous batch is in flight: a further message is refused (ERR_RANGE), not
+ * counted and not covered, so the next batch never exceeds max_keys (the writer's row limit) and
+ * the message is read again from the range end after the pause. */
+static void test_full_table_defers_messages_until_acked(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    consume(a, 0, 0, "A", 1);
+    consume(a, 0, 1, "B", 1);
+    assert_int_equal(agg_freeze(a, 0), 1); /* batch 1: [0, 2) in flight */
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    assert_int_equal(consume(a, 0, 2, "C", 1), 0);
+    assert_int_equal(consume(a, 0, 3, "D", 1), 0); /* full again */
+    assert_int_equal(consume(a, 0, 4, "E", 1), ERR_RANGE);
+    assert_int_equal(consume(a, 0, 5, "C", 1), ERR_RANGE); /* even a known key: the range is closed */
+    assert_true(agg_backlogged(a));
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(agg_freeze(a, 0), 1); /* batch 2: [2, 4), two rows */
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->from_offset, 2);
+    assert_int_equal(req->batch->to_offset, 4);
+    assert_int_equal(req->batch->n_rows, 2);
+    assert_int_equal(row_delta(req->batch, "E", "yes"), -1);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    assert_int_equal(consume(a, 0, 4, "E", 1), 0); /* re-read after the seek: counted now */
+    agg_free(a);
+}
+
 static void test_max_bytes_freezes_early(void **state) {
     (void)state;
     agg *a = agg_new("t", "s", 0, 8192); /* no key limit, 8 KiB of keys */
@@ -435,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_decode_error_still_covers_offset),
         cmocka_unit_test(test_null_response_creates_zero_row),
         cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
+        cmocka_unit_test(test_full_table_defers_messages_until_acked),
         cmocka_unit_test(test_max_bytes_freezes_early),
         cmocka_unit_test(test_batches_counted_by_trigger),
         cmocka_unit_test(test_offset_query_packs),
