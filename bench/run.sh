@@ -6,7 +6,7 @@
 #   env: BENCH_SCALE (1: 2M RSVPs per end-to-end run; 0.05 for a quick check), BENCH_RUNS (3),
 #        BENCH_FRESH_SECONDS (30 per rate), BENCH_SEED (1), BENCH_PORT_BASE (32100: first free range of 42 ports from there),
 #        KAFKA_BROKERS + PGURL (else deploy/local/stack.sh up), BUILD (build),
-#        BENCH_SKIP (phases to leave out: micro,kcat,e2e,pre,fresh), BENCH_PERF (dir: perf record each service in e2e),
+#        BENCH_SKIP (phases to leave out: micro,kcat,ingest,e2e,pre,fresh), BENCH_PERF (dir: perf record each service in e2e),
 #        BENCH_REPLAY_ARGS (extra rsvp-replay flags, e.g. --gzip=false)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -181,6 +181,40 @@ kcat_parsed() {
 		topics_delete "$t"
 	done
 	rm -f "$dump"
+}
+
+# ingest_alone I: the ingestor by itself (unpaced replay -> ingestor -> fresh raw topic), beside
+# kcat producing the same bytes: the first hop against the bare broker.
+ingest_alone() {
+	local i=$1 t0 t1 got=0 deadline
+	RAW=$BENCH_ID-ing-$i
+	LOGS=$TMP/logs-ing$i
+	mkdir -p "$LOGS"
+	topic_create "$RAW" 4
+	progress "ingestor alone run $i/$RUNS: $N unpaced RSVPs from rsvp-replay into $RAW"
+	"$BIN/rsvp-replay" --synthetic --seed "$SEED" --count "$N" --start-mtime 1700000000000 \
+		--listen 127.0.0.1:$((PORT + 6)) --metrics-addr 127.0.0.1:$((PORT + 5)) 2>"$LOGS/replay.log" &
+	PID[replay]=$!
+	wait_ready $((PORT + 5)) 60 || bench_die "replay not ready (see $LOGS/replay.log)"
+	t0=$(now_ms)
+	SOURCE_URL=http://127.0.0.1:$((PORT + 6))/2/rsvps RAW_TOPIC=$RAW TRANSACTIONAL_ID=$BENCH_ID-$RAW \
+		METRICS_ADDR=127.0.0.1:$((PORT + 1)) INSTANCE_ID=$RAW-ing "$BIN/rsvp-ingestor" 2>"$LOGS/ingestor.log" &
+	PID[ingestor]=$!
+	deadline=$((SECONDS + 600))
+	while ((got < N)); do
+		kill -0 "${PID[ingestor]}" 2>/dev/null || bench_die "ingestor exited (see $LOGS/ingestor.log)"
+		((SECONDS < deadline)) || bench_die "ingestor alone: $got of $N after 600 s"
+		sleep 0.05
+		got=$(metric $((PORT + 1)) rsvp_ingestor_produced_total)
+	done
+	t1=$(now_ms)
+	put ingest rsvps_per_s "$(awk -v n="$N" -v ms=$((t1 - t0)) 'BEGIN { print n * 1000 / ms }')"
+	put ingest mb_per_s "$(awk -v b="$BYTES" -v ms=$((t1 - t0)) 'BEGIN { print b / 1000 / ms }')"
+	put ingest cpu_s_per_m "$(awk -v t="$(cpu_ticks "${PID[ingestor]}")" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { print t / hz * 1e6 / n }')"
+	stop_pid "${PID[ingestor]}" 15
+	stop_pid "${PID[replay]}" 15
+	PID[ingestor]= PID[replay]=
+	topics_delete "$RAW"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -449,6 +483,10 @@ report() {
 	echo "|---|---|---|---|"
 	echo "| end-to-end RSVPs/s (first RSVP accepted → last count visible in PostgreSQL, trigger $TRIGGER) | $(fmt_stat "$(get e2e rsvps_per_s)") | ≥ 100,000 | $(goal_mark "$e2e_rate" ">=" 100000) |"
 	echo "| end-to-end MB/s of raw JSON | $(fmt_stat "$(get e2e mb_per_s)" 1) | | |"
+	if want ingest; then
+		ratio=$(awk -v a="$(med ingest rsvps_per_s)" -v b="$kcat_p" 'BEGIN { if (b > 0 && a != "nan") printf "%.2f", a / b; else print "nan" }')
+		echo "| ingestor alone (unpaced replay → raw topic, exactly once): msgs/s, MB/s, CPU s/M; / kcat produce ($(printf '%.0f' "$kcat_p") msgs/s) | $(fmt_stat "$(get ingest rsvps_per_s)"), $(fmt_stat "$(get ingest mb_per_s)" 1) MB/s, $(fmt_stat "$(get ingest cpu_s_per_m)" 2); ratio $ratio | | |"
+	fi
 	ratio=$(awk -v a="$e2e_rate" -v b="$lim" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
 	echo "| pipeline / kcat limit (min of produce, consume for the same bytes: $(printf '%.0f' "$lim") msgs/s) | $ratio | ≥ 0.50 | $(goal_mark "$ratio" ">=" 0.5) |"
 	if [[ -n $spark_ref ]]; then
@@ -577,13 +615,14 @@ main() {
 	if [[ -n ${BENCH_REPORT_FROM:-} ]]; then # re-make the report from a kept run (for developing it)
 		rm -rf "$TMP"
 		TMP=$(realpath "$BENCH_REPORT_FROM")
-		BENCH_SKIP=micro,kcat,e2e,pre,fresh
+		BENCH_SKIP=micro,kcat,ingest,e2e,pre,fresh
 	fi
 	start_load_sampler
 	want micro && micro
 	make_input
 	want kcat && kcat_raw
 	local i
+	if want ingest; then for i in $(seq 1 "$RUNS"); do ingest_alone "$i"; done; fi
 	if want e2e; then for i in $(seq 1 "$RUNS"); do e2e "$i"; done; fi
 	if want kcat && [[ -n ${KEEP_PARSED:-} ]]; then kcat_parsed "$KEEP_PARSED"; fi
 	if want pre; then for i in $(seq 1 "$RUNS"); do prefilled "$i"; done; fi
