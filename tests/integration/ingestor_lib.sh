@@ -17,11 +17,12 @@ ingestor_init() {
     USED_PORTS=" "
 }
 
-# free_port: sets PORT to a port in 31000-31099 nobody listens on and not handed out before.
+# free_port: sets PORT to a port in PORT_BASE..PORT_BASE+99 (default 31000) nobody listens on and
+# not handed out before.
 free_port() {
-    local p
+    local p base=${PORT_BASE:-31000}
     for _ in $(seq 1 200); do
-        p=$((31000 + RANDOM % 100))
+        p=$((base + RANDOM % 100))
         case "$USED_PORTS" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             USED_PORTS="$USED_PORTS$p "
@@ -29,7 +30,7 @@ free_port() {
             return 0
         fi
     done
-    fail "no free port in 31000-31099"
+    fail "no free port in $base-$((base + 99))"
 }
 
 # start_replay ARGS...: sets REPLAY_PORT, REPLAY_METRICS (bg name "replay"); waits until it answers.

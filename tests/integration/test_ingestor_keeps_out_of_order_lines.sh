@@ -8,20 +8,7 @@ set -euo pipefail
 ingestor_init test_ingestor_keeps_out_of_order_lines
 command -v python3 >/dev/null || fail "python3 not installed"
 
-# review helper's port range (31900-31999)
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((31900 + RANDOM % 100))
-        case "$USED_PORTS" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            USED_PORTS="$USED_PORTS$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    fail "no free port in 31900-31999"
-}
+PORT_BASE=31900 # this test's port range (31900-31999), see free_port in ingestor_lib.sh
 
 # A stream server that sends the file in its own order and keeps the connection open; with
 # ?since_mtime=L it sends, as the Meetup API does, the lines with mtime >= L (sorted) first.

@@ -7,20 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/ingestor_lib.sh"
 ingestor_init test_ingestor_restart_after_long_aborted_txn_exactly_once
 
-# review helper's port range (31900-31999), not the ingestor helper's
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((31900 + RANDOM % 100))
-        case "$USED_PORTS" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            USED_PORTS="$USED_PORTS$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    fail "no free port in 31900-31999"
-}
+PORT_BASE=31900 # this test's port range (31900-31999), see free_port in ingestor_lib.sh
 
 ARGS=(--file "$DATA" --loop --count 5000 --rate 2000)
 start_replay "${ARGS[@]}"
