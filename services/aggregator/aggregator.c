@@ -224,6 +224,10 @@ int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, 
         a->stats.deferred++;
         return ERR_RANGE;
     }
+    /* Full with nothing in flight (its batch was just acknowledged): cut the batch before this
+     * message, so no batch ever holds more than max_keys keys. */
+    if (!p->has_frozen && full(a, p) && agg_freeze(a, 0) < 0)
+        return ERR_NOMEM;
     a->stats.consumed++;
     Rsvp__V1__Rsvp *r = rsvp__v1__rsvp__unpack(&a->alloc, len, payload);
     int rc = 0;

@@ -386,6 +386,23 @@ static void test_full_table_defers_messages_until_acked(void **state) {
     agg_free(a);
 }
 
+/* Full when its previous batch is acknowledged, before anyone froze it: the next message cuts the
+ * batch first, so it never grows past max_keys. */
+static void test_full_table_is_cut_before_the_next_message(void **state) {
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    consume(a, 0, 0, "A", 1);
+    consume(a, 0, 1, "B", 1); /* full, not frozen yet */
+    assert_int_equal(consume(a, 0, 2, "C", 1), 0);
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->to_offset, 2);
+    assert_int_equal(req->batch->n_rows, 2);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    agg_free(a);
+}
+
 static void test_max_bytes_freezes_early(void **state) {
     (void)state;
     agg *a = agg_new("t", "s", 0, 8192); /* no key limit, 8 KiB of keys */
@@ -466,6 +483,7 @@ int main(void) {
         cmocka_unit_test(test_null_response_creates_zero_row),
         cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
         cmocka_unit_test(test_full_table_defers_messages_until_acked),
+        cmocka_unit_test(test_full_table_is_cut_before_the_next_message),
         cmocka_unit_test(test_max_bytes_freezes_early),
         cmocka_unit_test(test_batches_counted_by_trigger),
         cmocka_unit_test(test_offset_query_packs),
