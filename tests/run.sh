@@ -246,5 +246,22 @@ if ((STARTED_STACK)) && [[ $KEEP_STACK != 0 ]]; then
 	echo "stack left running (KAFKA_BROKERS=$KAFKA_BROKERS PGURL=$PGURL); stop it: deploy/local/stack.sh down" \
 		"(or run with KEEP_STACK=0)"
 fi
+# CI shows only the end of this output: the failures, with the end of their logs, come last.
+if ((FAILED)); then
+	echo
+	echo "== failures (the last lines of each log; whole logs in ${LOGS#$ROOT/}/)"
+	for r in "${ROWS[@]}"; do
+		IFS=$'\t' read -r n res s d <<<"$r"
+		[[ $res == PASS || $res == ok ]] && continue
+		echo "-- $n: $res after $s s: $d"
+		[[ -f $LOGS/$n.log ]] && tail -n "${FAIL_TAIL:-12}" "$LOGS/$n.log" | cut -c1-300 | sed 's/^/   | /'
+	done
+	printf 'failed:'
+	for r in "${ROWS[@]}"; do
+		IFS=$'\t' read -r n res _ <<<"$r"
+		[[ $res == PASS || $res == ok ]] || printf ' %s' "$n"
+	done
+	echo
+fi
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -1,5 +1,5 @@
 # agg_lib.sh: helpers for the aggregator's end-to-end tests (sourced after lib.sh, not run).
-#   agg_free_port              a free TCP port in the aggregator's range 31200-31299
+#   agg_free_port              a free TCP port reserved for this test (ports.sh)
 #   agg_total DBURL            sum(response_count) of rsvp_counts (0 before the writer created it)
 #   agg_compare DBURL LOOPS    rsvp_counts == reference x LOOPS key by key (strings and doubles exact,
 #                              NULLs included) and the newest meetup_table row per key == rsvp_counts;
@@ -8,21 +8,8 @@
 
 AGG_REFERENCE=${AGG_REFERENCE:-$LIB_ROOT/../shared/data/reference-counts-recorded.jsonl}
 AGG_RECORDED=${AGG_RECORDED:-$LIB_ROOT/../shared/data/meetup-rsvps-recorded.ndjson}
-AGG_PORTS_TAKEN=" "
 
-agg_free_port() {
-	local p i
-	for i in $(seq 1 300); do
-		p=$((31200 + RANDOM % 100))
-		[[ $AGG_PORTS_TAKEN == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			AGG_PORTS_TAKEN+="$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+agg_free_port() { port_reserve; }
 
 agg_total() {
 	psql "$1" -X -q -A -t -c "SELECT coalesce(sum(response_count), 0) FROM rsvp_counts" 2>/dev/null || echo 0

@@ -1,5 +1,5 @@
 # ingestor_lib.sh: helpers for the test_ingestor_*.sh integration tests, on top of lib.sh (sourced
-# after `set -euo pipefail`): start rsvp-replay and rsvp-ingestor on free ports in 31000-31099,
+# after `set -euo pipefail`): start rsvp-replay and rsvp-ingestor on free ports (ports.sh),
 # read their metrics, and compare the committed raw topic with `rsvp-replay --dump`.
 # Usage: . tests/integration/ingestor_lib.sh; ingestor_init NAME
 
@@ -17,20 +17,9 @@ ingestor_init() {
     USED_PORTS=" "
 }
 
-# free_port: sets PORT to a port in PORT_BASE..PORT_BASE+99 (default 31000) nobody listens on and
-# not handed out before.
+# free_port: sets PORT to a port reserved for this test (ports.sh).
 free_port() {
-    local p base=${PORT_BASE:-31000}
-    for _ in $(seq 1 200); do
-        p=$((base + RANDOM % 100))
-        case "$USED_PORTS" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            USED_PORTS="$USED_PORTS$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    fail "no free port in $base-$((base + 99))"
+    PORT=$(port_reserve) || fail "no free port"
 }
 
 # start_replay ARGS...: sets REPLAY_PORT, REPLAY_METRICS (bg name "replay"); waits until it answers.

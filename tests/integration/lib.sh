@@ -12,6 +12,8 @@ BIN=${BIN:-build/bin}
 [[ $BIN == /* ]] || BIN=$LIB_ROOT/$BIN
 export BIN
 
+source "$LIB_ROOT/tests/integration/ports.sh"
+
 LIB_NAME=
 LIB_PASSED=0
 LIB_PIDS=()
@@ -47,6 +49,7 @@ lib_cleanup() {
 		while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
 		kill -KILL -- "-$pid" "$pid" 2>/dev/null || true
 	done
+	port_release_all
 	[[ -f $TEST_DIR/.databases ]] && mapfile -t dbs <"$TEST_DIR/.databases"
 	if ((LIB_PASSED)); then
 		for db in "${dbs[@]}"; do

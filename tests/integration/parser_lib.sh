@@ -32,14 +32,8 @@ parser_produce() {
 	PRODUCED=$((PRODUCED + n))
 }
 
-# parser_free_port: a free TCP port of the parser's range 31150-31199.
-parser_free_port() {
-	local p
-	for p in $(shuf -i 31150-31199); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
+# parser_free_port: a free TCP port reserved for this test (ports.sh).
+parser_free_port() { port_reserve; }
 
 # parser_start NAME INSTANCE_ID PORT [ARGS...]: a replica in the background (lib.sh's start_bg), small
 # transactions so a run spans many of them, a short session timeout so a killed member leaves fast.

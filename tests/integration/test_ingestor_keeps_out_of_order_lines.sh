@@ -8,7 +8,6 @@ set -euo pipefail
 ingestor_init test_ingestor_keeps_out_of_order_lines
 command -v python3 >/dev/null || fail "python3 not installed"
 
-PORT_BASE=31900 # this test's port range (31900-31999), see free_port in ingestor_lib.sh
 
 # A stream server that sends the file in its own order and keeps the connection open; with
 # ?since_mtime=L it sends, as the Meetup API does, the lines with mtime >= L (sorted) first.

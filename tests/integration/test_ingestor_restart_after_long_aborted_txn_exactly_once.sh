@@ -7,7 +7,6 @@ set -euo pipefail
 . "$(dirname "$0")/ingestor_lib.sh"
 ingestor_init test_ingestor_restart_after_long_aborted_txn_exactly_once
 
-PORT_BASE=31900 # this test's port range (31900-31999), see free_port in ingestor_lib.sh
 
 ARGS=(--file "$DATA" --loop --count 5000 --rate 2000)
 start_replay "${ARGS[@]}"

@@ -8,7 +8,6 @@ set -euo pipefail
 ingestor_init test_ingestor_skips_line_broker_refuses
 command -v python3 >/dev/null || fail "python3 not installed"
 
-PORT_BASE=31900 # this test's port range (31900-31999), see free_port in ingestor_lib.sh
 
 # 20 recorded lines sorted by mtime, a huge random line in the middle (mtime between its
 # neighbours), served by a tiny stream server that ignores since_mtime and keeps the connection

@@ -29,11 +29,7 @@ while :; do
 done
 echo "# big raw message: $size bytes" >&2
 kcat -P -b "$KAFKA_BROKERS" -t "$RAW" -l "$TEST_DIR/after.ndjson" || fail "producing $RAW"
-PORT=
-for p in $(shuf -i 31900-31999); do # the review helper's port range
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { PORT=$p; break; }
-done
-[ -n "$PORT" ] || fail "no free port in 31900-31999"
+PORT=$(parser_free_port) || fail "no free port"
 parser_start parser "p-$SUFFIX" "$PORT"
 wait_for "[ \$(kafka_count $PARSED || echo 0) -ge 10 ]" 40 ||
     fail "parsed holds $(kafka_count "$PARSED" || echo 0) of 10 after 40 s (aborts: $(parser_metric "$PORT" 'rsvp_parser_transactions_total\{result="abort"'))"

@@ -15,21 +15,8 @@ DATA=../shared/data/meetup-rsvps-recorded.ndjson
 START=1700000000000
 W=$TEST_DIR
 
-# free_port: prints a port in 31400-31499 nobody listens on right now.
-free_port() {
-	python3 - <<'PY'
-import random, socket
-ports = list(range(31400, 31500)); random.shuffle(ports)
-for p in ports:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-PY
-}
+# free_port: prints a free port reserved for this test (ports.sh).
+free_port() { port_reserve; }
 
 # replay NAME ARGS...: starts rsvp-replay on free ports; sets PORT and MPORT; waits until it answers.
 # Another process may grab a port between the check and the bind: then it starts again on other ports.

@@ -1,5 +1,5 @@
 # writer_lib.sh: helpers for the rsvp-writer integration tests (sourced, not run). Each test gets
-# a fresh database, a temp dir and free ports in the writer range 31300-31399; everything it
+# a fresh database, a temp dir and free ports (ports.sh); everything it
 # started is killed and dropped on exit.
 #   w_init NAME                 set up (call first); NAME is the test name printed by PASS/FAIL
 #   w_start_writer VAR [ENV=V]  start rsvp-writer on $DBURL; VAR receives "port:metrics_port"
@@ -14,6 +14,7 @@ BIN=${BIN:-build/bin}
 case "$BIN" in /*) ;; *) BIN="$W_REPO/$BIN" ;; esac
 PGURL=${PGURL:-postgresql://postgres@127.0.0.1:15432/postgres}
 W_PIDS=()
+source "$W_REPO/tests/integration/ports.sh"
 
 w_fail() {
     echo "FAIL: $W_NAME: $*"
@@ -54,6 +55,7 @@ w_cleanup() {
         psql -q "$PGURL" -c "DROP DATABASE IF EXISTS $W_DB WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     if [ -n "${W_EXTRA_CLEANUP:-}" ]; then eval "$W_EXTRA_CLEANUP" || true; fi
+    port_release_all
     [ -n "${W_TMP:-}" ] && rm -rf "$W_TMP"
 }
 
@@ -69,22 +71,8 @@ w_init() {
     psql -q "$PGURL" -c "CREATE DATABASE $W_DB" >/dev/null || w_fail "cannot create database"
 }
 
-# A port nobody listens on, in the writer helper's range.
-w_free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((31300 + RANDOM % 90)) # 31390-31399: bench_writer.sh
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            # not taken by one of our own writers either
-            if ! grep -qs ":$p\$" "$W_TMP/ports" 2>/dev/null; then
-                echo ":$p" >>"$W_TMP/ports"
-                echo "$p"
-                return 0
-            fi
-        fi
-    done
-    return 1
-}
+# A free port reserved for this test (ports.sh).
+w_free_port() { port_reserve; }
 
 w_start_writer() {
     local var=$1
