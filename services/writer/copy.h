@@ -1,5 +1,6 @@
-/* copy.h: encodes aggregate rows in PostgreSQL's COPY text format, the writer's bulk-load path
- * (one line per AggRow: 12 key columns and the delta, tab-separated, NULL as \N). */
+/* copy.h: encodes aggregate rows in PostgreSQL's binary COPY format, the writer's bulk-load path:
+ * a header, one tuple per AggRow (13 fields: the 12 key columns and the delta, each an int32
+ * length and the bytes in network order, -1 for NULL), a trailer. No text, no escaping. */
 #ifndef SERVICES_WRITER_COPY_H
 #define SERVICES_WRITER_COPY_H
 
@@ -8,17 +9,27 @@
 #include "common/buf.h"
 #include "proto/rsvp.pb-c.h"
 
-/* copy_append_str: append s as one COPY text field: NULL -> \N; backslash, tab, newline and
- * carriage return are escaped (\\ \t \n \r), every other byte is kept. 0 or ERR_NOMEM. */
+/* Fields per tuple: SCHEMA_KEY_COLUMNS (schema.h) and delta. */
+#define COPY_FIELDS 13
+
+/* copy_append_header: the 19-byte file header (signature, flags 0, no extension). 0 or
+ * ERR_NOMEM. */
+int copy_append_header(buf *b);
+
+/* copy_append_trailer: the end-of-data marker (int16 -1). 0 or ERR_NOMEM. */
+int copy_append_trailer(buf *b);
+
+/* copy_append_str: append one text field: NULL -> length -1; otherwise the length and the bytes
+ * as they are (the empty string is length 0, not NULL). 0 or ERR_NOMEM. */
 int copy_append_str(buf *b, const char *s);
 
-/* copy_append_double: append a double field: !has -> \N; -0.0 -> 0; NaN/+-Inf as PostgreSQL
- * spells them; otherwise %.17g (round-trips exactly through float8in). 0 or ERR_NOMEM. */
+/* copy_append_double: append one float8 field: !has -> length -1; -0.0 -> 0.0 (keys treat them
+ * as one); any NaN -> the one NaN PostgreSQL's float8in gives for 'NaN'; every other value bit
+ * for bit. 0 or ERR_NOMEM. */
 int copy_append_double(buf *b, int has, double v);
 
-/* copy_append_row: append one full line (13 fields + '\n') for r in the column order of
- * schema.h's SCHEMA_KEY_COLUMNS followed by delta. 0 or ERR_NOMEM (b may then hold a partial
- * line; callers reset it). */
+/* copy_append_row: append one tuple for r in the column order of schema.h's SCHEMA_KEY_COLUMNS
+ * followed by delta (int8). One allocation check per row. 0 or ERR_NOMEM (b unchanged). */
 int copy_append_row(buf *b, const Rsvp__V1__AggRow *r);
 
 #endif

@@ -88,8 +88,12 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
     /* DDL: column types exactly as the brief's table definitions. */
     rc = rc ? rc : buf_printf(&x, "CREATE TABLE IF NOT EXISTS %s (" KEY_TYPES
                                   ", response_count bigint, batch_id bigint);\n", m->quoted);
+    /* Half-full pages: a batch that updates every key of a page finds room on that page for the
+     * new versions, so the update is HOT and skips the 12-column unique index (upserts of the
+     * same keys cost PostgreSQL about a third less CPU, for twice the table size). */
     rc = rc ? rc : buf_printf(&x, "CREATE TABLE IF NOT EXISTS %s (" KEY_TYPES
-                                  ", response_count bigint NOT NULL);\n", c->quoted);
+                                  ", response_count bigint NOT NULL) WITH (fillfactor = 50);\n",
+                              c->quoted);
     rc = rc ? rc : buf_printf(&x, "CREATE UNIQUE INDEX IF NOT EXISTS \"%s_key_uidx\" ON %s (",
                               c->base, c->quoted);
     rc = rc ? rc : key_cols(&x, "");
@@ -111,7 +115,7 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                                   ", delta bigint NOT NULL) ON COMMIT DELETE ROWS");
     if (rc == 0) s->tmp_ddl = take(&x);
     rc = rc ? rc : buf_printf(&x, "COPY pg_temp." SCHEMA_TMP_TABLE " (" SCHEMA_KEY_COLUMNS
-                                  ", delta) FROM STDIN");
+                                  ", delta) FROM STDIN (FORMAT binary)");
     if (rc == 0) s->copy = take(&x);
 
     rc = rc ? rc : buf_printf(&x, "SELECT next_offset FROM %s WHERE topic = $1 AND partition = $2 "
@@ -121,16 +125,15 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                                   "VALUES ($1, $2, $3)", o->quoted);
     if (rc == 0) s->sql[SCHEMA_INSERT_OFFSET] = take(&x);
 
-    /* One statement after the COPY: batch row (takes the batch_id), offset advance, upsert of the
-     * running totals in key order (a stable lock order makes deadlocks between writers rare), and
-     * the appended history rows carrying the new totals. */
-    rc = rc ? rc : buf_printf(&x, "WITH b AS (INSERT INTO %s (batch_id, topic, partition, "
-                                  "from_offset, to_offset, rows, messages, newest_ingest_ms, "
-                                  "oldest_ingest_ms, committed_at) VALUES (nextval('%s\"%s_id_seq\"'),"
-                                  " $1, $2, $3, $4, $5, $6, $7, $8, now()) RETURNING batch_id), ",
-                              b->quoted, b->prefix, b->base);
-    rc = rc ? rc : buf_printf(&x, "o AS (UPDATE %s SET next_offset = $4 WHERE topic = $1 AND "
-                                  "partition = $2), ", o->quoted);
+    /* One statement after the COPY: batch id, offset advance, upsert of the running totals in
+     * key order (a stable lock order makes deadlocks between writers rare), the appended history
+     * rows carrying the new totals, and last the batch row: it reads the count of history rows,
+     * so its clock_timestamp() is taken after the upsert, just before COMMIT (now() would be the
+     * transaction's start and leave the apply time out of the freshness figures). */
+    rc = rc ? rc : buf_printf(&x, "WITH id AS MATERIALIZED (SELECT nextval('%s\"%s_id_seq\"') AS "
+                                  "batch_id), ", b->prefix, b->base);
+    rc = rc ? rc : buf_printf(&x, "o AS (UPDATE %s SET next_offset = $4::bigint WHERE topic = "
+                                  "$1::text AND partition = $2::int), ", o->quoted);
     rc = rc ? rc : buf_printf(&x, "up AS (INSERT INTO %s AS c (" SCHEMA_KEY_COLUMNS
                                   ", response_count) SELECT " SCHEMA_KEY_COLUMNS ", delta FROM "
                                   "pg_temp." SCHEMA_TMP_TABLE " ORDER BY " SCHEMA_KEY_COLUMNS
@@ -139,8 +142,15 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                                   "RETURNING ", c->quoted);
     rc = rc ? rc : key_cols(&x, "c.");
     rc = rc ? rc : buf_printf(&x, ", c.response_count), m AS (INSERT INTO %s (" SCHEMA_KEY_COLUMNS
-                                  ", response_count, batch_id) SELECT up.*, b.batch_id FROM up "
-                                  "CROSS JOIN b) SELECT batch_id FROM b", m->quoted);
+                                  ", response_count, batch_id) SELECT up.*, id.batch_id FROM up "
+                                  "CROSS JOIN id RETURNING 1), ", m->quoted);
+    rc = rc ? rc : buf_printf(&x, "b AS (INSERT INTO %s (batch_id, topic, partition, from_offset, "
+                                  "to_offset, rows, messages, newest_ingest_ms, oldest_ingest_ms, "
+                                  "committed_at) SELECT id.batch_id, $1::text, $2::int, "
+                                  "$3::bigint, $4::bigint, $5::bigint, $6::bigint, $7::bigint, "
+                                  "$8::bigint, clock_timestamp() FROM id CROSS JOIN (SELECT "
+                                  "count(*) FROM m) n RETURNING batch_id) SELECT batch_id FROM b",
+                              b->quoted);
     if (rc == 0) s->sql[SCHEMA_APPLY] = take(&x);
 
     rc = rc ? rc : buf_printf(&x, "SELECT partition, next_offset FROM %s WHERE topic = $1 AND "

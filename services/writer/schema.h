@@ -3,7 +3,7 @@
 #ifndef SERVICES_WRITER_SCHEMA_H
 #define SERVICES_WRITER_SCHEMA_H
 
-/* The 12 aggregate key columns, in the order of AggRow and of COPY lines (copy.h). */
+/* The 12 aggregate key columns, in the order of AggRow and of the COPY tuples (copy.h). */
 #define SCHEMA_KEY_COLUMNS                                                                        \
     "event_name, event_url, event_time, group_name, group_country, group_state, group_city, "     \
     "group_lat, group_lon, lat, lon, response"
@@ -33,7 +33,7 @@ int schema_new(schema **out, const char *meetup, const char *counts, const char 
 const char *schema_ddl(const schema *s);
 /* schema_tmp_ddl: CREATE TEMP TABLE IF NOT EXISTS for the per-connection load table. */
 const char *schema_tmp_ddl(const schema *s);
-/* schema_copy: the COPY ... FROM STDIN command for the load table. */
+/* schema_copy: the COPY ... FROM STDIN (FORMAT binary) command for the load table (copy.h). */
 const char *schema_copy(const schema *s);
 /* schema_sql: text of a statement to prepare; schema_stmt_name: its prepared-statement name. */
 const char *schema_sql(const schema *s, schema_stmt which);

@@ -1,6 +1,6 @@
 /* server.c: nng REP socket + worker threads for rsvp-writer. Each worker loops: receive on its
- * context with a 100 ms timeout (so it notices shutdown), answer through writer_handle(), send.
- * While idle it keeps its database connection alive (reconnect with backoff, periodic ping). */
+ * context, answer through writer_handle(), send. While idle it keeps its database connection
+ * alive (reconnect with backoff, periodic ping); server_stop() cancels a waiting receive. */
 #include "services/writer/server.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +19,28 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/* Decode memory a worker keeps between requests (a 10k-row batch needs a few MB; larger ones
+ * decode into malloc'ed pieces for the overflow, freed after the request). */
+#define ARENA_KEEP ((size_t)16 << 20)
+/* While the database is down, a worker retries its connection this often (the store's backoff
+ * decides whether a retry actually connects). */
+#define RETRY_POLL_MS 100
+
 typedef struct worker {
     server *srv;
     int id;
     nng_ctx ctx;
     nng_aio *aio;
     store *st;
+    writer_arena *arena;
     pthread_t thread;
     int started;
     _Atomic int db_ready;
+    /* A receive is started and cancelled only under mu, so that server_stop() either sees the
+     * receive pending or the worker sees the stop flag before starting one. */
+    pthread_mutex_t mu;
+    int mu_init;
+    int in_recv;
 } worker;
 
 struct server {
@@ -149,7 +163,14 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
             snprintf(errbuf, errlen, "nng context: %s", nng_strerror(rv));
             goto fail;
         }
-        if ((rc = store_new(&w->st, &opts->store)) != 0) goto fail;
+        if ((rc = store_new(&w->st, &opts->store)) != 0 ||
+            (rc = writer_arena_new(&w->arena, ARENA_KEEP)) != 0)
+            goto fail;
+        if (pthread_mutex_init(&w->mu, NULL) != 0) {
+            rc = ERR_NOMEM;
+            goto fail;
+        }
+        w->mu_init = 1;
     }
     *out = s;
     return 0;
@@ -158,8 +179,10 @@ fail:
     return rc;
 }
 
-/* Keep the connection usable while idle; publish its state. */
-static void worker_keepalive(worker *w, int64_t *last_check) {
+/* Keep the connection usable while idle; publish its state. Returns how long the next receive
+ * may wait before this has to run again (nng 1.5.2's timer thread spins up to a millisecond at
+ * every timeout it fires, so idle workers wait as long as they can instead of polling). */
+static int worker_keepalive(worker *w, int64_t *last_check) {
     int64_t now = clock_mono_ms();
     if (!store_ready(w->st)) {
         store_ensure(w->st); /* returns at once while the backoff delay runs */
@@ -168,7 +191,11 @@ static void worker_keepalive(worker *w, int64_t *last_check) {
         store_ping(w->st);
         *last_check = now;
     }
-    atomic_store(&w->db_ready, store_ready(w->st));
+    int ready = store_ready(w->st);
+    atomic_store(&w->db_ready, ready);
+    if (!ready) return RETRY_POLL_MS;
+    int64_t left = w->srv->o.ping_interval_ms - (now - *last_check);
+    return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 static void *worker_main(void *arg) {
@@ -176,20 +203,31 @@ static void *worker_main(void *arg) {
     server *s = w->srv;
     buf out = {0};
     int64_t last_check = 0;
-    while (!atomic_load(&s->stop)) {
-        worker_keepalive(w, &last_check);
-        nng_aio_set_timeout(w->aio, 100);
+    for (;;) {
+        int wait_ms = worker_keepalive(w, &last_check);
+        pthread_mutex_lock(&w->mu);
+        if (atomic_load(&s->stop)) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        nng_aio_set_timeout(w->aio, wait_ms);
         nng_ctx_recv(w->ctx, w->aio);
+        w->in_recv = 1;
+        pthread_mutex_unlock(&w->mu);
         nng_aio_wait(w->aio);
+        pthread_mutex_lock(&w->mu);
+        w->in_recv = 0;
+        pthread_mutex_unlock(&w->mu);
         int rv = nng_aio_result(w->aio);
-        if (rv == NNG_ETIMEDOUT) continue;
+        if (rv == NNG_ETIMEDOUT || rv == NNG_ECANCELED) continue;
         if (rv == NNG_ECLOSED) break;
         if (rv != 0) {
             log_warn("receive failed", "worker=%d error=%s", w->id, nng_strerror(rv));
             continue;
         }
         nng_msg *msg = nng_aio_get_msg(w->aio);
-        int rc = writer_handle(w->st, &s->o.limits, nng_msg_body(msg), nng_msg_len(msg), &out);
+        int rc = writer_handle(w->st, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg),
+                               &out);
         last_check = clock_mono_ms(); /* a request just exercised the connection */
         atomic_store(&w->db_ready, store_ready(w->st));
         nng_msg_clear(msg);
@@ -236,6 +274,14 @@ void server_stop(server *s) {
     if (s == NULL || s->stopped) return;
     s->stopped = 1;
     atomic_store(&s->stop, 1);
+    /* A worker waiting for a request stops at once; one in a request finishes it first. */
+    for (int i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        if (!w->started) continue;
+        pthread_mutex_lock(&w->mu);
+        if (w->in_recv) nng_aio_cancel(w->aio);
+        pthread_mutex_unlock(&w->mu);
+    }
     for (int i = 0; i < s->nworkers; i++)
         if (s->w[i].started) pthread_join(s->w[i].thread, NULL);
     if (s->sock_open) nng_close(s->sock);
@@ -248,6 +294,8 @@ void server_free(server *s) {
     for (int i = 0; s->w && i < s->nworkers; i++) {
         if (s->w[i].aio) nng_aio_free(s->w[i].aio);
         store_free(s->w[i].st);
+        writer_arena_free(s->w[i].arena);
+        if (s->w[i].mu_init) pthread_mutex_destroy(&s->w[i].mu);
     }
     free(s->w);
     free(s);

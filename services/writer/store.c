@@ -211,16 +211,23 @@ static int fault_rc(fault f) {
     }
 }
 
-/* Send the rows through COPY. 0 or a fault (rolled back). */
+/* Send the rows through binary COPY: header, one tuple per row, trailer, in chunks. 0 or a fault
+ * (rolled back). */
 static int copy_rows(store *s, const Rsvp__V1__Batch *b, store_result *res) {
     PGresult *r = PQexec(s->conn, schema_copy(s->o.sch));
     if (PQresultStatus(r) != PGRES_COPY_IN) return fault_rc(fail(s, r, "copy", res));
     PQclear(r);
     buf_reset(&s->copy);
     const char *abort_why = NULL;
+    int bad_row = 0;
+    if (copy_append_header(&s->copy) != 0) abort_why = "out of memory";
     for (size_t i = 0; i < b->n_rows && abort_why == NULL; i++) {
-        if (copy_append_row(&s->copy, b->rows[i]) != 0) abort_why = "out of memory";
-        else if (s->copy.len >= COPY_CHUNK || i + 1 == b->n_rows) {
+        int rc = copy_append_row(&s->copy, b->rows[i]);
+        if (rc == 0 && i + 1 == b->n_rows) rc = copy_append_trailer(&s->copy);
+        if (rc != 0) {
+            bad_row = rc == ERR_RANGE;
+            abort_why = bad_row ? "field longer than 2 GB" : "out of memory";
+        } else if (s->copy.len >= COPY_CHUNK || i + 1 == b->n_rows) {
             if (PQputCopyData(s->conn, s->copy.data, (int)s->copy.len) != 1)
                 abort_why = "send failed";
             buf_reset(&s->copy);
@@ -230,6 +237,7 @@ static int copy_rows(store *s, const Rsvp__V1__Batch *b, store_result *res) {
     r = PQgetResult(s->conn);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         int rc = fault_rc(fail(s, r, "copy", res));
+        if (bad_row) return ERR_INVALID;
         return abort_why && rc == ERR_INVALID ? ERR_RETRY : rc;
     }
     PQclear(r);

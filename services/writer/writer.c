@@ -1,10 +1,12 @@
-/* writer.c: the request path of rsvp-writer: decode, validate, apply or query, reply. Counts
- * every outcome (rsvp_writer_batches_total{result}, rsvp_writer_bad_requests_total{reason}, ...)
- * and logs failures at most once per second per kind. */
+/* writer.c: the request path of rsvp-writer: decode (into the worker's arena), validate, apply
+ * or query, reply. Counts every outcome (rsvp_writer_batches_total{result},
+ * rsvp_writer_bad_requests_total{reason}, ...) and logs failures at most once per second per
+ * kind. */
 #include "services/writer/writer.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,85 @@ static int ratelog_allow(ratelog *rl, uint64_t *suppressed) {
     }
     *suppressed = atomic_exchange(&rl->suppressed, 0);
     return 1;
+}
+
+/* The arena: requests are served from one block; what does not fit is malloc'ed one piece at a
+ * time (listed in 'extra') and the block is grown to the whole request's need at the next reset,
+ * so a steady stream of similar batches decodes without any malloc. */
+typedef struct extra_piece {
+    struct extra_piece *next;
+    max_align_t data[]; /* the allocation */
+} extra_piece;
+
+struct writer_arena {
+    char *block;
+    size_t cap, used;
+    extra_piece *extra;
+    size_t extra_bytes;
+    size_t keep; /* largest block kept between requests */
+    ProtobufCAllocator pa;
+};
+
+#define ARENA_ALIGN _Alignof(max_align_t)
+
+static void *arena_alloc(void *data, size_t n) {
+    writer_arena *a = data;
+    n = n == 0 ? ARENA_ALIGN : (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (n <= a->cap - a->used) {
+        void *p = a->block + a->used;
+        a->used += n;
+        return p;
+    }
+    extra_piece *e = malloc(sizeof *e + n);
+    if (e == NULL) return NULL;
+    e->next = a->extra;
+    a->extra = e;
+    a->extra_bytes += n;
+    return e->data;
+}
+
+static void arena_free_one(void *data, void *p) {
+    (void)data; /* freed with the whole request in arena_reset() */
+    (void)p;
+}
+
+/* Drop everything handed out; size the block for a request like the last one. */
+static void arena_reset(writer_arena *a) {
+    size_t need = a->used + a->extra_bytes;
+    while (a->extra) {
+        extra_piece *e = a->extra;
+        a->extra = e->next;
+        free(e);
+    }
+    a->extra_bytes = 0;
+    a->used = 0;
+    if (need > a->cap && need <= a->keep) {
+        size_t cap = need + need / 4 < a->keep ? need + need / 4 : a->keep;
+        char *p = malloc(cap);
+        if (p != NULL) { /* otherwise keep the old block: still correct, just slower */
+            free(a->block);
+            a->block = p;
+            a->cap = cap;
+        }
+    }
+}
+
+int writer_arena_new(writer_arena **out, size_t keep_bytes) {
+    writer_arena *a = calloc(1, sizeof *a);
+    if (a == NULL) return ERR_NOMEM;
+    a->keep = keep_bytes;
+    a->pa.alloc = arena_alloc;
+    a->pa.free = arena_free_one;
+    a->pa.allocator_data = a;
+    *out = a;
+    return 0;
+}
+
+void writer_arena_free(writer_arena *a) {
+    if (a == NULL) return;
+    arena_reset(a);
+    free(a->block);
+    free(a);
 }
 
 int writer_metrics_init(void) {
@@ -223,12 +304,16 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
     return rc;
 }
 
-int writer_handle(store *st, const writer_limits *lim, const void *req, size_t len, buf *out) {
+int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req,
+                  size_t len, buf *out) {
     if (len == 0) return reply_bad(BAD_EMPTY, "empty request", out);
     if (len > lim->max_request_bytes)
         return reply_bad(BAD_OVERSIZE, "request larger than MAX_REQUEST_BYTES", out);
-    Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(NULL, len, req);
-    if (r == NULL) return reply_bad(BAD_UNPACK, "request is not a WriterRequest", out);
+    Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(ar ? &ar->pa : NULL, len, req);
+    if (r == NULL) {
+        if (ar) arena_reset(ar);
+        return reply_bad(BAD_UNPACK, "request is not a WriterRequest", out);
+    }
     int rc;
     switch (r->body_case) {
     case RSVP__V1__WRITER_REQUEST__BODY_BATCH: rc = handle_batch(st, lim, r->batch, out); break;
@@ -237,6 +322,7 @@ int writer_handle(store *st, const writer_limits *lim, const void *req, size_t l
         break;
     default: rc = reply_bad(BAD_NO_BODY, "request has no batch or offset_query", out); break;
     }
-    rsvp__v1__writer_request__free_unpacked(r, NULL);
+    if (ar) arena_reset(ar); /* the whole request at once */
+    else rsvp__v1__writer_request__free_unpacked(r, NULL);
     return rc;
 }

@@ -16,15 +16,26 @@ typedef struct writer_limits {
     size_t max_partitions;   /* per OffsetQuery */
 } writer_limits;
 
+/* Decode memory for one worker's requests: unpacking a batch allocates once per row and per
+ * string; an arena hands out that memory from one reused block and drops it all at once. */
+typedef struct writer_arena writer_arena;
+
+/* writer_arena_new: an empty arena that keeps at most keep_bytes between requests. 0 or
+ * ERR_NOMEM. writer_arena_free: frees it; NULL-safe. One thread at a time. */
+int writer_arena_new(writer_arena **out, size_t keep_bytes);
+void writer_arena_free(writer_arena *a);
+
 /* writer_metrics_init: register every rsvp_writer_* metric once at start-up (before workers
  * start). 0 or ERR_NOMEM. */
 int writer_metrics_init(void);
 
 /* writer_handle: answer the request req[0..len) using st (may be NULL when no database is
- * configured: every database request then gets RETRY). The packed reply replaces out's content.
+ * configured: every database request then gets RETRY). The request is decoded into ar (NULL:
+ * malloc), which is emptied before returning. The packed reply replaces out's content.
  * Never fails for bad input (that is an ERROR reply); returns ERR_NOMEM only if no reply could
- * be built. Thread-safe across workers (each with its own store). */
-int writer_handle(store *st, const writer_limits *lim, const void *req, size_t len, buf *out);
+ * be built. Thread-safe across workers (each with its own store and arena). */
+int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req,
+                  size_t len, buf *out);
 
 /* writer_set_db_up: export the database state (1 up, 0 down) as rsvp_writer_db_up. */
 void writer_set_db_up(int up);

@@ -97,6 +97,19 @@ static void test_strings_must_be_utf8(void **state) {
     assert_false(validate_utf8("\xed\xa0\x80", 3));     /* surrogate */
     assert_false(validate_utf8("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     assert_false(validate_utf8("\xff", 1));
+    /* A bad or good multibyte sequence at every offset around the 8-byte ASCII fast path. */
+    for (size_t at = 0; at < 20; at++) {
+        char t[32];
+        memset(t, 'a', sizeof t);
+        memcpy(t + at, "\xe2\x82\xac", 3); /* euro sign */
+        assert_true(validate_utf8(t, at + 3));
+        assert_true(validate_utf8(t, sizeof t));
+        assert_false(validate_utf8(t, at + 2)); /* cut inside the sequence */
+        t[at + 2] = 'a';
+        assert_false(validate_utf8(t, sizeof t));
+        t[at] = (char)0x80; /* stray continuation byte */
+        assert_false(validate_utf8(t, sizeof t));
+    }
     Rsvp__V1__Batch b = good_batch();
     row1.group_city = "bad \xff";
     expect_invalid(&b, ERR_INVALID, "UTF-8");
