@@ -1,6 +1,7 @@
-/* bench_aggregator.c: the aggregator's in-memory cost. (1) msgs/s on one core for decode + key +
+/* bench_aggregator.c: the aggregator's in-memory cost. (1) msgs per CPU second for decode + key +
  * count (+ freeze/pack every 100k messages) over the recorded RSVPs as packed rsvp.v1.Rsvp, as
- * they arrive from Kafka; (2) bytes per key of the delta table at 1M distinct keys.
+ * they arrive from Kafka and as the service counts them (agg_consume_many, 512 at a time); (2) bytes
+ * per key of the delta table at 1M distinct keys.
  * Usage: bench-aggregator [recorded.ndjson] [messages]; prints a Markdown table. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "proto/rsvp.pb-c.h"
 #include "services/aggregator/aggregator.h"
 #include "services/aggregator/keytab.h"
+#include "services/aggregator/rsvpwire.h"
 #include "services/parser/rsvp_json.h"
 
 typedef struct payload {
@@ -20,6 +22,13 @@ typedef struct payload {
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this process: on a shared box wall time says more about the neighbours. */
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -67,11 +76,21 @@ static int bench_throughput(const payload *v, size_t n, size_t total) {
     agg *a = agg_new("rsvps.parsed", "bench", 100000, 0);
     if (!a || agg_assign(a, 0, 0)) return 1;
     size_t batches = 0, bytes = 0;
-    double t0 = now_s();
-    for (size_t i = 0; i < total; i++) {
-        const payload *p = &v[i % n];
-        if (agg_consume(a, 0, (int64_t)i, p->data, p->len) < 0) return 1;
-        if ((i + 1) % 100000 == 0) { /* a trigger: freeze, "send", acknowledge */
+    double t0 = now_s(), c0 = cpu_s();
+    agg_msg m[512]; /* as the service counts: up to 512 polled messages per agg_consume_many */
+    for (size_t i = 0; i < total;) {
+        size_t end = i + 512, trigger = (i / 100000 + 1) * 100000, k = 0;
+        if (end > trigger) end = trigger;
+        if (end > total) end = total;
+        for (; i + k < end; k++) {
+            const payload *p = &v[(i + k) % n];
+            m[k] = (agg_msg){0, (int64_t)(i + k), p->data, p->len, 0};
+        }
+        agg_consume_many(a, m, k);
+        for (size_t j = 0; j < k; j++)
+            if (m[j].rc) return 1;
+        i = end;
+        if (i % 100000 == 0) { /* a trigger: freeze, "send", acknowledge */
             agg_freeze(a, 1);
             int32_t part;
             const void *data;
@@ -86,10 +105,11 @@ static int bench_throughput(const payload *v, size_t n, size_t total) {
             }
         }
     }
-    double dt = now_s() - t0;
-    printf("| aggregate (decode+key+count+pack) | %zu msgs | %.2f s | **%.0f msgs/s/core** | %zu batches, "
-           "%.0f B/batch avg |\n",
-           total, dt, (double)total / dt, batches, batches ? (double)bytes / batches : 0.0);
+    double dt = now_s() - t0, dc = cpu_s() - c0;
+    /* "msgs/s/core" (bench/run.sh greps it) per second of this process's CPU time */
+    printf("| aggregate (decode+key+count+pack) | %zu msgs | %.2f s CPU (%.2f s wall) | **%.0f "
+           "msgs/s/core** (CPU time) | %zu batches, %.0f B/batch avg |\n",
+           total, dc, dt, (double)total / dc, batches, batches ? (double)bytes / batches : 0.0);
     agg_free(a);
     return 0;
 }
@@ -100,23 +120,21 @@ static int bench_memory(const payload *v, size_t n, size_t nkeys) {
     if (!t) return 1;
     size_t strbytes = 0;
     char tb[24], uniq[24];
-    double t0 = now_s();
+    double t0 = cpu_s();
     for (size_t i = 0; i < nkeys; i++) {
         const payload *p = &v[i % n];
-        Rsvp__V1__Rsvp *r = rsvp__v1__rsvp__unpack(NULL, p->len, p->data);
-        if (!r) return 1;
         keyview k;
-        keytab_key_from_rsvp(r, &k, tb);
+        int64_t ingest;
+        if (rsvpwire_key(p->data, p->len, &k, tb, &ingest)) return 1;
         k.str_len[KEY_EVENT_TIME] = (size_t)snprintf(uniq, sizeof uniq, "%zu", 1500000000000 + i);
         k.str[KEY_EVENT_TIME] = uniq;
         for (int j = 0; j < KEY_NSTR; j++) strbytes += k.str[j] ? k.str_len[j] : 0;
         if (keytab_add(t, &k, 1)) return 1;
-        rsvp__v1__rsvp__free_unpacked(r, NULL);
     }
-    double dt = now_s() - t0;
+    double dt = cpu_s() - t0;
     size_t keys = keytab_count(t), held = keytab_bytes(t), used = keytab_used_bytes(t);
     printf("| table at %zu distinct keys | held %.1f MB | **%.1f B/key + strings** (held; %.1f "
-           "in use) | strings %.1f B/key | insert %.0f keys/s incl. unpack |\n",
+           "in use) | strings %.1f B/key | insert %.0f keys per CPU s incl. decode |\n",
            keys, (double)held / 1e6, (double)(held - strbytes) / (double)keys,
            (double)(used - strbytes) / (double)keys, (double)strbytes / (double)keys,
            (double)keys / dt);

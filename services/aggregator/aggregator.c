@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "services/aggregator/keytab.h"
+#include "services/aggregator/rsvpwire.h"
 
 typedef struct part {
     int32_t id;
@@ -25,14 +26,15 @@ typedef struct part {
     buf frozen; /* packed WriterRequest */
 } part;
 
-/* A bump allocator for protobuf-c unpack: one message's allocations come from one block, which
- * is reset per message (no malloc on the hot path); oversize requests fall back to malloc. */
-typedef struct bump {
-    unsigned char *block;
-    size_t len, cap;
-    void **big;
-    size_t nbig, capbig;
-} bump;
+/* One message's key, decoded and encoded ahead of counting (agg_consume_many). */
+typedef struct prep {
+    part *p;          /* its partition; NULL = not assigned */
+    int rc;           /* rsvpwire_key's status */
+    size_t off, klen; /* the encoded key: keys.data + off */
+    uint32_t hash;
+    int64_t d;      /* what it adds: 0 for a NULL response (the key still exists) */
+    int64_t ingest; /* 0 = none */
+} prep;
 
 struct agg {
     char *topic;
@@ -43,9 +45,10 @@ struct agg {
     size_t nparts, capparts;
     part *inflight;   /* partition whose batch is in flight */
     int inflight_any; /* a request is in flight (its partition may have been revoked) */
-    bump mem;
-    ProtobufCAllocator alloc;
     buf scratch; /* rows of the batch being frozen */
+    buf keys;    /* encoded keys of the messages being counted */
+    prep *preps;
+    size_t cappreps;
     agg_stats stats;
 };
 
@@ -64,60 +67,17 @@ const char *agg_trigger_name(agg_trigger t) {
     return (unsigned)t < AGG_NTRIG ? trigger_names[t] : "unknown";
 }
 
-static void *bump_alloc(void *data, size_t size) {
-    bump *b = data;
-    size = (size + 15) & ~(size_t)15;
-    if (b->len + size <= b->cap) {
-        void *p = b->block + b->len;
-        b->len += size;
-        return p;
-    }
-    if (b->nbig == b->capbig) {
-        size_t nc = b->capbig ? b->capbig * 2 : 16;
-        void **nb = realloc(b->big, nc * sizeof *nb);
-        if (!nb) return NULL;
-        b->big = nb;
-        b->capbig = nc;
-    }
-    void *p = malloc(size);
-    if (p) b->big[b->nbig++] = p;
-    return p;
-}
-
-static void bump_free(void *data, void *p) {
-    (void)data;
-    (void)p; /* released together by bump_reset */
-}
-
-static void bump_reset(bump *b) {
-    for (size_t i = 0; i < b->nbig; i++) free(b->big[i]);
-    if (b->nbig && b->cap < (1u << 22)) { /* this message did not fit: grow for the next ones */
-        unsigned char *nb = realloc(b->block, b->cap * 2);
-        if (nb) {
-            b->block = nb;
-            b->cap *= 2;
-        }
-    }
-    b->nbig = 0;
-    b->len = 0;
-}
-
 agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_t max_batch_bytes) {
     agg *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->topic = strdup(topic);
     a->sender = strdup(sender ? sender : "");
-    a->mem.cap = 64 * 1024;
-    a->mem.block = malloc(a->mem.cap);
-    if (!a->topic || !a->sender || !a->mem.block) {
+    if (!a->topic || !a->sender) {
         agg_free(a);
         return NULL;
     }
     a->max_keys = max_batch_keys ? max_batch_keys : (size_t)-1;
     a->max_bytes = max_batch_bytes ? max_batch_bytes : (size_t)-1;
-    a->alloc.alloc = bump_alloc;
-    a->alloc.free = bump_free;
-    a->alloc.allocator_data = &a->mem;
     return a;
 }
 
@@ -132,10 +92,9 @@ void agg_free(agg *a) {
     if (!a) return;
     for (size_t i = 0; i < a->nparts; i++) part_free(a->parts[i]);
     free(a->parts);
-    bump_reset(&a->mem);
-    free(a->mem.block);
-    free(a->mem.big);
     buf_free(&a->scratch);
+    buf_free(&a->keys);
+    free(a->preps);
     free(a->topic);
     free(a->sender);
     free(a);
@@ -210,9 +169,27 @@ size_t agg_partitions(const agg *a, int32_t *out, size_t cap) {
     return a->nparts;
 }
 
-int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len) {
-    part *p = find(a, partition);
-    if (!p) return ERR_NOTFOUND;
+/* Decode a payload and append its encoded key to a->keys. 0 or ERR_NOMEM (a decode error is
+ * pr->rc, not a failure). */
+static int prepare(agg *a, const void *payload, size_t len, prep *pr) {
+    keyview k;
+    char timebuf[24];
+    pr->rc = rsvpwire_key(payload, len, &k, timebuf, &pr->ingest);
+    if (pr->rc) return 0;
+    /* count(response) of the reference: a NULL response creates the key but adds 0 */
+    pr->d = k.response == KEY_RESPONSE_NULL ? 0 : 1;
+    if (buf_reserve(&a->keys, keytab_encoded_max(&k))) return ERR_NOMEM;
+    unsigned char *key = (unsigned char *)a->keys.data + a->keys.len;
+    pr->off = a->keys.len;
+    pr->klen = keytab_encode(&k, key);
+    pr->hash = keytab_hash(key, pr->klen);
+    a->keys.len += pr->klen;
+    return 0;
+}
+
+/* agg_consume's bookkeeping for one prepared message of partition pr->p. */
+static int consume(agg *a, int64_t offset, const prep *pr) {
+    part *p = pr->p;
     if (p->next >= 0 && offset < p->next) {
         a->stats.duplicates++;
         return ERR_STALE;
@@ -229,34 +206,68 @@ int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, 
     if (!p->has_frozen && full(a, p) && agg_freeze(a, 0) < 0)
         return ERR_NOMEM;
     a->stats.consumed++;
-    Rsvp__V1__Rsvp *r = rsvp__v1__rsvp__unpack(&a->alloc, len, payload);
     int rc = 0;
-    if (!r) {
+    if (pr->rc) {
         a->stats.decode_errors++;
         rc = ERR_INVALID;
     } else {
-        keyview k;
-        char timebuf[24];
-        keytab_key_from_rsvp(r, &k, timebuf);
-        /* count(response) of the reference: a NULL response creates the key but adds 0 */
-        int64_t d = k.response == KEY_RESPONSE_NULL ? 0 : 1;
-        if (keytab_add(p->tab, &k, d) != 0) {
-            bump_reset(&a->mem);
+        const unsigned char *key = (const unsigned char *)a->keys.data + pr->off;
+        if (keytab_add_encoded(p->tab, key, pr->klen, pr->hash, pr->d) != 0) {
             a->stats.consumed--;
             return ERR_NOMEM;
         }
-        p->counted += d;
-        if (r->has_ingest_time_ms && r->ingest_time_ms > 0) {
-            if (!p->newest_ingest || r->ingest_time_ms > p->newest_ingest)
-                p->newest_ingest = r->ingest_time_ms;
-            if (!p->oldest_ingest || r->ingest_time_ms < p->oldest_ingest)
-                p->oldest_ingest = r->ingest_time_ms;
+        p->counted += pr->d;
+        if (pr->ingest > 0) {
+            if (!p->newest_ingest || pr->ingest > p->newest_ingest) p->newest_ingest = pr->ingest;
+            if (!p->oldest_ingest || pr->ingest < p->oldest_ingest) p->oldest_ingest = pr->ingest;
         }
     }
-    bump_reset(&a->mem);
     p->msgs++;
     p->next = offset + 1;
     return rc;
+}
+
+int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len) {
+    agg_msg m = {partition, offset, payload, len, 0};
+    agg_consume_many(a, &m, 1);
+    return m.rc;
+}
+
+#define PREFETCH_AHEAD 4 /* messages between loading a record and comparing it */
+
+void agg_consume_many(agg *a, agg_msg *m, size_t n) {
+    size_t i = 0;
+    if (n > a->cappreps) {
+        prep *np = realloc(a->preps, n * sizeof *np);
+        if (!np) goto nomem;
+        a->preps = np;
+        a->cappreps = n;
+    }
+    /* 1: every key decoded, encoded and hashed, and the table slots they map to on their way into
+     * the cache: the lookups below then mostly hit, instead of waiting on memory one by one. */
+    buf_reset(&a->keys);
+    for (i = 0; i < n; i++) {
+        prep *pr = &a->preps[i];
+        pr->p = find(a, m[i].partition);
+        if (!pr->p) continue;
+        if (prepare(a, m[i].payload, m[i].len, pr)) goto nomem;
+        if (!pr->rc) keytab_prefetch(pr->p->tab, pr->hash, 0);
+    }
+    /* 2: counted in order, exactly as n calls of agg_consume would */
+    for (i = 0; i < n; i++) {
+        const prep *ahead = i + PREFETCH_AHEAD < n ? &a->preps[i + PREFETCH_AHEAD] : NULL;
+        if (ahead && ahead->p && !ahead->rc) keytab_prefetch(ahead->p->tab, ahead->hash, 1);
+        const prep *pr = &a->preps[i];
+        m[i].rc = pr->p ? consume(a, m[i].offset, pr) : ERR_NOTFOUND;
+        if (m[i].rc == ERR_NOMEM) {
+            i++;
+            goto nomem;
+        }
+    }
+    if (a->keys.cap > (4u << 20)) buf_free(&a->keys); /* a burst of huge messages: give it back */
+    return;
+nomem:
+    for (; i < n; i++) m[i].rc = ERR_NOMEM;
 }
 
 static int put_varint(buf *b, uint64_t v) {
@@ -464,7 +475,7 @@ size_t agg_pending_batches(const agg *a) {
 }
 
 size_t agg_state_bytes(const agg *a) {
-    size_t n = sizeof *a + a->mem.cap + a->scratch.cap;
+    size_t n = sizeof *a + a->scratch.cap + a->keys.cap + a->cappreps * sizeof(prep);
     for (size_t i = 0; i < a->nparts; i++)
         n += sizeof(part) + keytab_bytes(a->parts[i]->tab) + a->parts[i]->frozen.cap;
     return n;

@@ -94,6 +94,20 @@ size_t agg_partitions(const agg *a, int32_t *out, size_t cap);
  * counted: caller must stop). */
 int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len);
 
+/* One message for agg_consume_many; rc is its agg_consume status on return. */
+typedef struct agg_msg {
+    int32_t partition;
+    int64_t offset;
+    const void *payload;
+    size_t len;
+    int rc;
+} agg_msg;
+
+/* agg_consume_many: agg_consume of m[0], m[1], ... m[n-1] in this order, with the same results,
+ * but faster: every key is decoded and hashed first, so the table lookups overlap their memory
+ * latency. After an ERR_NOMEM the remaining messages are not counted (rc ERR_NOMEM too). */
+void agg_consume_many(agg *a, agg_msg *m, size_t n);
+
 /* agg_freeze: for each partition without a pending batch whose range is not empty and which is
  * either full (see agg_new) or all != 0: pack its deltas into one Batch, reset its table and
  * start the next range at the batch's to_offset. Returns the number frozen or ERR_NOMEM. */

@@ -37,17 +37,28 @@ double keytab_norm_double(double d) {
     return d;
 }
 
-/* Decimal digits of v (the reference casts event.time, an int64, to a string). */
-static size_t i64_to_dec(int64_t v, char *out) {
+size_t keytab_i64_dec(int64_t v, char out[24]) {
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
     char tmp[24];
-    size_t n = 0, len = 0;
+    size_t n = sizeof tmp, len = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) { /* two digits per division */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--n] = pairs[d + 1];
+        tmp[--n] = pairs[d];
+    }
+    if (u >= 10) {
+        tmp[--n] = pairs[u * 2 + 1];
+        tmp[--n] = pairs[u * 2];
+    } else {
+        tmp[--n] = (char)('0' + u);
+    }
     if (v < 0) out[len++] = '-';
-    while (n) out[len++] = tmp[--n];
+    memcpy(out + len, tmp + n, sizeof tmp - n);
+    len += sizeof tmp - n;
     out[len] = '\0';
     return len;
 }
@@ -66,7 +77,7 @@ void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
         set_str(k, KEY_EVENT_NAME, e->event_name);
         set_str(k, KEY_EVENT_URL, e->event_url);
         if (e->has_time) {
-            k->str_len[KEY_EVENT_TIME] = i64_to_dec(e->time, timebuf);
+            k->str_len[KEY_EVENT_TIME] = keytab_i64_dec(e->time, timebuf);
             k->str[KEY_EVENT_TIME] = timebuf;
         }
     }
@@ -94,30 +105,35 @@ void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
         k->response = KEY_RESPONSE_NULL;
 }
 
-/* A 64-bit multiply-xorshift hash over bytes, 8 at a time (keys are 50-300 bytes). */
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
+/* A hash over bytes, 16 at a time with one 64x64->128 multiply each (the wyhash construction;
+ * keys are 50-300 bytes, and this is most of the per-message cost of a lookup). */
+static uint64_t mum(uint64_t a, uint64_t b) {
+    unsigned __int128 r = (unsigned __int128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static uint64_t load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
 }
 
 static uint64_t hash_bytes(const unsigned char *p, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n;
-    uint64_t v;
-    while (n >= 8) {
-        memcpy(&v, p, 8);
-        h = (h ^ mix64(v)) * 0x9e3779b97f4a7c15ull;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
+    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                   k2 = 0x8ebc6af09c88c6e3ull;
+    uint64_t h = k0 ^ mum((uint64_t)n ^ k1, k0), a = 0, b = 0;
+    while (n > 16) {
+        h = mum(load64(p) ^ k1, load64(p + 8) ^ h);
+        p += 16;
+        n -= 16;
     }
-    v = 0;
-    memcpy(&v, p, n);
-    h = (h ^ mix64(v ^ 0xa0761d6478bd642full)) * 0x9e3779b97f4a7c15ull;
-    return mix64(h);
+    if (n > 8) { /* 9..16 bytes left: two overlapping words */
+        a = load64(p);
+        b = load64(p + n - 8);
+    } else if (n > 0) {
+        memcpy(&a, p, n);
+    }
+    return mum(k1 ^ n, mum(a ^ k1, b ^ h) ^ k2);
 }
 
 static size_t put_varint(unsigned char *p, size_t v) {
@@ -153,13 +169,14 @@ static int grow(unsigned char **p, size_t *cap, size_t need) {
     return 0;
 }
 
-/* Canonical encoding of k into t->scratch; returns its length or 0 on ERR_NOMEM. */
-static size_t encode_key(keytab *t, const keyview *k) {
+size_t keytab_encoded_max(const keyview *k) {
     size_t need = 2 + 8 * KEY_NNUM;
     for (int i = 0; i < KEY_NSTR; i++)
         if (k->str[i]) need += 10 + k->str_len[i] + 1;
-    if (grow(&t->scratch, &t->scap, need)) return 0;
-    unsigned char *p = t->scratch;
+    return need;
+}
+
+size_t keytab_encode(const keyview *k, unsigned char *p) {
     size_t n = 2;
     unsigned flags = (unsigned)k->response << RESP_SHIFT;
     for (int i = 0; i < KEY_NNUM; i++) {
@@ -181,6 +198,8 @@ static size_t encode_key(keytab *t, const keyview *k) {
     p[1] = (unsigned char)(flags >> 8);
     return n;
 }
+
+uint32_t keytab_hash(const unsigned char *key, size_t len) { return (uint32_t)hash_bytes(key, len); }
 
 keytab *keytab_new(void) {
     keytab *t = calloc(1, sizeof *t);
@@ -220,17 +239,33 @@ static int rehash(keytab *t) {
     return 0;
 }
 
+void keytab_prefetch(const keytab *t, uint32_t h, int record) {
+    const slot *sl = &t->slots[h & (t->nslots - 1)];
+    if (!record) {
+        __builtin_prefetch(sl);
+        return;
+    }
+    if (sl->off1 && sl->hash == h) { /* likely the key's record: its header and first bytes */
+        const unsigned char *rec = t->arena + sl->off1 - 1;
+        __builtin_prefetch(rec);
+        __builtin_prefetch(rec + 64);
+    }
+}
+
 int keytab_add(keytab *t, const keyview *k, int64_t d) {
-    size_t klen = encode_key(t, k);
-    if (!klen) return ERR_NOMEM;
-    uint32_t h = (uint32_t)hash_bytes(t->scratch, klen);
+    if (grow(&t->scratch, &t->scap, keytab_encoded_max(k))) return ERR_NOMEM;
+    size_t klen = keytab_encode(k, t->scratch);
+    return keytab_add_encoded(t, t->scratch, klen, keytab_hash(t->scratch, klen), d);
+}
+
+int keytab_add_encoded(keytab *t, const unsigned char *key, size_t klen, uint32_t h, int64_t d) {
     size_t mask = t->nslots - 1, j = h & mask;
     for (; t->slots[j].off1; j = (j + 1) & mask) {
         if (t->slots[j].hash != h) continue;
         unsigned char *rec = t->arena + t->slots[j].off1 - 1;
         uint32_t rlen;
         memcpy(&rlen, rec, 4);
-        if (rlen != klen || memcmp(rec + REC_HDR, t->scratch, klen) != 0) continue;
+        if (rlen != klen || memcmp(rec + REC_HDR, key, klen) != 0) continue;
         int64_t delta;
         memcpy(&delta, rec + 4, 8);
         delta += d;
@@ -250,7 +285,7 @@ int keytab_add(keytab *t, const keyview *k, int64_t d) {
     uint32_t rlen = (uint32_t)klen;
     memcpy(rec, &rlen, 4);
     memcpy(rec + 4, &d, 8);
-    memcpy(rec + REC_HDR, t->scratch, klen);
+    memcpy(rec + REC_HDR, key, klen);
     t->slots[j].hash = h;
     t->slots[j].off1 = (uint32_t)(t->alen + 1);
     t->alen += REC_HDR + klen;

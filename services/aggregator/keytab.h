@@ -38,6 +38,10 @@ typedef struct keyview {
  * k borrows r's strings and timebuf (at least 24 bytes); both must outlive k. */
 void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24]);
 
+/* keytab_i64_dec: the decimal digits of v (the reference casts event.time, an int64, to a
+ * string), NUL-terminated in out; returns their count (at most 20). */
+size_t keytab_i64_dec(int64_t v, char out[24]);
+
 /* keytab_norm_double: -0.0 -> 0.0 and every NaN -> one canonical NaN, so keys compare bitwise. */
 double keytab_norm_double(double d);
 
@@ -52,6 +56,22 @@ void keytab_free(keytab *t);
  * creates the key, as Spark's count() of a NULL response does). Doubles are normalised here.
  * Returns 0, ERR_NOMEM or ERR_RANGE (arena over 4 GiB); on error the table is unchanged. */
 int keytab_add(keytab *t, const keyview *k, int64_t d);
+
+/* keytab_encoded_max: an upper bound of the bytes keytab_encode writes for k. keytab_encode: the
+ * canonical bytes of k (doubles normalised; equal keys <=> equal bytes) into out, which has room for
+ * keytab_encoded_max(k); returns their length. keytab_hash: the table's hash of such bytes. */
+size_t keytab_encoded_max(const keyview *k);
+size_t keytab_encode(const keyview *k, unsigned char *out);
+uint32_t keytab_hash(const unsigned char *key, size_t len);
+
+/* keytab_add_encoded: keytab_add for a key already encoded: key[0..len) from keytab_encode and
+ * h == keytab_hash(key, len) (the bytes are copied). Same results and errors as keytab_add. */
+int keytab_add_encoded(keytab *t, const unsigned char *key, size_t len, uint32_t h, int64_t d);
+
+/* keytab_prefetch: a hint, no effect on results: a key of hash h will be added soon. record == 0
+ * starts loading its slot; record != 0 (once the slot is likely cached) starts loading the record the
+ * slot points to, if its hash matches. Lets a caller overlap the memory latency of several adds. */
+void keytab_prefetch(const keytab *t, uint32_t h, int record);
 
 /* keytab_count: live keys. keytab_bytes: memory held (slots + arena capacity). */
 size_t keytab_count(const keytab *t);

@@ -5,7 +5,8 @@
 # var/fuzz/crash-<target>-*: copy it into tests/fuzz/regressions/<target>/ once fixed).
 # Usage: tests/fuzz/run.sh [--regress] [target ...]   (default: all; --regress: replay only, no fuzzing)
 # Targets: fuzz_parser (services/parser/rsvp_json.c), fuzz_writer (services/writer request path:
-# writer_handle without a database + COPY encoding), fuzz_linesplit (services/ingestor/linesplit.c).
+# writer_handle without a database + COPY encoding), fuzz_linesplit (services/ingestor/linesplit.c),
+# fuzz_agg_rsvpwire (services/aggregator/rsvpwire.c against protobuf-c's unpack: same keys, same rejects).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,10 +66,22 @@ seed_fuzz_linesplit() { # byte 0: max_line, byte 1: chunking; then stream bytes 
 }
 LIBS_fuzz_linesplit="-lprotobuf-c"
 
+sources_fuzz_agg_rsvpwire() {
+    echo tests/fuzz/fuzz_agg_rsvpwire.c services/aggregator/rsvpwire.c services/aggregator/keytab.c \
+        common/err.c
+}
+seed_fuzz_agg_rsvpwire() { # the regression inputs: packed recorded RSVPs and wire edge cases
+    local dir=$1
+    [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
+    mkdir -p "$dir"
+    cp tests/fuzz/regressions/fuzz_agg_rsvpwire/* "$dir"/
+}
+LIBS_fuzz_agg_rsvpwire="-lprotobuf-c -lm"
+
 REGRESS_ONLY=0
 [ "${1:-}" = --regress ] && { REGRESS_ONLY=1; shift; }
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_parser fuzz_writer fuzz_linesplit)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_parser fuzz_writer fuzz_linesplit fuzz_agg_rsvpwire)
 status=0
 for t in "${targets[@]}"; do
     echo "fuzz: building $t"

@@ -240,8 +240,41 @@ static void test_key_from_rsvp(void **state) {
     assert_int_equal(k.response, KEY_RESPONSE_NULL);
 }
 
+/* event_time's text: the decimal digits printf would write, for every digit count and sign. */
+static void test_time_digits(void **state) {
+    (void)state;
+    int64_t vals[200];
+    size_t n = 0;
+    vals[n++] = 0;
+    vals[n++] = INT64_MIN;
+    vals[n++] = INT64_MAX;
+    for (int64_t p = 1; n + 6 <= sizeof vals / sizeof vals[0]; p *= 10) {
+        vals[n++] = p;
+        vals[n++] = p - 1;
+        vals[n++] = p + 1;
+        vals[n++] = -p;
+        vals[n++] = -(p - 1);
+        vals[n++] = p * 7 + 3;
+        if (p > INT64_MAX / 10) break;
+    }
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t v = (int64_t)(x >> (x % 64));
+        char want[32], got[24];
+        if (i < (int)n) v = vals[i];
+        int wl = snprintf(want, sizeof want, "%lld", (long long)v);
+        size_t gl = keytab_i64_dec(v, got);
+        assert_int_equal(gl, (size_t)wl);
+        assert_string_equal(got, want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_digits),
         cmocka_unit_test(test_same_key_merges),
         cmocka_unit_test(test_null_differs_from_empty_string),
         cmocka_unit_test(test_null_double_differs_from_zero),

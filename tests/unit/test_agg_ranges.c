@@ -470,6 +470,78 @@ static void test_offset_query_packs(void **state) {
     free(buf);
 }
 
+/* agg_consume_many (what the service uses) == agg_consume one message at a time: same statuses,
+ * stats, ranges and byte-identical batches, through early cuts, deferrals, duplicates, decode
+ * errors and unassigned partitions falling in the middle of a call. */
+static void test_consume_many_equals_one_by_one(void **state) {
+    (void)state;
+    agg *one = agg_new("t", "s", 7, 0), *many = agg_new("t", "s", 7, 0);
+    assert_non_null(one);
+    assert_non_null(many);
+    for (int32_t p = 0; p < 3; p++) {
+        assert_int_equal(agg_assign(one, p, -1), 0);
+        assert_int_equal(agg_assign(many, p, -1), 0);
+    }
+    enum { N = 3000, CHUNK = 64 };
+    static uint8_t pay[CHUNK][256];
+    agg_msg m[CHUNK];
+    int64_t next_off[4] = {0, 0, 0, 0};
+    uint64_t x = 12345;
+    for (int done = 0; done < N;) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t n = 1 + (x >> 33) % CHUNK;
+        for (size_t i = 0; i < n; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(x >> 33);
+            int32_t part = r % 10 == 0 ? 3 : (int32_t)(r % 3); /* 3 is never assigned */
+            int64_t off = next_off[part]++;
+            if (r % 37 == 0 && off > 2) off -= 2; /* a duplicate */
+            char name[16];
+            snprintf(name, sizeof name, "e%u", (r >> 8) % 23);
+            size_t len = rsvp(name, (int)((r >> 4) % 3), 1000 + off, pay[i], sizeof pay[i]);
+            if (r % 53 == 0) len = 3; /* truncated: a decode error */
+            m[i] = (agg_msg){part, off, pay[i], len, 12345};
+        }
+        agg_consume_many(many, m, n);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(m[i].rc, agg_consume(one, m[i].partition, m[i].offset, m[i].payload,
+                                                  m[i].len));
+        done += (int)n;
+        /* a writer round every chunk: cut, compare the requests byte for byte, acknowledge */
+        int all = (x >> 20) % 4 == 0;
+        assert_int_equal(agg_freeze(many, all), agg_freeze(one, all));
+        int32_t p1, p2;
+        const void *d1, *d2;
+        size_t l1, l2;
+        int has = agg_next_request(one, &p1, &d1, &l1);
+        assert_int_equal(agg_next_request(many, &p2, &d2, &l2), has);
+        if (has) {
+            assert_int_equal(p1, p2);
+            assert_int_equal(l1, l2);
+            assert_memory_equal(d1, d2, l1);
+            Rsvp__V1__WriterReply ok = RSVP__V1__WRITER_REPLY__INIT;
+            ok.status = RSVP__V1__WRITER_REPLY__STATUS__OK;
+            agg_action act1, act2;
+            agg_on_reply(one, 0, &ok, &act1);
+            agg_on_reply(many, 0, &ok, &act2);
+            assert_memory_equal(&act1, &act2, sizeof act1);
+        }
+    }
+    const agg_stats *s1 = agg_get_stats(one), *s2 = agg_get_stats(many);
+    assert_memory_equal(s1, s2, sizeof *s1);
+    assert_true(s1->deferred > 0 && s1->duplicates > 0 && s1->decode_errors > 0);
+    assert_true(s1->cut[AGG_TRIG_MAX_KEYS] > 0);
+    for (int32_t p = 0; p < 3; p++) {
+        int64_t f1, n1, f2, n2;
+        int h1, h2;
+        assert_int_equal(agg_range(one, p, &f1, &n1, &h1), 0);
+        assert_int_equal(agg_range(many, p, &f2, &n2, &h2), 0);
+        assert_true(f1 == f2 && n1 == n2 && h1 == h2);
+    }
+    agg_free(one);
+    agg_free(many);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_builds_batch_over_range),
@@ -487,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_max_bytes_freezes_early),
         cmocka_unit_test(test_batches_counted_by_trigger),
         cmocka_unit_test(test_offset_query_packs),
+        cmocka_unit_test(test_consume_many_equals_one_by_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
