@@ -24,6 +24,11 @@
 #define POLL_MS 100             /* the loop notices a stop signal within this */
 #define PARSE_SAMPLE_MASK 63    /* time one parse in 64 */
 #define REFUSED_MAX 16          /* raw messages whose dead letter the broker refused, remembered */
+/* While messages flow without waiting, the loop reads the clock and serves the producer's delivery
+ * reports once per this many messages instead of per message (a vDSO call and a lock each); a poll
+ * that waited, a full producer queue or a commit refresh the clock at once. */
+#define CLOCK_EVERY 32
+#define PRODUCER_POLL_EVERY 64
 
 /* Per partition of the raw topic: offsets of the open transaction. */
 typedef struct part_state {
@@ -52,6 +57,7 @@ struct parser {
     int fatal;
     int producer_ready, joined;
     uint64_t nparsed_total; /* for parse sampling */
+    int waited;             /* produce() waited for queue space: the loop's clock is stale */
     backoff abort_backoff;
     /* raw (partition, offset) whose dead letter the broker refused as too large: dead-lettered
      * again without the payload, or the same transaction aborts forever (a small ring) */
@@ -395,6 +401,7 @@ static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void 
         if (kafka_fatal())
             return RD_KAFKA_RESP_ERR__FATAL;
         rd_kafka_poll(p->producer, 10); /* serve delivery reports, frees queue space */
+        p->waited = 1;
     }
 }
 
@@ -439,19 +446,22 @@ static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, r
     return err;
 }
 
-/* emit_parsed: pack x into the reusable buffer, produce it keyed by event_id. */
+/* emit_parsed: pack x into the reusable buffer, produce it keyed by event_id. The packed size is
+ * measured (a second walk over every field) only when the parser's bound does not fit the buffer. */
 static rd_kafka_resp_err_t emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
 {
-    size_t n = rsvp__v1__rsvp__get_packed_size(x);
-    if (n > p->pack_cap) {
-        unsigned char *b = realloc(p->pack, n);
-        if (!b)
-            return RD_KAFKA_RESP_ERR__FAIL;
-        p->pack = b;
-        p->pack_cap = n;
+    if (rsvp_json_packed_bound(p->json) > p->pack_cap) {
+        size_t n = rsvp__v1__rsvp__get_packed_size(x);
+        if (n > p->pack_cap) {
+            unsigned char *b = realloc(p->pack, n);
+            if (!b)
+                return RD_KAFKA_RESP_ERR__FAIL;
+            p->pack = b;
+            p->pack_cap = n;
+        }
     }
     size_t w = rsvp__v1__rsvp__pack(x, p->pack);
-    assert(w == n);
+    assert(w <= p->pack_cap);
     const char *key = x->event->event_id; /* required by rsvp_json_parse */
     return produce(p, p->parsed_rkt, key, strlen(key), p->pack, w, NULL);
 }
@@ -685,15 +695,21 @@ int parser_start(parser *p)
 
 int parser_run(parser *p)
 {
-    int64_t next_tick = 0;
+    int64_t next_tick = 0, now = clock_mono_ms();
+    unsigned since_clock = 0, since_poll = 0;
     while (!sig_stopping() && !p->fatal && !kafka_fatal()) {
-        int64_t now = clock_mono_ms();
-        int timeout = POLL_MS;
-        if (p->txn_open) {
-            int64_t left = p->txn_deadline_ms - now;
-            timeout = left < 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+        /* a message already fetched is taken without a clock read; only an empty queue waits */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
+        int waited = !m;
+        if (!m) {
+            now = clock_mono_ms();
+            int timeout = POLL_MS;
+            if (p->txn_open) {
+                int64_t left = p->txn_deadline_ms - now;
+                timeout = left < 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+            }
+            m = rd_kafka_consumer_poll(p->consumer, timeout);
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, timeout);
         int rc = 0;
         if (m) {
             if (!m->err) {
@@ -705,15 +721,25 @@ int parser_run(parser *p)
             }
             rd_kafka_message_destroy(m);
         }
+        if (waited || p->waited || ++since_clock >= CLOCK_EVERY) {
+            now = clock_mono_ms();
+            since_clock = 0;
+            p->waited = 0;
+        }
         if (rc == ERR_RETRY) {
             if (txn_abort(p, 1) == 0)
                 clock_sleep_ms(backoff_next(&p->abort_backoff));
+            now = clock_mono_ms();
         } else if (rc == 0 && p->txn_open &&
                    ((int64_t)p->batch_consumed >= p->o.txn_messages ||
-                    clock_mono_ms() >= p->txn_deadline_ms)) {
+                    now >= p->txn_deadline_ms)) {
             finish_txn(p, 1);
+            now = clock_mono_ms();
         }
-        rd_kafka_poll(p->producer, 0);
+        if (waited || ++since_poll >= PRODUCER_POLL_EVERY) {
+            rd_kafka_poll(p->producer, 0);
+            since_poll = 0;
+        }
         if (now >= next_tick) {
             mgauge_set(p->m_lag, (double)kafka_consumer_lag(p->consumer));
             httpd_set_live(p->h, 1);

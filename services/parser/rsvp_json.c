@@ -1,12 +1,15 @@
-/* rsvp_json.c: raw RSVP JSON -> rsvp.v1.Rsvp in two passes over jsmn's token array: pass 1 checks
- * that the tokens and the bytes between them form exactly one RFC 8259 value (jsmn alone is
- * lenient) and that every string is valid UTF-8; pass 2 reads the known fields into storage owned
- * by the parser. No document tree, no malloc after rsvp_json_new(). */
+/* rsvp_json.c: raw RSVP JSON -> rsvp.v1.Rsvp. Tokens: a strict single-pass tokenizer for input that
+ * is valid beyond doubt (nearly all), else jsmn plus pass 1, which checks that the tokens and the
+ * bytes between them form exactly one RFC 8259 value with valid UTF-8 and names the reason; pass 2
+ * reads the known fields into storage owned by the parser. No tree, no malloc after _new(). */
 #include "services/parser/rsvp_json.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "common/err.h"
 
@@ -272,14 +275,17 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
         if (s >= e)
             break;
         /* the last 1-7 bytes: the 8-byte word ending at e (inside the message when the string
-         * ends 8 or more bytes into it), with the bytes before s masked off */
+         * ends 8 or more bytes into it), shifted so the bytes before s are gone before the test:
+         * masked off after it, a borrow out of one of them (the '\\' of an escape) could flag a
+         * plain byte after it (a ']') as the lowest, and valid text was called invalid_utf8 */
         if (e - base >= 8) {
             uint64_t w;
+            unsigned k = (unsigned)(e - s); /* 1..7 */
             memcpy(&w, e - 8, 8);
-            uint64_t m = special_mask(w) & (~0ull << (8 * (8 - (e - s))));
+            uint64_t m = special_mask(w >> (8 * (8 - k))) & ((1ull << (8 * k)) - 1);
             if (!m)
                 break;
-            s = e - 8 + (__builtin_ctzll(m) >> 3);
+            s += __builtin_ctzll(m) >> 3;
             goto special;
         }
         while (s < e && !is_special(*s))
@@ -417,6 +423,240 @@ static rsvp_json_reason classify_jsmn_failure(const char *js, size_t len)
     if (b > a && (is_literal(js + a, b - a) || is_number(js + a, b - a, &is_int)))
         return RSVP_JSON_NOT_OBJECT;
     return RSVP_JSON_NOT_JSON;
+}
+
+/* ---- the fast path: tokens and validation in one strict pass ---- */
+
+/* Nearly every message is a valid RSVP, and for valid input jsmn + pass 1 walk every byte twice.
+ * fast_scan does both in one pass, but accepts only input that is beyond doubt: one RFC 8259
+ * object, valid UTF-8, paired surrogates, depth and token count within limits, nothing but
+ * whitespace around it. For such input it writes exactly the tokens jsmn writes (parent links
+ * included) and the next/escaped entries pass 1 writes, so pass 2 sees the same thing. On anything
+ * else it gives up and the two-pass path decides the reason, so reasons cannot drift. */
+
+static inline const unsigned char *fast_ws(const unsigned char *s, const unsigned char *e)
+{
+    while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+        s++;
+    return s;
+}
+
+/* string_stop_mask: special_mask plus '"': the lowest flagged byte is the first byte that ends a
+ * plain run of string bytes. */
+static inline uint64_t string_stop_mask(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"');
+    return special_mask(x) | ((q - ones) & ~q & highs);
+}
+
+/* fast_string: *ps is just past an opening quote; on success *ps is at the closing quote and
+ * *esc says whether the body has escapes. 0 on anything check_string or jsmn would refuse (or
+ * a string that runs to the end). Reads only within [*ps, e). */
+static inline __attribute__((always_inline)) int
+fast_string(const unsigned char **ps, const unsigned char *e, unsigned char *esc)
+{
+    const unsigned char *s = *ps;
+    unsigned cp, lo;
+    for (;;) {
+#ifdef __SSE2__
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                      space = _mm_set1_epi8(0x20);
+        while (e - s >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+            __m128i q = _mm_cmpeq_epi8(x, quote);
+            /* signed compare: bytes >= 0x80 are negative, so < 0x20 flags them too */
+            __m128i m = _mm_or_si128(_mm_or_si128(q, _mm_cmpeq_epi8(x, bslash)),
+                                     _mm_cmplt_epi8(x, space));
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            if (bits) {
+                /* the usual stop, the closing quote, is known without reading the byte */
+                if ((bits & -bits) & (unsigned)_mm_movemask_epi8(q)) {
+                    *ps = s + __builtin_ctz(bits);
+                    return 1;
+                }
+                s += __builtin_ctz(bits);
+                goto stop;
+            }
+            s += 16;
+        }
+#endif
+        while (e - s >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            uint64_t m = string_stop_mask(w);
+            if (m) {
+                s += __builtin_ctzll(m) >> 3;
+                goto stop;
+            }
+            s += 8;
+        }
+        while (s < e && *s != '"' && !is_special(*s))
+            s++;
+        if (s >= e)
+            return 0;
+    stop:;
+        unsigned c = *s;
+        if (c == '"') {
+            *ps = s;
+            return 1;
+        }
+        if (c == '\\') {
+            *esc = 1;
+            if (e - s < 2)
+                return 0;
+            switch (s[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                s += 2;
+                break;
+            case 'u':
+                if (e - s < 6 || !hex4(s + 2, &cp) || (cp >= 0xDC00 && cp <= 0xDFFF))
+                    return 0;
+                s += 6;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) ||
+                        lo < 0xDC00 || lo > 0xDFFF)
+                        return 0;
+                    s += 6;
+                }
+                break;
+            default:
+                return 0;
+            }
+        } else if (c < 0x20) {
+            return 0;
+        } else {
+            size_t n = utf8_seq(s, e); /* a continuation byte is never '"': the string's end */
+            if (!n)
+                return 0;
+            s += n;
+        }
+    }
+}
+
+/* fast_scan: 1 if data[0..len) is beyond doubt a valid JSON object within the limits, with
+ * p->tok, p->next, p->escaped and p->ntok filled as jsmn and pass 1 would; 0 to fall back. */
+static int fast_scan(rsvp_json *p, const char *data, size_t len)
+{
+    if (len == 0)
+        return 0; /* data may be NULL (a Kafka message without payload) */
+    const unsigned char *b = (const unsigned char *)data, *e = b + len, *s;
+    jsmntok_t *tok = p->tok;
+    unsigned *next = p->next;
+    unsigned char *escaped = p->escaped;
+    const unsigned max = p->lim.max_tokens;
+    unsigned stack[RSVP_JSON_MAX_DEPTH]; /* open containers */
+    unsigned n = 0, i, top;
+    int depth = 0, parent = -1, is_int;
+    size_t nl;
+
+    s = fast_ws(b, e);
+    if (s >= e || *s != '{')
+        return 0;
+value: /* s < e at the first byte of a value whose parent token is `parent` */
+    if (n >= max)
+        return 0;
+    i = n++;
+    switch (*s) {
+    case '{':
+    case '[':
+        if (depth >= RSVP_JSON_MAX_DEPTH)
+            return 0;
+        tok[i] = (jsmntok_t){*s == '{' ? JSMN_OBJECT : JSMN_ARRAY, (int)(s - b), -1, 0, parent};
+        stack[depth++] = i;
+        s = fast_ws(s + 1, e);
+        if (s >= e)
+            return 0;
+        if (*s == (tok[i].type == JSMN_OBJECT ? '}' : ']'))
+            goto close;
+        if (tok[i].type == JSMN_OBJECT)
+            goto key;
+        tok[i].size++;
+        parent = (int)i;
+        goto value;
+    case '"': {
+        unsigned char esc = 0;
+        int start = (int)(++s - b);
+        if (!fast_string(&s, e, &esc))
+            return 0;
+        tok[i] = (jsmntok_t){JSMN_STRING, start, (int)(s - b), 0, parent};
+        escaped[i] = esc;
+        s++;
+        break;
+    }
+    case 't':
+    case 'n':
+        if (e - s < 4 || memcmp(s, *s == 't' ? "true" : "null", 4))
+            return 0;
+        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b) + 4, 0, parent};
+        s += 4;
+        break;
+    case 'f':
+        if (e - s < 5 || memcmp(s, "false", 5))
+            return 0;
+        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b) + 5, 0, parent};
+        s += 5;
+        break;
+    default:
+        /* a number; what follows it must be a delimiter, checked below */
+        if (!(nl = number_len((const char *)s, (size_t)(e - s), &is_int)))
+            return 0;
+        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b + nl), 0, parent};
+        s += nl;
+        break;
+    }
+    next[i] = i + 1;
+after: /* a value ended just before s, inside container stack[depth - 1] */
+    s = fast_ws(s, e);
+    if (s >= e)
+        return 0;
+    top = stack[depth - 1];
+    if (*s == ',') {
+        s = fast_ws(s + 1, e);
+        if (s >= e)
+            return 0;
+        if (tok[top].type == JSMN_OBJECT)
+            goto key;
+        tok[top].size++;
+        parent = (int)top;
+        goto value;
+    }
+    if (*s != (tok[top].type == JSMN_OBJECT ? '}' : ']'))
+        return 0;
+close: /* s at the bracket closing stack[depth - 1] */
+    top = stack[--depth];
+    tok[top].end = (int)(s - b) + 1;
+    next[top] = n;
+    s++;
+    if (depth > 0)
+        goto after;
+    if (fast_ws(s, e) != e)
+        return 0;
+    p->ntok = n;
+    return 1;
+key: /* s < e at the first byte of a key of object stack[depth - 1] */
+    if (*s != '"' || n >= max)
+        return 0;
+    i = n++;
+    top = stack[depth - 1];
+    tok[top].size++;
+    {
+        unsigned char esc = 0;
+        int start = (int)(++s - b);
+        if (!fast_string(&s, e, &esc))
+            return 0;
+        tok[i] = (jsmntok_t){JSMN_STRING, start, (int)(s - b), 1, (int)top};
+        escaped[i] = esc;
+    }
+    next[i] = i + 1;
+    s = fast_ws(s + 1, e);
+    if (s >= e || *s != ':')
+        return 0;
+    s = fast_ws(s + 1, e);
+    if (s >= e)
+        return 0;
+    parent = (int)i;
+    goto value;
 }
 
 /* ---- pass 2: extraction (input known to be valid JSON) ---- */
@@ -970,14 +1210,9 @@ static rsvp_json_reason validate(rsvp_json *p, const char *response)
     return RSVP_JSON_OK;
 }
 
-rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
-                                 Rsvp__V1__Rsvp **out)
+/* tokenize_twopass: jsmn, then pass 1; the reference for every reason of the JSON layer. */
+static rsvp_json_reason tokenize_twopass(rsvp_json *p, const char *data, size_t len)
 {
-    if (len > p->lim.max_message_bytes)
-        return RSVP_JSON_TOO_LARGE;
-    p->js = data;
-    p->len = len;
-    p->arena_len = 0;
     /* a local tokenizer state: jsmn is inlined here, and a struct that never escapes can live in
      * registers (one on the heap is stored to per byte, it may alias the token array) */
     jsmn_parser jp;
@@ -1000,6 +1235,22 @@ rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
         return RSVP_JSON_NOT_JSON;
     if (p->tok[0].type != JSMN_OBJECT)
         return RSVP_JSON_NOT_OBJECT;
+    return RSVP_JSON_OK;
+}
+
+/* parse: rsvp_json_parse, with the single-pass tokenizer tried first unless twopass. */
+static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out,
+                              int twopass)
+{
+    if (len > p->lim.max_message_bytes)
+        return RSVP_JSON_TOO_LARGE;
+    p->js = data;
+    p->len = len;
+    p->arena_len = 0;
+    rsvp_json_reason r;
+    if ((twopass || !fast_scan(p, data, len)) &&
+        (r = tokenize_twopass(p, data, len)) != RSVP_JSON_OK)
+        return r;
 
     /* pass 2 */
     const char *response;
@@ -1009,4 +1260,31 @@ rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
         return r;
     *out = &p->rsvp;
     return RSVP_JSON_OK;
+}
+
+rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
+                                 Rsvp__V1__Rsvp **out)
+{
+    return parse(p, data, len, out, 0);
+}
+
+/* Packed, a scalar field takes at most a 2-byte tag and a 10-byte varint (or 8 bytes), a string
+ * or submessage a tag, a 5-byte length and its bytes. The message has 29 non-repeated fields in
+ * all (submessage headers included), a repeated entry is a header and two strings, and every
+ * packed string is a committed arena string (its length + NUL counted in arena_len). */
+#define PACKED_FIXED_FIELDS 29
+#define PACKED_FIELD_MAX 12
+#define PACKED_ENTRY_MAX 18
+
+size_t rsvp_json_packed_bound(const rsvp_json *p)
+{
+    size_t entries = (p->rsvp.group ? p->rsvp.group->n_group_topics : 0) +
+                     (p->rsvp.member ? p->rsvp.member->n_other_services : 0);
+    return p->arena_len + PACKED_FIXED_FIELDS * PACKED_FIELD_MAX + entries * PACKED_ENTRY_MAX;
+}
+
+rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len,
+                                         Rsvp__V1__Rsvp **out)
+{
+    return parse(p, data, len, out, 1);
 }

@@ -1,6 +1,6 @@
 /* rsvp_json.h: one raw Meetup RSVP (JSON bytes) -> a filled rsvp.v1.Rsvp, or the reason it is
  * rejected. Pure (no I/O, no globals): a reusable parser owns a token array, a string arena and the
- * output message, so the hot path does no malloc. jsmn tokenises, no document tree is built. */
+ * output message, so the hot path does no malloc. Tokens only (jsmn's layout), no document tree. */
 #ifndef SERVICES_PARSER_RSVP_JSON_H
 #define SERVICES_PARSER_RSVP_JSON_H
 
@@ -71,6 +71,17 @@ void rsvp_json_free(rsvp_json *p);
  * key_too_long. */
 rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
                                  Rsvp__V1__Rsvp **out);
+
+/* rsvp_json_packed_bound: an upper bound of rsvp__v1__rsvp__get_packed_size() of the message the
+ * last successful rsvp_json_parse on p returned, whatever the caller set ingest_time_ms to; O(1), so
+ * a caller whose buffer is at least this large can pack without measuring first. */
+size_t rsvp_json_packed_bound(const rsvp_json *p);
+
+/* rsvp_json_parse_twopass: rsvp_json_parse without its single-pass fast path (always jsmn, then a
+ * separate validation pass): the same contract and, by design, the same result and output for every
+ * input. For tests and fuzzing, which check that the two agree; the service never needs it. */
+rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len,
+                                         Rsvp__V1__Rsvp **out);
 
 /* rsvp_json_reason_str: the snake_case name of a reason ("not_json"), static; "unknown" if out of
  * range. */

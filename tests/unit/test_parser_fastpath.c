@@ -1,0 +1,207 @@
+/* test_parser_fastpath.c: rsvp_json_parse (single-pass tokenizer first) against
+ * rsvp_json_parse_twopass (jsmn + validation pass) on the recorded RSVPs, every golden-case input
+ * and seeded mutations of them: the same reason, and on success byte-identical protobuf no longer
+ * than rsvp_json_packed_bound() promises. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/parser/rsvp_json.h"
+
+#define RECORDED "../shared/data/meetup-rsvps-recorded.ndjson"
+#define CASES_GLOB "tests/unit/parser_cases/*.txt"
+#define MUTATIONS 24 /* per input and limit set */
+#define INPUT_MAX 70000
+
+typedef struct pair {
+    rsvp_json *fast, *ref;
+    uint64_t compared, ok;
+} pair;
+
+/* Bytes that change how a string, number or container is read. */
+static const unsigned char interesting[] = {'"', '\\', ']', '}', '[', '{', ',', ':', 'u', ' ',
+                                            '\n', '0', '-', 'e', '.', 't', 'n', 0x00, 0x01, 0x1f,
+                                            0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe0, 0xed, 0xf0, 0xf4,
+                                            0xff};
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* compare: parse data with both paths; fail the test with the input if they disagree. */
+static void compare(pair *pp, const char *data, size_t len)
+{
+    static uint8_t a[INPUT_MAX + 4096], b[INPUT_MAX + 4096];
+    Rsvp__V1__Rsvp *x = NULL, *y = NULL;
+    rsvp_json_reason r1 = rsvp_json_parse(pp->fast, data, len, &x);
+    rsvp_json_reason r2 = rsvp_json_parse_twopass(pp->ref, data, len, &y);
+    pp->compared++;
+    if (r1 != r2)
+        fail_msg("reason %s (fast) vs %s (two-pass) for: %.*s", rsvp_json_reason_str(r1),
+                 rsvp_json_reason_str(r2), (int)(len < 300 ? len : 300), data);
+    if (r1 != RSVP_JSON_OK)
+        return;
+    pp->ok++;
+    /* the service sets ingest_time_ms; -1 is its longest encoding (a 10-byte varint) */
+    x->has_ingest_time_ms = y->has_ingest_time_ms = 1;
+    x->ingest_time_ms = y->ingest_time_ms = -1;
+    size_t n1 = rsvp__v1__rsvp__get_packed_size(x), n2 = rsvp__v1__rsvp__get_packed_size(y);
+    assert_true(n1 <= sizeof a && n2 <= sizeof b);
+    assert_int_equal(rsvp__v1__rsvp__pack(x, a), n1);
+    assert_int_equal(rsvp__v1__rsvp__pack(y, b), n2);
+    if (n1 != n2 || memcmp(a, b, n1))
+        fail_msg("packed output differs for: %.*s", (int)(len < 300 ? len : 300), data);
+    if (n1 > rsvp_json_packed_bound(pp->fast))
+        fail_msg("packed %zu bytes, over the bound %zu, for: %.*s", n1,
+                 rsvp_json_packed_bound(pp->fast), (int)(len < 300 ? len : 300), data);
+}
+
+/* compare_mutations: the input itself, then MUTATIONS seeded single edits of it (replace, insert
+ * or delete one byte, or truncate). */
+static void compare_mutations(pair *pp, const char *in, size_t len, uint64_t *seed)
+{
+    static char m[INPUT_MAX + 2];
+    if (len > INPUT_MAX)
+        return;
+    compare(pp, in, len);
+    for (int k = 0; k < MUTATIONS && len > 0; k++) {
+        uint64_t r = rng_next(seed);
+        size_t at = (size_t)(r >> 8) % len, n = len;
+        unsigned char c = interesting[(r >> 40) % sizeof interesting];
+        memcpy(m, in, len);
+        switch (r & 3) {
+        case 0: m[at] = (char)c; break;
+        case 1:
+            memmove(m + at + 1, m + at, len - at);
+            m[at] = (char)c;
+            n = len + 1;
+            break;
+        case 2:
+            memmove(m + at, m + at + 1, len - at - 1);
+            n = len - 1;
+            break;
+        default: n = at; break;
+        }
+        compare(pp, m, n);
+    }
+}
+
+/* for_each_input: every recorded line and every golden-case input line. */
+static void for_each_input(pair *pp, uint64_t *seed)
+{
+    static char line[INPUT_MAX + 2];
+    FILE *f = fopen(RECORDED, "rb");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\n");
+        compare_mutations(pp, line, n, seed);
+    }
+    fclose(f);
+    glob_t g;
+    assert_int_equal(glob(CASES_GLOB, 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        f = fopen(g.gl_pathv[i], "rb");
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f)) {
+            size_t n = strcspn(line, "\n");
+            if (n > 0 && line[0] != '#' && line[0] != '%')
+                compare_mutations(pp, line, n, seed);
+        }
+        fclose(f);
+    }
+    globfree(&g);
+}
+
+static void run_with(const rsvp_json_limits *lim, uint64_t seed)
+{
+    pair pp = {0};
+    assert_int_equal(rsvp_json_new(&pp.fast, lim), 0);
+    assert_int_equal(rsvp_json_new(&pp.ref, lim), 0);
+    for_each_input(&pp, &seed);
+    print_message("compared %llu inputs, %llu valid\n", (unsigned long long)pp.compared,
+                  (unsigned long long)pp.ok);
+    assert_true(pp.ok > 2000); /* the recorded RSVPs themselves at least */
+    rsvp_json_free(pp.fast);
+    rsvp_json_free(pp.ref);
+}
+
+static void test_same_result_default_limits(void **state)
+{
+    (void)state;
+    run_with(NULL, 0x9e3779b97f4a7c15ull);
+}
+
+/* Small limits: the token, string and depth limits are hit by real messages, so both paths must
+ * give up at the same place. */
+static void test_same_result_small_limits(void **state)
+{
+    (void)state;
+    rsvp_json_limits lim = rsvp_json_limits_default();
+    lim.max_tokens = 120;
+    lim.max_string_bytes = 24;
+    lim.max_message_bytes = 1400;
+    pair pp = {0};
+    assert_int_equal(rsvp_json_new(&pp.fast, &lim), 0);
+    assert_int_equal(rsvp_json_new(&pp.ref, &lim), 0);
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    for_each_input(&pp, &seed);
+    print_message("compared %llu inputs, %llu valid\n", (unsigned long long)pp.compared,
+                  (unsigned long long)pp.ok);
+    assert_true(pp.ok > 0 && pp.ok < pp.compared);
+    rsvp_json_free(pp.fast);
+    rsvp_json_free(pp.ref);
+}
+
+/* A valid message right at max_tokens and one token over, at every nesting level. */
+static void test_token_limit_edge(void **state)
+{
+    (void)state;
+    const char *msg = "{\"rsvp_id\":1,\"mtime\":2,\"response\":\"yes\",\"event\":{\"event_id\":"
+                      "\"e\"},\"x\":[[1,2],{\"a\":[3]}]}";
+    for (unsigned max = 10; max <= 24; max++) {
+        rsvp_json_limits lim = rsvp_json_limits_default();
+        lim.max_tokens = max;
+        pair pp = {0};
+        assert_int_equal(rsvp_json_new(&pp.fast, &lim), 0);
+        assert_int_equal(rsvp_json_new(&pp.ref, &lim), 0);
+        compare(&pp, msg, strlen(msg));
+        rsvp_json_free(pp.fast);
+        rsvp_json_free(pp.ref);
+    }
+}
+
+/* A Kafka message without payload reaches the parser as (NULL, 0). */
+static void test_null_payload(void **state)
+{
+    (void)state;
+    pair pp = {0};
+    assert_int_equal(rsvp_json_new(&pp.fast, NULL), 0);
+    assert_int_equal(rsvp_json_new(&pp.ref, NULL), 0);
+    Rsvp__V1__Rsvp *x = NULL;
+    assert_int_equal(rsvp_json_parse(pp.fast, NULL, 0, &x), RSVP_JSON_NOT_JSON);
+    compare(&pp, "", 0);
+    rsvp_json_free(pp.fast);
+    rsvp_json_free(pp.ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_result_default_limits),
+        cmocka_unit_test(test_same_result_small_limits),
+        cmocka_unit_test(test_token_limit_edge),
+        cmocka_unit_test(test_null_payload),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
