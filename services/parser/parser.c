@@ -18,7 +18,8 @@
 #include "common/metrics.h"
 #include "common/sig.h"
 
-#define INIT_TIMEOUT_MS 30000   /* the first init_transactions on a fresh cluster takes > 1 s */
+#define INIT_TIMEOUT_MS 30000   /* how often a still unfinished init_transactions is logged */
+#define INIT_STEP_MS 250        /* one init_transactions call; resumed until done or SIGTERM */
 #define TXN_TIMEOUT_MS 30000    /* send_offsets / commit / abort */
 #define TXN_RETRIES 10          /* retriable commit errors before giving up and aborting */
 #define POLL_MS 100             /* the loop notices a stop signal within this */
@@ -665,8 +666,11 @@ int parser_start(parser *p)
     update_ready(p);
     backoff bo;
     backoff_init(&bo, 200, 10000, 0);
+    /* init_transactions is resumable after a timeout: short calls keep SIGTERM prompt while the broker is
+     * unreachable or refuses us (a fresh cluster needs > 1 s in all, bad credentials forever). */
+    int64_t waited_ms = 0;
     for (;;) {
-        rd_kafka_error_t *e = rd_kafka_init_transactions(p->producer, INIT_TIMEOUT_MS);
+        rd_kafka_error_t *e = rd_kafka_init_transactions(p->producer, INIT_STEP_MS);
         if (!e)
             break;
         if (rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e)) {
@@ -674,9 +678,18 @@ int parser_start(parser *p)
             rd_kafka_error_destroy(e);
             return ERR_FATAL;
         }
-        log_warn("init transactions: retrying", "error=%s", rd_kafka_error_string(e));
+        if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            waited_ms += INIT_STEP_MS;
+            if (waited_ms % INIT_TIMEOUT_MS == 0)
+                log_warn("init transactions: retrying", "error=%s waited_ms=%lld", rd_kafka_error_string(e),
+                         (long long)waited_ms);
+        } else {
+            log_warn("init transactions: retrying", "error=%s", rd_kafka_error_string(e));
+            int64_t until = clock_mono_ms() + backoff_next(&bo);
+            while (!sig_stopping() && clock_mono_ms() < until)
+                clock_sleep_ms(50);
+        }
         rd_kafka_error_destroy(e);
-        clock_sleep_ms(backoff_next(&bo));
         if (sig_stopping())
             return ERR_CLOSED;
     }
