@@ -49,8 +49,9 @@ void source_free(source *s);
 int source_start(source *s, int64_t since_mtime);
 
 /* source_poll: drive the transfer and wait up to timeout_ms for socket activity (or just sleep
- * when idle). Returns 1 when the transfer ended during this call (then *end says why and
- * source_active() is 0), else 0. */
+ * when idle). After a small read it first naps a few ms (within timeout_ms) so that a slow stream
+ * is read in fewer, larger pieces. Returns 1 when the transfer ended during this call (then *end
+ * says why and source_active() is 0), else 0. */
 int source_poll(source *s, int timeout_ms, source_end *end);
 
 /* source_resume: unpause after SOURCE_HOLD; may call the data callback before returning. */

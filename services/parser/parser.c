@@ -670,6 +670,7 @@ int parser_start(parser *p)
      * unreachable or refuses us (a fresh cluster needs > 1 s in all, bad credentials forever). */
     int64_t waited_ms = 0;
     for (;;) {
+        rd_kafka_poll(p->producer, 0); /* serve the error/log callbacks of the attempts so far */
         rd_kafka_error_t *e = rd_kafka_init_transactions(p->producer, INIT_STEP_MS);
         if (!e)
             break;
@@ -685,9 +686,7 @@ int parser_start(parser *p)
                          (long long)waited_ms);
         } else {
             log_warn("init transactions: retrying", "error=%s", rd_kafka_error_string(e));
-            int64_t until = clock_mono_ms() + backoff_next(&bo);
-            while (!sig_stopping() && clock_mono_ms() < until)
-                clock_sleep_ms(50);
+            clock_sleep_ms(backoff_next(&bo)); /* returns early on a stop signal */
         }
         rd_kafka_error_destroy(e);
         if (sig_stopping())

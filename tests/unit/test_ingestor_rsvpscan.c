@@ -1,5 +1,6 @@
 /* test_ingestor_rsvpscan.c: the rsvp_id/mtime scanner. Table-driven: each case is a line and what
- * the scanner must say; real recorded lines must all scan. */
+ * the scanner must say; real recorded lines must all scan; random edits of RSVP-like lines must get
+ * the verdict of the first (recursive, bytewise) scanner, kept below as the reference. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -119,6 +120,418 @@ static void test_every_recorded_line_scans(void **state)
     assert_int_equal(count, 2865);
 }
 
+/* ---- Differential check against the first, recursive scanner (kept here as the reference) ---- */
+
+typedef struct ref_cursor {
+    const unsigned char *p, *end;
+} ref_cursor;
+
+static void ref_ws(ref_cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static int ref_hex(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+static size_t ref_utf8(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char b0 = p[0];
+    size_t avail = (size_t)(end - p);
+    if (b0 >= 0xC2 && b0 <= 0xDF)
+        return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (b0 >= 0xE0 && b0 <= 0xEF) {
+        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if ((b0 == 0xE0 && p[1] < 0xA0) || (b0 == 0xED && p[1] >= 0xA0))
+            return 0;
+        return 3;
+    }
+    if (b0 >= 0xF0 && b0 <= 0xF4) {
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if ((b0 == 0xF0 && p[1] < 0x90) || (b0 == 0xF4 && p[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* byte at a time: a different algorithm from the one under test */
+static int ref_string(ref_cursor *c, const unsigned char **s, size_t *n, int *escaped)
+{
+    c->p++;
+    const unsigned char *start = c->p;
+    int esc = 0;
+    while (c->p < c->end) {
+        unsigned char ch = *c->p;
+        if (ch == '"') {
+            *s = start;
+            *n = (size_t)(c->p - start);
+            *escaped = esc;
+            c->p++;
+            return 0;
+        }
+        if (ch < 0x20)
+            return -1;
+        if (ch == '\\') {
+            esc = 1;
+            if (c->end - c->p < 2)
+                return -1;
+            unsigned char e = c->p[1];
+            if (e == 'u') {
+                if (c->end - c->p < 6 || !ref_hex(c->p[2]) || !ref_hex(c->p[3]) ||
+                    !ref_hex(c->p[4]) || !ref_hex(c->p[5]))
+                    return -1;
+                c->p += 6;
+            } else if (strchr("\"\\/bfnrt", e) && e) {
+                c->p += 2;
+            } else {
+                return -1;
+            }
+            continue;
+        }
+        if (ch < 0x80) {
+            c->p++;
+            continue;
+        }
+        size_t k = ref_utf8(c->p, c->end);
+        if (k == 0)
+            return -1;
+        c->p += k;
+    }
+    return -1;
+}
+
+static int ref_number(ref_cursor *c, const unsigned char **s, size_t *n, int *plain)
+{
+    const unsigned char *start = c->p;
+    int pl = 1;
+    if (c->p < c->end && *c->p == '-') {
+        pl = 0;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == '0') {
+        c->p++;
+    } else if (*c->p >= '1' && *c->p <= '9') {
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+    } else {
+        return -1;
+    }
+    if (c->p < c->end && *c->p == '.') {
+        pl = 0;
+        c->p++;
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9')
+            return -1;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        pl = 0;
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+            c->p++;
+        if (c->p >= c->end || *c->p < '0' || *c->p > '9')
+            return -1;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+    }
+    *s = start;
+    *n = (size_t)(c->p - start);
+    *plain = pl;
+    return 0;
+}
+
+static int ref_value(ref_cursor *c, int depth);
+
+static int ref_container(ref_cursor *c, int depth, unsigned char close)
+{
+    if (depth >= 64)
+        return -1;
+    c->p++;
+    ref_ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            const unsigned char *s;
+            size_t n;
+            int esc;
+            if (c->p >= c->end || *c->p != '"' || ref_string(c, &s, &n, &esc) != 0)
+                return -1;
+            ref_ws(c);
+            if (c->p >= c->end || *c->p != ':')
+                return -1;
+            c->p++;
+            ref_ws(c);
+        }
+        if (ref_value(c, depth + 1) != 0)
+            return -1;
+        ref_ws(c);
+        if (c->p >= c->end)
+            return -1;
+        if (*c->p == close) {
+            c->p++;
+            return 0;
+        }
+        if (*c->p != ',')
+            return -1;
+        c->p++;
+        ref_ws(c);
+    }
+}
+
+static int ref_literal(ref_cursor *c, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+        return -1;
+    c->p += n;
+    return 0;
+}
+
+static int ref_value(ref_cursor *c, int depth)
+{
+    const unsigned char *s;
+    size_t n;
+    int flag;
+    if (c->p >= c->end)
+        return -1;
+    switch (*c->p) {
+    case '{':
+        return ref_container(c, depth, '}');
+    case '[':
+        return ref_container(c, depth, ']');
+    case '"':
+        return ref_string(c, &s, &n, &flag);
+    case 't':
+        return ref_literal(c, "true");
+    case 'f':
+        return ref_literal(c, "false");
+    case 'n':
+        return ref_literal(c, "null");
+    default:
+        return ref_number(c, &s, &n, &flag);
+    }
+}
+
+static int ref_digits(const unsigned char *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 19)
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int ref_id_value(ref_cursor *c, int64_t *out)
+{
+    const unsigned char *s;
+    size_t n;
+    int flag;
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == '"') {
+        if (ref_string(c, &s, &n, &flag) != 0 || flag)
+            return -1;
+        return ref_digits(s, n, out);
+    }
+    if (ref_number(c, &s, &n, &flag) != 0 || !flag)
+        return -1;
+    return ref_digits(s, n, out);
+}
+
+static int ref_scan(const char *p, size_t n, int64_t *rsvp_id, int64_t *mtime)
+{
+    ref_cursor c = {(const unsigned char *)p, (const unsigned char *)p + n};
+    int64_t id = 0, mt = 0;
+    int have_id = 0, have_mt = 0;
+    ref_ws(&c);
+    if (c.p >= c.end || *c.p != '{')
+        return -1;
+    c.p++;
+    ref_ws(&c);
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+    } else {
+        for (;;) {
+            const unsigned char *k;
+            size_t kn;
+            int esc;
+            if (c.p >= c.end || *c.p != '"' || ref_string(&c, &k, &kn, &esc) != 0)
+                return -1;
+            ref_ws(&c);
+            if (c.p >= c.end || *c.p != ':')
+                return -1;
+            c.p++;
+            ref_ws(&c);
+            if (!esc && kn == 7 && memcmp(k, "rsvp_id", 7) == 0 && !have_id) {
+                if (ref_id_value(&c, &id) != 0)
+                    return -1;
+                have_id = 1;
+            } else if (!esc && kn == 5 && memcmp(k, "mtime", 5) == 0 && !have_mt) {
+                if (ref_id_value(&c, &mt) != 0)
+                    return -1;
+                have_mt = 1;
+            } else if (ref_value(&c, 1) != 0) {
+                return -1;
+            }
+            ref_ws(&c);
+            if (c.p >= c.end)
+                return -1;
+            if (*c.p == '}') {
+                c.p++;
+                break;
+            }
+            if (*c.p != ',')
+                return -1;
+            c.p++;
+            ref_ws(&c);
+        }
+    }
+    ref_ws(&c);
+    if (c.p != c.end || !have_id || !have_mt)
+        return -1;
+    *rsvp_id = id;
+    *mtime = mt;
+    return 0;
+}
+
+/* same_verdict: the scanner and the reference agree on line (valid or not, and the values). */
+static void same_verdict(const char *line, size_t n, const char *what)
+{
+    int64_t id = -7, mt = -7, rid = -7, rmt = -7;
+    int got = rsvpscan_line(line, n, &id, &mt) == 0;
+    int want = ref_scan(line, n, &rid, &rmt) == 0;
+    if (got != want || id != rid || mt != rmt)
+        fail_msg("%s: scanner says %d (%lld, %lld), reference %d (%lld, %lld): %.*s", what, got,
+                 (long long)id, (long long)mt, want, (long long)rid, (long long)rmt, (int)n, line);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Bytes that move a JSON walker between states, plus UTF-8 fragments. */
+static const char *const PIECES[] = {
+    "\"", "\\", "\\u00e9", "\\uZZ", "\\/", "{", "}", "[", "]", ",", ":", " ", "\t", "\r", "\n",
+    "0", "-", "1.5e3", "01", "true", "fals", "null", "\x7f", "\x01", "\xc3\xa9", "\xc3", "\xe2\x82",
+    "\xe2\x82\xac", "\xed\xa0\x80", "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\xff",
+    "\"rsvp_id\":", "\"mtime\":", "\"rsvp_id\":\"12\"", "\"mtime\":9223372036854775808",
+};
+
+/* mutate: one random edit of src into dst (cap bytes); returns the new length. */
+static size_t mutate(const char *src, size_t n, char *dst, size_t cap)
+{
+    size_t at = n ? (size_t)(rng() % n) : 0;
+    const char *piece = PIECES[rng() % (sizeof PIECES / sizeof PIECES[0])];
+    size_t pn = strlen(piece);
+    size_t out = 0;
+    switch (rng() % 4) {
+    case 0: /* insert */
+        if (n + pn > cap)
+            return 0;
+        memcpy(dst, src, at);
+        memcpy(dst + at, piece, pn);
+        memcpy(dst + at + pn, src + at, n - at);
+        return n + pn;
+    case 1: /* overwrite */
+        memcpy(dst, src, n);
+        for (size_t i = 0; i < pn && at + i < n; i++)
+            dst[at + i] = piece[i];
+        return n;
+    case 2: /* delete a short run */
+        out = at;
+        memcpy(dst, src, at);
+        size_t del = 1 + (size_t)(rng() % 8);
+        if (at + del > n)
+            del = n - at;
+        memcpy(dst + out, src + at + del, n - at - del);
+        return n - del;
+    default: /* truncate */
+        memcpy(dst, src, at);
+        return at;
+    }
+}
+
+static void test_matches_reference_on_mutations(void **state)
+{
+    (void)state;
+    static const char *const seeds[] = {
+        "{\"venue\":{\"venue_name\":\"Biergärtchen\",\"lon\":-0.142883,\"lat\":51.508003},"
+        "\"member\":{\"photo\":\"http:\\/\\/photos.example.invalid\\/thumb_1.jpeg\"},"
+        "\"rsvp_id\":1800000001,\"mtime\":1700000000000,\"event\":{\"event_name\":"
+        "\"Straßen Hike Q&A #52 \\u00e9 \xf0\x9f\x98\x80\",\"time\":1767135620414288},"
+        "\"group\":{\"group_topics\":[{\"urlkey\":\"yoga\"},[],{}],"
+        "\"x\":[true,false,null,0,-1.5e-3]}}",
+        "  { \"mtime\" : \"5\" , \"rsvp_id\" : 7 , \"a\" : [ 1 , { \"b\" : [ ] } ] }  ",
+        "{\"rsvp_id\":3,\"mtime\":4}",
+    };
+    char buf[4][2048];
+    for (size_t si = 0; si < sizeof seeds / sizeof seeds[0]; si++) {
+        size_t n0 = strlen(seeds[si]);
+        same_verdict(seeds[si], n0, "seed");
+        for (int round = 0; round < 20000; round++) {
+            /* up to four stacked edits, checking after each */
+            const char *src = seeds[si];
+            size_t n = n0;
+            int edits = 1 + (int)(rng() % 4);
+            for (int e = 0; e < edits; e++) {
+                size_t m = mutate(src, n, buf[e], sizeof buf[e]);
+                same_verdict(buf[e], m, "mutation");
+                src = buf[e];
+                n = m;
+            }
+        }
+    }
+}
+
+static void test_nesting_limit_exact(void **state)
+{
+    (void)state;
+    /* 64 open containers, the top-level object included, scan; 65 do not */
+    for (int inner = 62; inner <= 64; inner++) {
+        char line[512];
+        size_t n = (size_t)snprintf(line, sizeof line, "{\"rsvp_id\":1,\"mtime\":2,\"d\":");
+        for (int i = 0; i < inner; i++) { /* alternate objects {"k": and arrays [ */
+            if (i % 2) {
+                line[n++] = '[';
+            } else {
+                memcpy(line + n, "{\"k\":", 5);
+                n += 5;
+            }
+        }
+        line[n++] = '0';
+        for (int i = inner - 1; i >= 0; i--)
+            line[n++] = i % 2 ? ']' : '}';
+        line[n++] = '}';
+        int64_t id, mt;
+        assert_int_equal(rsvpscan_line(line, n, &id, &mt) == 0, inner + 1 <= 64);
+        same_verdict(line, n, "nesting");
+    }
+}
+
 static void test_format_id(void **state)
 {
     (void)state;
@@ -137,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_nesting_limit),
         cmocka_unit_test(test_every_recorded_line_scans),
+        cmocka_unit_test(test_matches_reference_on_mutations),
+        cmocka_unit_test(test_nesting_limit_exact),
         cmocka_unit_test(test_format_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
