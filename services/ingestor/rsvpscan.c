@@ -1,16 +1,14 @@
 /* rsvpscan.c: a validating one-pass JSON walker that extracts the top-level rsvp_id and mtime.
  * Strict RFC 8259 grammar (no comments, no trailing commas, no NaN), UTF-8 checked in strings,
  * nesting bounded by a bit stack. Cost: one pass over the bytes, no allocation, no recursion;
- * string bodies are skipped 16 bytes at a time (SSE2) or 8 (portable words). */
+ * string bodies are skipped 16 bytes at a time (common/jsonbytes.h). */
 #include "services/ingestor/rsvpscan.h"
 
 #include <stdint.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "common/err.h"
+#include "common/jsonbytes.h"
 
 #define RSVPSCAN_MAX_DEPTH 64 /* containers open at once, the top-level object included */
 
@@ -33,86 +31,13 @@ static inline int is_hex(unsigned char ch)
     return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
 }
 
-/* utf8_seq: length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if invalid. Rejects
- * overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_seq(ptr p, ptr end)
-{
-    unsigned char b0 = p[0];
-    size_t avail = (size_t)(end - p);
-    if (b0 >= 0xC2 && b0 <= 0xDF)
-        return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (b0 >= 0xE0 && b0 <= 0xEF) {
-        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if (b0 == 0xE0 && p[1] < 0xA0)
-            return 0; /* overlong */
-        if (b0 == 0xED && p[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (b0 >= 0xF0 && b0 <= 0xF4) {
-        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if (b0 == 0xF0 && p[1] < 0x90)
-            return 0; /* overlong */
-        if (b0 == 0xF4 && p[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-/* special_mask: eight string bytes at a time (little-endian: the lowest byte comes first); the
- * lowest flagged byte (bit 7 of each byte) is the first one that is '"', '\\', < 0x20 or >= 0x80,
- * the only bytes the loop below must look at. Higher flags may be false positives of a borrow,
- * the lowest never is. */
-static inline uint64_t special_mask(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
-    uint64_t lt20 = (x - ones * 0x20) & ~x;
-    uint64_t isq = (q - ones) & ~q;
-    uint64_t isbs = (bs - ones) & ~bs;
-    return (x | lt20 | isq | isbs) & highs;
-}
-
-/* skip_plain: from p, the first byte that is '"', '\\', < 0x20 or >= 0x80, or end. */
-static inline ptr skip_plain(ptr p, ptr end)
-{
-#if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
-    while (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them too */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                 _mm_cmplt_epi8(v, space));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits)
-            return p + __builtin_ctz(bits);
-        p += 16;
-    }
-#endif
-    while (end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        uint64_t m = special_mask(w);
-        if (m)
-            return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
-    }
-    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80)
-        p++;
-    return p;
-}
-
 /* scan_string: p at the opening quote. Returns the byte past the closing quote, or NULL if the
  * string is invalid or unterminated; *s and *n are the raw contents. */
 static ptr scan_string(ptr p, ptr end, ptr *s, size_t *n)
 {
     ptr start = ++p;
     for (;;) {
-        p = skip_plain(p, end);
+        p = json_skip_plain(p, end);
         if (p >= end)
             return NULL; /* unterminated */
         unsigned char ch = *p;
@@ -140,7 +65,7 @@ static ptr scan_string(ptr p, ptr end, ptr *s, size_t *n)
         }
         if (ch < 0x20)
             return NULL;
-        size_t k = utf8_seq(p, end); /* ch >= 0x80 */
+        size_t k = json_utf8_seq(p, end); /* ch >= 0x80 */
         if (k == 0)
             return NULL;
         p += k;

@@ -7,11 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "common/err.h"
+#include "common/jsonbytes.h"
 
 #define JSMN_STATIC
 #define JSMN_STRICT
@@ -209,35 +207,6 @@ static int hex4(const unsigned char *s, unsigned *out)
     return 1;
 }
 
-/* utf8_seq: length of the valid UTF-8 sequence at s (s < e, *s >= 0x80), 0 if invalid
- * (overlong forms, UTF-16 surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *e)
-{
-    unsigned c = s[0];
-    size_t avail = (size_t)(e - s);
-    if (c >= 0xC2 && c <= 0xDF)
-        return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0; /* overlong */
-        if (c == 0xF4 && s[1] >= 0x90)
-            return 0; /* above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
 /* special_mask: eight bytes of a string at a time; the lowest flagged byte (bit 7 of each byte)
  * is the first one that is < 0x20, '\\' or >= 0x80, the only bytes that need a closer look
  * (higher flags may be false positives of the borrow, the lowest never is). */
@@ -323,7 +292,7 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
         } else if (c < 0x20) {
             return RSVP_JSON_NOT_JSON;
         } else {
-            size_t n = utf8_seq(s, e);
+            size_t n = json_utf8_seq(s, e);
             if (!n)
                 return RSVP_JSON_INVALID_UTF8;
             s += n;
@@ -441,15 +410,6 @@ static inline const unsigned char *fast_ws(const unsigned char *s, const unsigne
     return s;
 }
 
-/* string_stop_mask: special_mask plus '"': the lowest flagged byte is the first byte that ends a
- * plain run of string bytes. */
-static inline uint64_t string_stop_mask(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"');
-    return special_mask(x) | ((q - ones) & ~q & highs);
-}
-
 /* fast_string: *ps is just past an opening quote; on success *ps is at the closing quote and
  * *esc says whether the body has escapes. 0 on anything check_string or jsmn would refuse (or
  * a string that runs to the end). Reads only within [*ps, e). */
@@ -459,43 +419,9 @@ fast_string(const unsigned char **ps, const unsigned char *e, unsigned char *esc
     const unsigned char *s = *ps;
     unsigned cp, lo;
     for (;;) {
-#ifdef __SSE2__
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                      space = _mm_set1_epi8(0x20);
-        while (e - s >= 16) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
-            __m128i q = _mm_cmpeq_epi8(x, quote);
-            /* signed compare: bytes >= 0x80 are negative, so < 0x20 flags them too */
-            __m128i m = _mm_or_si128(_mm_or_si128(q, _mm_cmpeq_epi8(x, bslash)),
-                                     _mm_cmplt_epi8(x, space));
-            unsigned bits = (unsigned)_mm_movemask_epi8(m);
-            if (bits) {
-                /* the usual stop, the closing quote, is known without reading the byte */
-                if ((bits & -bits) & (unsigned)_mm_movemask_epi8(q)) {
-                    *ps = s + __builtin_ctz(bits);
-                    return 1;
-                }
-                s += __builtin_ctz(bits);
-                goto stop;
-            }
-            s += 16;
-        }
-#endif
-        while (e - s >= 8) {
-            uint64_t w;
-            memcpy(&w, s, 8);
-            uint64_t m = string_stop_mask(w);
-            if (m) {
-                s += __builtin_ctzll(m) >> 3;
-                goto stop;
-            }
-            s += 8;
-        }
-        while (s < e && *s != '"' && !is_special(*s))
-            s++;
+        s = json_skip_plain(s, e);
         if (s >= e)
             return 0;
-    stop:;
         unsigned c = *s;
         if (c == '"') {
             *ps = s;
@@ -526,7 +452,7 @@ fast_string(const unsigned char **ps, const unsigned char *e, unsigned char *esc
         } else if (c < 0x20) {
             return 0;
         } else {
-            size_t n = utf8_seq(s, e); /* a continuation byte is never '"': the string's end */
+            size_t n = json_utf8_seq(s, e); /* a continuation byte is never '"': the string's end */
             if (!n)
                 return 0;
             s += n;
