@@ -1,7 +1,7 @@
 /* producer.c: transactional producer for rsvps.raw. Transactions are opened lazily by the first
  * message so an idle source costs no EndTxn round trips. A delivery failure inside a transaction
  * makes the commit abort it instead (ERR_STALE: the caller rolls back and fetches again). Lines
- * are stashed in blocks we own and produced without RD_KAFKA_MSG_F_COPY (see struct block). */
+ * are stashed in blocks we own and produced without RD_KAFKA_MSG_F_COPY (common/msgblock.h). */
 #include "services/ingestor/producer.h"
 
 #include <librdkafka/rdkafka.h>
@@ -14,32 +14,17 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/msgblock.h"
 
 #define PRODUCER_TXN_CALL_MS 30000 /* per begin/commit/abort attempt; commit retries on timeout */
 #define PRODUCER_BLOCK_BYTES (256 * 1024) /* stash block; a longer line gets a block of its own */
 #define PRODUCER_SPARE_BLOCKS 4           /* empty blocks kept for reuse, the rest are freed */
 
-/* Message storage. With RD_KAFKA_MSG_F_COPY librdkafka mallocs header + payload per message
- * (over 1 KB: past glibc's per-thread cache, so the slow path twice per line). Instead each line
- * is copied once into a block and produced by reference; librdkafka then allocates only its
- * small header. A block counts the messages pointing into it (the message opaque is the block)
- * and becomes reusable when the last of them has its delivery report. Blocks outlive the handle
- * (producer_free destroys it first), so librdkafka never sees freed payload. */
-typedef struct block {
-    struct block *next, **prevp; /* in p->retired while messages still point into it */
-    size_t cap, used;
-    uint64_t refs; /* messages produced from this block, delivery report not yet seen */
-    char data[];
-} block;
-
 struct producer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     char *topic;
-    block *cur;     /* block being filled */
-    block *retired; /* full blocks with refs > 0 */
-    block *spare;   /* empty blocks of PRODUCER_BLOCK_BYTES */
-    unsigned nspare;
+    msgblock_pool *blocks; /* payload storage (common/msgblock.h); freed after rk */
     int txn_open;
     uint64_t txn_msgs;
     uint64_t txn_failed;          /* delivery errors in the open transaction */
@@ -64,76 +49,6 @@ static uint64_t line_hash(const void *p, size_t n)
     return h;
 }
 
-/* block_put: b has no message left in flight: keep it as a spare or free it. */
-static void block_put(producer *p, block *b)
-{
-    if (b->cap == PRODUCER_BLOCK_BYTES && p->nspare < PRODUCER_SPARE_BLOCKS) {
-        b->next = p->spare;
-        p->spare = b;
-        p->nspare++;
-    } else {
-        free(b);
-    }
-}
-
-/* block_release: one message of b got its delivery report. */
-static void block_release(producer *p, block *b)
-{
-    if (--b->refs > 0 || b == p->cur)
-        return;
-    *b->prevp = b->next; /* retired: unlink */
-    if (b->next)
-        b->next->prevp = b->prevp;
-    block_put(p, b);
-}
-
-/* stash: room for len bytes in the current block, starting a new one if needed. The bytes count
- * as used only once the caller commits them (b->used += len), so a refused produce costs nothing.
- * NULL when out of memory. */
-static block *stash(producer *p, size_t len)
-{
-    block *b = p->cur;
-    if (b && b->cap - b->used >= len)
-        return b;
-    if (b && b->refs == 0 && b->cap >= len) {
-        b->used = 0; /* every message from it was reported: start it over */
-        return b;
-    }
-    block *nb = NULL;
-    if (len <= PRODUCER_BLOCK_BYTES && p->spare) {
-        nb = p->spare;
-        p->spare = nb->next;
-        p->nspare--;
-    } else {
-        size_t cap = len > PRODUCER_BLOCK_BYTES ? len : PRODUCER_BLOCK_BYTES;
-        if (!(nb = malloc(sizeof(*nb) + cap)))
-            return NULL;
-        nb->cap = cap;
-    }
-    nb->used = 0;
-    nb->refs = 0;
-    if (b && b->refs > 0) { /* retire it until its last delivery report */
-        b->next = p->retired;
-        b->prevp = &p->retired;
-        if (p->retired)
-            p->retired->prevp = &b->next;
-        p->retired = b;
-    } else if (b) {
-        block_put(p, b);
-    }
-    p->cur = nb;
-    return nb;
-}
-
-static void blocks_free(block *b)
-{
-    while (b) {
-        block *next = b->next;
-        free(b);
-        b = next;
-    }
-}
-
 /* on_delivery: runs on our thread inside rd_kafka_poll/flush. Purged messages after an abort are
  * expected (kafka-local.md gotcha 4) and not counted. Any other failure dooms the open transaction:
  * librdkafka should make the transaction abortable by itself; producer_commit checks anyway,
@@ -142,7 +57,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     (void)rk;
     producer *p = opaque;
-    block *b = m->_private;
+    msgblock *b = m->_private;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
         m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
         mcounter_add(p->delivery_errors, 1);
@@ -156,7 +71,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         }
     }
     if (b)
-        block_release(p, b); /* last: the payload is in b */
+        msgblock_release(p->blocks, b); /* last: the payload is in b */
 }
 
 int producer_refused(const producer *p, const char *msg, size_t len)
@@ -183,6 +98,10 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
     producer *p = calloc(1, sizeof(*p));
     if (!p)
         return ERR_NOMEM;
+    if (msgblock_pool_new(&p->blocks, PRODUCER_BLOCK_BYTES, PRODUCER_SPARE_BLOCKS) != 0) {
+        free(p);
+        return ERR_NOMEM;
+    }
     char maxb[32];
     snprintf(maxb, sizeof maxb, "%lld", (long long)max_message_bytes);
     const char *defaults[] = {
@@ -195,6 +114,7 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
     rd_kafka_conf_t *conf = NULL;
     int rc = kafka_conf_new(&conf, "ingestor", defaults, errstr, errlen);
     if (rc != 0) {
+        msgblock_pool_free(p->blocks);
         free(p);
         return rc;
     }
@@ -203,6 +123,7 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
     if (!p->rk) {
         rd_kafka_conf_destroy(conf);
+        msgblock_pool_free(p->blocks);
         free(p);
         return ERR_INVALID;
     }
@@ -214,6 +135,7 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
         if (p->rkt)
             rd_kafka_topic_destroy(p->rkt);
         rd_kafka_destroy(p->rk);
+        msgblock_pool_free(p->blocks);
         free(p->topic);
         free(p);
         return ERR_INVALID;
@@ -233,9 +155,7 @@ void producer_free(producer *p)
     if (p->rk)
         rd_kafka_destroy(p->rk);
     /* after the handle: queued messages point into the blocks until it is gone */
-    free(p->cur);
-    blocks_free(p->retired);
-    blocks_free(p->spare);
+    msgblock_pool_free(p->blocks);
     free(p->topic);
     free(p);
 }
@@ -259,7 +179,11 @@ int producer_init(producer *p, int timeout_ms, char *errstr, size_t errlen)
     rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, timeout_ms);
     if (!e)
         return 0;
+    /* a timeout is retriable too, but it is resumed at once rather than backed off */
+    int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
     int rc = txn_error(e, errstr, errlen);
+    if (rc != ERR_FATAL && timed_out)
+        return ERR_TIMEOUT;
     return rc == ERR_STALE ? ERR_RETRY : rc;
 }
 
@@ -278,12 +202,12 @@ int producer_send(producer *p, const char *msg, size_t len, const char *key, siz
         p->txn_msgs = 0;
         p->txn_failed = 0;
     }
-    block *b = stash(p, len);
-    if (!b) {
+    msgblock *b = NULL;
+    char *payload = msgblock_reserve(p->blocks, len, &b);
+    if (!payload) {
         log_error("produce failed", "error=out of memory (%zu bytes)", len);
         return ERR_STALE;
     }
-    char *payload = b->data + b->used;
     memcpy(payload, msg, len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
         p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(payload, len),
@@ -291,8 +215,7 @@ int producer_send(producer *p, const char *msg, size_t len, const char *key, siz
         RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
     switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
-        b->used += len;
-        b->refs++;
+        msgblock_commit(p->blocks, b, len);
         p->txn_msgs++;
         return 0;
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:

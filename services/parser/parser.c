@@ -16,6 +16,7 @@
 #include "common/kafka.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/msgblock.h"
 #include "common/sig.h"
 
 #define INIT_TIMEOUT_MS 30000   /* how often a still unfinished init_transactions is logged */
@@ -30,6 +31,10 @@
  * that waited, a full producer queue or a commit refresh the clock at once. */
 #define CLOCK_EVERY 32
 #define PRODUCER_POLL_EVERY 64
+/* Produced payloads live in blocks we own (common/msgblock.h), not in a copy librdkafka mallocs
+ * per message: a longer payload gets a block of its own. */
+#define BLOCK_BYTES (256 * 1024)
+#define SPARE_BLOCKS 4
 
 /* Per partition of the raw topic: offsets of the open transaction. */
 typedef struct part_state {
@@ -44,8 +49,7 @@ struct parser {
     rd_kafka_t *consumer, *producer;
     rd_kafka_topic_t *parsed_rkt, *dlq_rkt;
     rsvp_json *json;
-    unsigned char *pack; /* reusable buffer for the packed Rsvp */
-    size_t pack_cap;
+    msgblock_pool *blocks; /* payloads of produced messages; freed after the producer */
     /* the open transaction */
     int txn_open;
     int64_t txn_deadline_ms;
@@ -380,23 +384,27 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- per message ---- */
 
-/* produce: one message, waiting for queue space; key/value copied. hdrs: owned by librdkafka on
- * success, by the caller on failure. Returns librdkafka's error code. */
+/* produce: one message, waiting for queue space; key copied. val: reserved in blk (produced by
+ * reference, committed to blk on success; on_delivery releases it), or blk NULL and val copied.
+ * hdrs: owned by librdkafka on success, by the caller on failure. Returns librdkafka's error code. */
 static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t klen,
-                                   const void *val, size_t vlen, rd_kafka_headers_t *hdrs)
+                                   const void *val, size_t vlen, msgblock *blk,
+                                   rd_kafka_headers_t *hdrs)
 {
+    int flags = blk ? 0 : RD_KAFKA_MSG_F_COPY;
     for (;;) {
         rd_kafka_resp_err_t err;
         if (hdrs)
-            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
                                     RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        else
-            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(blk),
                                     RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_OPAQUE(blk), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && blk)
+            msgblock_commit(p->blocks, blk, vlen);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return err;
         if (kafka_fatal())
@@ -434,37 +442,44 @@ static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, r
     rd_kafka_header_add(hdrs, "source_offset", -1, off, -1);
     int drop = was_refused(p, m->partition, m->offset);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-    if (!drop)
-        err = produce(p, p->dlq_rkt, m->key, m->key_len, m->payload, m->len, hdrs);
+    if (!drop) {
+        /* the raw message is destroyed after handle(): its payload goes into a block */
+        msgblock *blk = NULL;
+        char *val = m->payload;
+        if (m->payload && m->len > 0 && !(val = msgblock_reserve(p->blocks, m->len, &blk))) {
+            err = RD_KAFKA_RESP_ERR__FAIL;
+        } else {
+            if (blk)
+                memcpy(val, m->payload, m->len);
+            err = produce(p, p->dlq_rkt, m->key, m->key_len, val, m->len, blk, hdrs);
+        }
+    }
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         char len[24];
         snprintf(len, sizeof len, "%zu", m->len);
         rd_kafka_header_add(hdrs, "payload_dropped", -1, len, -1);
-        err = produce(p, p->dlq_rkt, m->key, m->key_len, NULL, 0, hdrs);
+        err = produce(p, p->dlq_rkt, m->key, m->key_len, NULL, 0, NULL, hdrs);
     }
     if (err)
         rd_kafka_headers_destroy(hdrs);
     return err;
 }
 
-/* emit_parsed: pack x into the reusable buffer, produce it keyed by event_id. The packed size is
- * measured (a second walk over every field) only when the parser's bound does not fit the buffer. */
+/* emit_parsed: pack x straight into a block, produce it keyed by event_id. The packed size is
+ * measured (a second walk over every field) only when the parser's bound exceeds a block. */
 static rd_kafka_resp_err_t emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
 {
-    if (rsvp_json_packed_bound(p->json) > p->pack_cap) {
-        size_t n = rsvp__v1__rsvp__get_packed_size(x);
-        if (n > p->pack_cap) {
-            unsigned char *b = realloc(p->pack, n);
-            if (!b)
-                return RD_KAFKA_RESP_ERR__FAIL;
-            p->pack = b;
-            p->pack_cap = n;
-        }
-    }
-    size_t w = rsvp__v1__rsvp__pack(x, p->pack);
-    assert(w <= p->pack_cap);
+    size_t n = rsvp_json_packed_bound(p->json);
+    if (n > BLOCK_BYTES)
+        n = rsvp__v1__rsvp__get_packed_size(x);
+    msgblock *blk = NULL;
+    unsigned char *out = (unsigned char *)msgblock_reserve(p->blocks, n, &blk);
+    if (!out)
+        return RD_KAFKA_RESP_ERR__FAIL;
+    size_t w = rsvp__v1__rsvp__pack(x, out);
+    assert(w <= n);
     const char *key = x->event->event_id; /* required by rsvp_json_parse */
-    return produce(p, p->parsed_rkt, key, strlen(key), p->pack, w, NULL);
+    return produce(p, p->parsed_rkt, key, strlen(key), out, w, blk, NULL);
 }
 
 /* handle: one raw message into the open transaction (begun here if needed). 0, ERR_RETRY (the
@@ -519,7 +534,8 @@ static int handle(parser *p, const rd_kafka_message_t *m)
 }
 
 /* on_delivery: failed deliveries make the commit fail (and the transaction abort); purged ones
- * after an abort are expected. Logged at debug only: the commit error is what counts. */
+ * after an abort are expected. Logged at debug only: the commit error is what counts. Every
+ * report, whatever its error, releases the message's block reference. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -553,6 +569,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
             p->refused[i].offset = off;
         }
     }
+    if (m->_private) /* last: the payload lives in the block */
+        msgblock_release(p->blocks, m->_private);
 }
 
 /* ---- life cycle ---- */
@@ -618,10 +636,9 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
     backoff_init(&p->abort_backoff, 100, 5000, 0);
     size_t idlen = strlen(o->instance_id) + 16;
     p->txn_id = malloc(idlen);
-    p->pack_cap = o->limits.max_message_bytes + 1024;
-    p->pack = malloc(p->pack_cap);
     int rc = ERR_NOMEM;
-    if (!p->txn_id || !p->pack || (rc = rsvp_json_new(&p->json, &o->limits)) != 0)
+    if (!p->txn_id || (rc = msgblock_pool_new(&p->blocks, BLOCK_BYTES, SPARE_BLOCKS)) != 0 ||
+        (rc = rsvp_json_new(&p->json, &o->limits)) != 0)
         goto fail;
     snprintf(p->txn_id, idlen, "rsvp-parser-%s", o->instance_id);
     register_metrics(p);
@@ -789,8 +806,8 @@ void parser_free(parser *p)
         rd_kafka_flush(p->producer, 5000);
         rd_kafka_destroy(p->producer);
     }
+    msgblock_pool_free(p->blocks); /* after the producer: its messages point into the blocks */
     rsvp_json_free(p->json);
-    free(p->pack);
     free(p->parts);
     free(p->touched);
     free(p->txn_id);
