@@ -198,9 +198,13 @@ for n in "${BAD_NAMES[@]}"; do
 	[[ $code == 503 ]] || fail "$what: /readyz answers $code, expected 503"
 	errs=$(agg_metric "${BAD_PORT[$n]}" "rsvp_${svc}_kafka_log_total{level=\"error\"}")
 	[[ $n == plain ]] || ((errs >= 1)) || fail "$what: rsvp_${svc}_kafka_log_total{level=error} is $errs"
-	errs=$(curl -fsS "http://127.0.0.1:${BAD_PORT[$n]}/metrics" 2>/dev/null |
-		awk -v s="rsvp_${svc}_kafka_errors_total" 'index($1, s) == 1 { n += $2 } END { print n + 0 }')
-	[[ $n == plain ]] || ((errs >= 1)) || fail "$what: rsvp_${svc}_kafka_errors_total is $errs"
+	# (the error callback is served between init_transactions steps, a moment after the log line)
+	errs_of() {
+		curl -fsS "http://127.0.0.1:${BAD_PORT[$1]}/metrics" 2>/dev/null |
+			awk -v s="rsvp_$2_kafka_errors_total" 'index($1, s) == 1 { n += $2 } END { print n + 0 }'
+	}
+	[[ $n == plain ]] || wait_for "(( \$(errs_of $n $svc) >= 1 ))" 15 ||
+		fail "$what: rsvp_${svc}_kafka_errors_total is $(errs_of "$n" "$svc") after 15 s"
 	if [[ $svc == ingestor ]]; then
 		got=$(metric "${BAD_PORT[$n]}" rsvp_ingestor_produced_total)
 		((got == 0)) || fail "$what produced $got messages"
