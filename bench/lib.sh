@@ -147,3 +147,17 @@ fmt_stat() {
 		if ($4 == 1) printf f " (n=1)\n", $1 * s
 		else printf f " (" f "-" f ", n=%d)\n", $1 * s, $2 * s, $3 * s, $4 }' <<<"$1"
 }
+
+# synthetic_input REPLAY: sets DATA to the file of N synthetic RSVPs (seed SEED) in CACHE/bench, made once with
+# REPLAY (rsvp-replay --dump: the bytes the pipeline reads from the stream) and reused, and BYTES to its size.
+synthetic_input() {
+	DATA=$CACHE/bench/synthetic-s$SEED-n$N.ndjson
+	if [[ ! -s $DATA ]]; then
+		progress "generating $N synthetic RSVPs (seed $SEED) into $DATA"
+		mkdir -p "$(dirname "$DATA")"
+		"$1" --synthetic --seed "$SEED" --count "$N" --start-mtime 1700000000000 --dump --metrics-addr= \
+			>"$DATA.tmp"
+		mv "$DATA.tmp" "$DATA"
+	fi
+	BYTES=$(stat -c %s "$DATA")
+}

@@ -119,15 +119,7 @@ micro() {
 # 2. The input: N synthetic RSVPs, the same bytes the pipeline reads from rsvp-replay
 
 make_input() {
-	DATA=$CACHE/bench/synthetic-s$SEED-n$N.ndjson
-	if [[ ! -s $DATA ]]; then
-		progress "generating $N synthetic RSVPs (seed $SEED) into $DATA"
-		mkdir -p "$(dirname "$DATA")"
-		"$BIN/rsvp-replay" --synthetic --seed "$SEED" --count "$N" --start-mtime 1700000000000 --dump \
-			--metrics-addr= >"$DATA.tmp"
-		mv "$DATA.tmp" "$DATA"
-	fi
-	BYTES=$(stat -c %s "$DATA")
+	synthetic_input "$BIN/rsvp-replay"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -58,15 +58,7 @@ setup() {
 fill_topic() {
 	progress "building rsvp-replay"
 	make --no-print-directory -s BUILD="$BUILD" "$BUILD/bin/rsvp-replay" >&2
-	DATA=$CACHE/bench/synthetic-s$SEED-n$N.ndjson
-	if [[ ! -s $DATA ]]; then
-		progress "generating $N synthetic RSVPs (seed $SEED) into $DATA"
-		mkdir -p "$(dirname "$DATA")"
-		"$BUILD/bin/rsvp-replay" --synthetic --seed "$SEED" --count "$N" --start-mtime 1700000000000 --dump \
-			--metrics-addr= >"$DATA.tmp"
-		mv "$DATA.tmp" "$DATA"
-	fi
-	BYTES=$(stat -c %s "$DATA")
+	synthetic_input "$BUILD/bin/rsvp-replay"
 	TOPIC=$BENCH_ID-raw
 	topic_create "$TOPIC" 4
 	progress "producing $N RSVPs ($((BYTES / 1000000)) MB) to $TOPIC (kcat, lz4 as the ingestor)"
