@@ -221,3 +221,36 @@ int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms)
         clock_sleep_ms(left < 100 ? left : 100);
     }
 }
+
+#define INIT_STEP_MS 250    /* one init_transactions call; resumed until done */
+#define INIT_LOG_MS 30000   /* how often a still unfinished one is logged */
+
+int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t errlen)
+{
+    int64_t waited_ms = 0;
+    for (;;) {
+        if (sig_stopping())
+            return ERR_CLOSED;
+        rd_kafka_poll(rk, 0); /* serve the error/log callbacks of the attempts so far */
+        rd_kafka_error_t *e = rd_kafka_init_transactions(rk, INIT_STEP_MS);
+        if (!e)
+            return 0;
+        snprintf(errstr, errlen, "%s: %s", rd_kafka_error_name(e), rd_kafka_error_string(e));
+        int fatal = rd_kafka_error_is_fatal(e), retriable = rd_kafka_error_is_retriable(e);
+        int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+        rd_kafka_error_destroy(e);
+        if (fatal)
+            return ERR_FATAL;
+        if (timed_out) {
+            waited_ms += INIT_STEP_MS;
+            if (waited_ms % INIT_LOG_MS == 0)
+                log_warn("init transactions: retrying", "error=%s waited_ms=%lld", errstr,
+                         (long long)waited_ms);
+        } else if (retriable) {
+            log_warn("init transactions: retrying", "error=%s", errstr);
+            clock_sleep_ms(backoff_next(bo)); /* returns early on a stop signal */
+        } else {
+            return ERR_STALE;
+        }
+    }
+}

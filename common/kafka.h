@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/backoff.h"
+
 /* kafka_conf_new: defaults is a NULL-terminated list of key, value pairs applied first
  * (bootstrap.servers defaults to 127.0.0.1:19092 if nobody sets it). service names the metrics.
  * On success *out is a new conf the caller passes to rd_kafka_new() (which takes it). Returns 0 or
@@ -27,5 +29,13 @@ int64_t kafka_consumer_lag(rd_kafka_t *rk);
 /* kafka_wait_ready: metadata request until a broker answers or timeout_ms passes. 0,
  * ERR_TIMEOUT, or ERR_CLOSED when a stop signal (sig.h) arrived while waiting. */
 int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
+
+/* kafka_init_transactions: rd_kafka_init_transactions until it succeeds, in resumable 250 ms steps
+ * (SIGTERM stays prompt while the broker is unreachable or refuses us), serving the handle's
+ * callbacks between steps so errors reach logs and metrics. A timeout is resumed at once (logged
+ * every 30 s); another retriable error is logged and retried after backoff_next(bo). Returns 0,
+ * ERR_CLOSED (stop signal), ERR_FATAL (fatal error), or ERR_STALE (neither fatal nor retriable: the
+ * caller decides); librdkafka's message in errstr. */
+int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t errlen);
 
 #endif

@@ -22,8 +22,7 @@
 #include "services/ingestor/recover.h"
 #include "services/ingestor/resume.h"
 
-#define INIT_TIMEOUT_MS 30000 /* each topic / recovery call; how often a pending init is logged */
-#define INIT_STEP_MS 250      /* one init_transactions call, resumed until done or SIGTERM */
+#define INIT_TIMEOUT_MS 30000 /* each topic / recovery call */
 #define MALLOC_MMAP_THRESHOLD (4 << 20)
 #define MALLOC_TRIM_THRESHOLD (32 << 20)
 
@@ -79,25 +78,13 @@ static int start_producer(const settings *s, const char *txn_id, producer **out)
     }
     backoff bo;
     backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
-    /* init_transactions is resumable after a timeout: short steps keep SIGTERM prompt while the broker
-     * is unreachable or refuses us; a timeout is resumed at once, other retriable errors back off. */
-    int64_t waited_ms = 0;
-    while ((rc = producer_init(*out, INIT_STEP_MS, err, sizeof err)) == ERR_RETRY ||
-           rc == ERR_TIMEOUT) {
-        if (sig_stopping())
-            return ERR_CLOSED;
-        if (rc == ERR_TIMEOUT) {
-            waited_ms += INIT_STEP_MS;
-            if (waited_ms % INIT_TIMEOUT_MS == 0)
-                log_warn("init transactions: retrying", "error=%s waited_ms=%lld", err,
-                         (long long)waited_ms);
-            continue;
-        }
+    /* an error neither fatal nor retriable is retried too, after a backoff: a restart would not help */
+    while ((rc = producer_init(*out, &bo, err, sizeof err)) == ERR_STALE) {
         log_warn("init transactions: retrying", "error=%s", err);
         clock_sleep_ms(backoff_next(&bo));
-        if (sig_stopping())
-            return ERR_CLOSED;
     }
+    if (rc == ERR_CLOSED)
+        return rc;
     if (rc != 0) {
         log_error("init transactions failed", "error=%s", err);
         return rc;

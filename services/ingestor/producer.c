@@ -173,18 +173,9 @@ static int txn_error(rd_kafka_error_t *e, char *errstr, size_t errlen)
     return rc;
 }
 
-int producer_init(producer *p, int timeout_ms, char *errstr, size_t errlen)
+int producer_init(producer *p, backoff *bo, char *errstr, size_t errlen)
 {
-    rd_kafka_poll(p->rk, 0); /* serve the error/log callbacks of the attempts so far */
-    rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, timeout_ms);
-    if (!e)
-        return 0;
-    /* a timeout is retriable too, but it is resumed at once rather than backed off */
-    int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
-    int rc = txn_error(e, errstr, errlen);
-    if (rc != ERR_FATAL && timed_out)
-        return ERR_TIMEOUT;
-    return rc == ERR_STALE ? ERR_RETRY : rc;
+    return kafka_init_transactions(p->rk, bo, errstr, errlen);
 }
 
 int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen,

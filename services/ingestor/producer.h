@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/backoff.h"
+
 typedef struct producer producer;
 
 /* producer_new: topic and txn_id are copied. max_message_bytes bounds one message (sets
@@ -27,10 +29,11 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
  * to abort, or for the next instance's init_transactions). NULL-safe. */
 void producer_free(producer *p);
 
-/* producer_init: rd_kafka_init_transactions: registers the transactional.id, fences an older
- * instance and aborts its open transaction. Returns 0, ERR_TIMEOUT/ERR_RETRY (call again later) or
- * ERR_FATAL; librdkafka's message in errstr. */
-int producer_init(producer *p, int timeout_ms, char *errstr, size_t errlen);
+/* producer_init: kafka_init_transactions (kafka.h) on the producer: registers the transactional.id,
+ * fences an older instance and aborts its open transaction, retrying until done or a stop signal.
+ * Returns 0, ERR_CLOSED, ERR_STALE (an error neither fatal nor retriable) or ERR_FATAL; librdkafka's
+ * message in errstr. */
+int producer_init(producer *p, backoff *bo, char *errstr, size_t errlen);
 
 /* producer_ensure_topic: make sure the topic exists, creating it with the broker's default
  * partition count and replication factor if not, and wait until every partition has a leader, so

@@ -19,8 +19,6 @@
 #include "common/msgblock.h"
 #include "common/sig.h"
 
-#define INIT_TIMEOUT_MS 30000   /* how often a still unfinished init_transactions is logged */
-#define INIT_STEP_MS 250        /* one init_transactions call; resumed until done or SIGTERM */
 #define TXN_TIMEOUT_MS 30000    /* send_offsets / commit / abort */
 #define TXN_RETRIES 10          /* retriable commit errors before giving up and aborting */
 #define POLL_MS 100             /* the loop notices a stop signal within this */
@@ -683,31 +681,13 @@ int parser_start(parser *p)
     update_ready(p);
     backoff bo;
     backoff_init(&bo, 200, 10000, 0);
-    /* init_transactions is resumable after a timeout: short calls keep SIGTERM prompt while the broker is
-     * unreachable or refuses us (a fresh cluster needs > 1 s in all, bad credentials forever). */
-    int64_t waited_ms = 0;
-    for (;;) {
-        rd_kafka_poll(p->producer, 0); /* serve the error/log callbacks of the attempts so far */
-        rd_kafka_error_t *e = rd_kafka_init_transactions(p->producer, INIT_STEP_MS);
-        if (!e)
-            break;
-        if (rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e)) {
-            set_fatal(p, "init_transactions", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-            return ERR_FATAL;
-        }
-        if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-            waited_ms += INIT_STEP_MS;
-            if (waited_ms % INIT_TIMEOUT_MS == 0)
-                log_warn("init transactions: retrying", "error=%s waited_ms=%lld", rd_kafka_error_string(e),
-                         (long long)waited_ms);
-        } else {
-            log_warn("init transactions: retrying", "error=%s", rd_kafka_error_string(e));
-            clock_sleep_ms(backoff_next(&bo)); /* returns early on a stop signal */
-        }
-        rd_kafka_error_destroy(e);
-        if (sig_stopping())
-            return ERR_CLOSED;
+    char why[512];
+    int rc = kafka_init_transactions(p->producer, &bo, why, sizeof why);
+    if (rc == ERR_CLOSED)
+        return rc;
+    if (rc != 0) {
+        set_fatal(p, "init_transactions", why);
+        return ERR_FATAL;
     }
     p->producer_ready = 1;
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
