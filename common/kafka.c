@@ -254,3 +254,13 @@ int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t er
         }
     }
 }
+
+void kafka_producer_destroy(rd_kafka_t *rk, int purge, int flush_ms)
+{
+    if (!rk)
+        return;
+    if (purge || rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk, flush_ms); /* the delivery reports, purged ones included */
+    rd_kafka_destroy(rk);
+}

@@ -152,8 +152,9 @@ void producer_free(producer *p)
         return;
     if (p->rkt)
         rd_kafka_topic_destroy(p->rkt);
-    if (p->rk)
-        rd_kafka_destroy(p->rk);
+    /* producer_commit flushed what was committed; what an open transaction holds is purged (the
+     * broker aborts that transaction), and so is everything after a fatal error */
+    kafka_producer_destroy(p->rk, p->txn_open, 1000);
     /* after the handle: queued messages point into the blocks until it is gone */
     msgblock_pool_free(p->blocks);
     free(p->topic);

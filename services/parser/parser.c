@@ -780,12 +780,7 @@ void parser_free(parser *p)
         rd_kafka_topic_destroy(p->parsed_rkt);
     if (p->dlq_rkt)
         rd_kafka_topic_destroy(p->dlq_rkt);
-    if (p->producer) {
-        if (p->fatal || p->txn_open)
-            rd_kafka_purge(p->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(p->producer, 5000);
-        rd_kafka_destroy(p->producer);
-    }
+    kafka_producer_destroy(p->producer, p->fatal || p->txn_open, 5000);
     msgblock_pool_free(p->blocks); /* after the producer: its messages point into the blocks */
     rsvp_json_free(p->json);
     free(p->parts);
