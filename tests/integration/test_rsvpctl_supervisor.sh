@@ -143,7 +143,7 @@ esac
 start_bg up2 env IGNORE_TERM=1 "$RSVPCTL" up --bin "$TEST_DIR/bin" \
 	--replicas ingestor=0,parser=1,aggregator=0,writer=0 --metrics-port-base 31500 --stop-timeout 1s
 UP=$BG_PID
-wait_for '[ "$(count running)" = 1 ]' 10 || fail "stubborn parser not running"
+wait_for '[ "$(count running)" = 1 ]' 10 || fail "parser that ignores SIGTERM not running"
 pids=$(children "$UP")
 remember "$UP"
 "$RSVPCTL" stop --wait 20s || fail "rsvpctl stop failed"
@@ -151,7 +151,7 @@ rc=0
 stop_bg up2 5 || rc=$?
 [ $rc = 1 ] || fail "rsvpctl exited $rc after a stop that needed SIGKILL, want 1"
 grep -q '"msg":"killing after stop timeout","child":"parser-0"' "$(log_of up2)" || fail "no SIGKILL after the stop timeout"
-none_alive $pids || fail "stubborn child left behind"
+none_alive $pids || fail "child that ignores SIGTERM left behind"
 
 # --- 6. a crashing child is retried with backoff; exit 2 (bad config) is not retried; the stop
 # does not wait for pending restarts ---
