@@ -46,6 +46,17 @@ prepare_var() {
 	alt=/var/tmp/rsvp-pg-$(printf '%s' "$PG_VAR" | cksum | cut -d' ' -f1)
 	warn "user postgres cannot reach $PG_VAR: keeping the cluster in $alt (symlinked)"
 	rmdir "$PG_VAR"
+	# No symlink pointed at $alt, so whatever is there belongs to an earlier checkout at this path (or one
+	# whose var/ was deleted): start from nothing, as a cluster inside PG_VAR would. Left in place, its
+	# tables made a rerun of the chaos test count every RSVP twice.
+	if [[ -d $alt ]]; then
+		local pid
+		if pid=$(pidfile_alive "$alt/data/postmaster.pid" "$alt/data"); then
+			as_pg "$PG_BIN/pg_ctl" -D "$alt/data" -m immediate -w -t 10 stop >/dev/null 2>&1 || kill -KILL "$pid" 2>/dev/null || true
+		fi
+		warn "removing the stale cluster in $alt"
+		rm -rf "$alt"
+	fi
 	mkdir -p "$alt"
 	chown postgres:postgres "$alt"
 	ln -s "$alt" "$PG_VAR"
