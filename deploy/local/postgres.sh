@@ -60,6 +60,22 @@ prepare_var() {
 	mkdir -p "$alt"
 	chown postgres:postgres "$alt"
 	ln -s "$alt" "$PG_VAR"
+	printf '%s\n' "$PG_VAR" >"$alt/.owner" # after the link: gc_fallbacks elsewhere must see it in use
+	gc_fallbacks
+}
+
+# gc_fallbacks: removes the /var/tmp clusters of checkouts that are gone: those whose recorded PG_VAR (.owner) no
+# longer links to them and whose server is not running (~120 MB each, one per deleted clone otherwise).
+gc_fallbacks() {
+	local d owner
+	for d in /var/tmp/rsvp-pg-*; do
+		[[ -d $d && -f $d/.owner ]] || continue
+		owner=$(head -n1 "$d/.owner" 2>/dev/null) || continue
+		[[ -n $owner && $(readlink -f "$owner" 2>/dev/null) == "$d" ]] && continue
+		pidfile_alive "$d/data/postmaster.pid" "$d/data" >/dev/null && continue
+		say "removing $d (its checkout $owner is gone)"
+		rm -rf "$d"
+	done
 }
 
 # Paths below PG_VAR are resolved through the symlink so that the postmaster's command line matches.

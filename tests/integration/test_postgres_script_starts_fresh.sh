@@ -3,7 +3,8 @@
 # checkout under a private directory, like a fresh clone in mktemp -d) in /var/tmp/rsvp-pg-<hash of PG_VAR>,
 # symlinked from PG_VAR. When PG_VAR is deleted without `clean` (lib_init empties a test's directory; a fresh
 # clone lands on the path of an old one), the next `up` must start from an empty cluster, not from the tables
-# of the earlier one: that stale cluster made a second run of the chaos test count every RSVP twice.
+# of the earlier one: that stale cluster made a second run of the chaos test count every RSVP twice. And the
+# fallback clusters of checkouts that are gone (~120 MB each) are collected, those still linked are kept.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_postgres_script_starts_fresh
@@ -15,21 +16,32 @@ PGVAR=$PRIV/var/postgres
 PENV=(env "PG_VAR=$PGVAR" "PG_PORT=$PORT")
 URL="postgresql://postgres@127.0.0.1:$PORT/postgres"
 ALT=
+GONE=/var/tmp/rsvp-pg-gone$SUFFIX LIVE=/var/tmp/rsvp-pg-live$SUFFIX
 pg_cleanup() {
 	local rc=$?
 	"${PENV[@]}" deploy/local/postgres.sh clean >/dev/null 2>&1 || true
 	[[ -n $ALT && $ALT == /var/tmp/rsvp-pg-* ]] && rm -rf "$ALT"
+	rm -rf "$GONE" "$LIVE"
 	rm -rf "$PRIV"
 	(exit $rc)
 	lib_cleanup
 }
 trap pg_cleanup EXIT
 
-# 1. First cluster: kept in /var/tmp, symlinked; a table in it.
+# 0. Two fallback clusters of other checkouts: one whose checkout is gone, one still linked from its checkout.
+mkdir -p "$GONE/data" "$LIVE/data" "$PRIV/live"
+echo "$PRIV/gone/var/postgres" >"$GONE/.owner"
+ln -s "$LIVE" "$PRIV/live/postgres"
+echo "$PRIV/live/postgres" >"$LIVE/.owner"
+
+# 1. First cluster: kept in /var/tmp, symlinked; a table in it. Creating it collects the gone checkout's cluster.
 "${PENV[@]}" deploy/local/postgres.sh up >"$TEST_DIR/up1.log" 2>&1 || fail "first up: $(tail -n 3 "$TEST_DIR/up1.log")"
 [[ -L $PGVAR ]] || fail "PG_VAR is not a symlink: the /var/tmp fallback was not taken"
 ALT=$(readlink -f "$PGVAR")
 [[ $ALT == /var/tmp/rsvp-pg-* ]] || fail "cluster kept in $ALT, want /var/tmp/rsvp-pg-*"
+[[ ! -e $GONE ]] || fail "the cluster of a gone checkout ($GONE) was not collected"
+[[ -d $LIVE/data ]] || fail "the cluster of a checkout that still links to it ($LIVE) was removed"
+[[ $(head -n1 "$ALT/.owner") == "$PGVAR" ]] || fail "$ALT/.owner does not name $PGVAR"
 psql_q "$URL" "CREATE TABLE stale_marker (x int); INSERT INTO stale_marker VALUES (1)" >/dev/null ||
 	fail "cannot create the marker table"
 "${PENV[@]}" deploy/local/postgres.sh down >>"$TEST_DIR/up1.log" 2>&1 || fail "down failed"
