@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_postgres_script_starts_fresh
+source deploy/local/common.sh # pid_alive: a stopped server may linger as a zombie until its parent reaps it
 
 ((EUID == 0)) || fail "needs root: the fallback to /var/tmp only applies when the server runs as user postgres"
 PORT=$(port_reserve) || fail "no free port"
@@ -54,6 +55,20 @@ rm -rf "$PRIV/var"
 got=$(psql_q "$URL" "SELECT to_regclass('public.stale_marker') IS NULL") || fail "query failed"
 [[ $got == t ]] || fail "the table of the earlier cluster is still there: up reused a stale cluster"
 grep -q "removing the stale cluster" "$TEST_DIR/up2.log" || fail "the stale cluster was not reported"
+
+# 2b. The same while that cluster is still running (up on another port): the stale server is stopped first.
+PORT2=$(port_reserve) || fail "no free port"
+psql_q "$URL" "CREATE TABLE running_marker (x int)" >/dev/null || fail "cannot create running_marker"
+OLDPID=$(head -n1 "$ALT/data/postmaster.pid")
+rm -rf "$PRIV/var"
+env "PG_VAR=$PGVAR" "PG_PORT=$PORT2" deploy/local/postgres.sh up >"$TEST_DIR/up2b.log" 2>&1 ||
+	fail "up over a running stale cluster: $(tail -n 3 "$TEST_DIR/up2b.log")"
+pid_alive "$OLDPID" && fail "the stale server (pid $OLDPID) still runs"
+URL2="postgresql://postgres@127.0.0.1:$PORT2/postgres"
+got=$(psql_q "$URL2" "SELECT to_regclass('public.running_marker') IS NULL") || fail "query on the new cluster failed"
+[[ $got == t ]] || fail "the running stale cluster's data was reused"
+env "PG_VAR=$PGVAR" "PG_PORT=$PORT2" deploy/local/postgres.sh down >/dev/null 2>&1 || fail "down failed"
+"${PENV[@]}" deploy/local/postgres.sh up >"$TEST_DIR/up2c.log" 2>&1 || fail "up again: $(tail -n 3 "$TEST_DIR/up2c.log")"
 
 # 3. A kept symlink keeps its data (make run's cluster survives a restart); clean removes the fallback too.
 psql_q "$URL" "CREATE TABLE kept_marker (x int)" >/dev/null || fail "cannot create kept_marker"
