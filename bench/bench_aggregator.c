@@ -143,7 +143,7 @@ static int bench_memory(const payload *v, size_t n, size_t nkeys) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = argc > 1 ? argv[1] : "../shared/data/meetup-rsvps-recorded.ndjson";
+    const char *path = argc > 1 ? argv[1] : "tests/data/meetup-rsvps-recorded.ndjson";
     size_t total = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 5000000;
     size_t n = 0;
     payload *v = load(path, &n);

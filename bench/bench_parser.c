@@ -3,7 +3,7 @@
  * parse alone, and parse by the two-pass reference path (jsmn + validation pass) for comparison.
  * Prints msgs/s and MB/s of raw JSON per second of this thread's CPU time (so a busy machine does
  * not distort it), and per wall second.
- * Usage: bench-parser [file.ndjson] [seconds]  (defaults: ../shared/data/...recorded.ndjson, 3) */
+ * Usage: bench-parser [file.ndjson] [seconds]  (defaults: tests/data/meetup-rsvps-recorded.ndjson, 3) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,7 @@ static double run(rsvp_json *p, const msg *m, size_t count, enum mode mode, doub
 
 int main(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "../shared/data/meetup-rsvps-recorded.ndjson";
+    const char *path = argc > 1 ? argv[1] : "tests/data/meetup-rsvps-recorded.ndjson";
     double seconds = argc > 2 ? atof(argv[2]) : 3.0;
     FILE *f = fopen(path, "rb");
     if (!f) {

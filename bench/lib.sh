@@ -39,10 +39,10 @@ bench_stack() {
 	export KAFKA_BROKERS PGURL
 }
 
-# kafka_libs: prints a directory of Kafka jars for the admin tools (the stack's, or the dev stack's).
+# kafka_libs: prints a directory of Kafka jars for the admin tools (KAFKA_LIBS, or the local stack's).
 kafka_libs() {
 	local d
-	for d in "${KAFKA_LIBS:-}" var/kafka/libs /work/devstack/libs; do
+	for d in "${KAFKA_LIBS:-}" var/kafka/libs; do
 		[[ -n $d ]] && compgen -G "$d/kafka-tools*.jar" >/dev/null && { echo "$d"; return 0; }
 	done
 	return 1

@@ -92,8 +92,7 @@ free_port_base() {
 # 1. Micro-benchmarks (one core each)
 
 micro() {
-	local i out recorded=../shared/data/meetup-rsvps-recorded.ndjson
-	[[ -r $recorded ]] || recorded=/work/shared/data/meetup-rsvps-recorded.ndjson
+	local i out recorded=tests/data/meetup-rsvps-recorded.ndjson
 	for i in $(seq 1 "$RUNS"); do
 		progress "micro-benchmarks run $i/$RUNS: bench-parser"
 		out=$("$BIN/bench-parser" "$recorded" 2 2>/dev/null)

@@ -4,7 +4,7 @@
 # Debian containerd and cgroup root; host network only (a MutatingAdmissionPolicy sets hostNetwork on every Pod).
 # usage: tools/k8s-node.sh build | start | stop | load IMAGE... (docker image -> every node) | env
 # Binaries are cached outside the clone in ${RSVP_CACHE:-/var/cache/rsvp-pipeline}/k8s/bin (built with Go only
-# when missing); cluster state lives in var/k8s (git-ignored). Recipe, pitfalls: ../shared/reference/k8s-node.md.
+# when missing); cluster state lives in var/k8s (git-ignored). How it works: docs/test-cluster.md.
 # needs: root, cgroup v1; Go >= 1.26 + module proxy (build only); apt packages installed on first use.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

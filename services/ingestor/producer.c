@@ -50,7 +50,7 @@ static uint64_t line_hash(const void *p, size_t n)
 }
 
 /* on_delivery: runs on our thread inside rd_kafka_poll/flush. Purged messages after an abort are
- * expected (kafka-local.md gotcha 4) and not counted. Any other failure dooms the open transaction:
+ * expected (docs/kafka-client.md, item 8) and not counted. Any other failure dooms the open transaction:
  * librdkafka should make the transaction abortable by itself; producer_commit checks anyway,
  * because committing a transaction that lost a line would silently break exactly-once. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

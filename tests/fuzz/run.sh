@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 OUT=${FUZZ_BUILD:-build/fuzz}
-DATA=${RSVP_DATA_DIR:-../shared/data}
+DATA=${RSVP_DATA_DIR:-tests/data}
 CC_FUZZ=${CC_FUZZ:-clang}
 CFLAGS_FUZZ=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
     -fno-sanitize-recover=undefined -I. -I"$OUT/gen")

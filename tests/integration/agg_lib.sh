@@ -6,8 +6,8 @@
 #                              prints the differences and returns 1 if any
 #   agg_metric PORT SERIES     value of one series on http://127.0.0.1:PORT/metrics (0 when absent)
 
-AGG_REFERENCE=${AGG_REFERENCE:-$LIB_ROOT/../shared/data/reference-counts-recorded.jsonl}
-AGG_RECORDED=${AGG_RECORDED:-$LIB_ROOT/../shared/data/meetup-rsvps-recorded.ndjson}
+AGG_REFERENCE=${AGG_REFERENCE:-$TESTDATA_REFERENCE}
+AGG_RECORDED=${AGG_RECORDED:-$TESTDATA_RECORDED}
 
 agg_free_port() { port_reserve; }
 

@@ -5,7 +5,7 @@
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-DATA=${DATA:-$LIB_ROOT/../shared/data/meetup-rsvps-recorded.ndjson}
+DATA=${DATA:-$TESTDATA_RECORDED}
 START_MTIME=1700000000000 # pinned so --dump and the server render the same timeline
 
 # ingestor_init NAME: lib_init + a unique raw topic name in TOPIC.

@@ -13,6 +13,7 @@ BIN=${BIN:-build/bin}
 export BIN
 
 source "$LIB_ROOT/tests/integration/ports.sh"
+source "$LIB_ROOT/tests/integration/testdata.sh"
 
 LIB_NAME=
 LIB_PASSED=0

@@ -2,8 +2,7 @@
 # parser_setup makes the topics and the raw input; parser_start runs a replica; parser_verify checks
 # the topics (tests/integration/parser_check.py) and the group's committed offsets.
 
-DATA=${RSVP_DATA_DIR:-$LIB_ROOT/../shared/data}
-RECORDED=$DATA/meetup-rsvps-recorded.ndjson
+RECORDED=$TESTDATA_RECORDED
 
 # parser_setup [LINES]: topics $RAW (4 partitions), $PARSED, $DLQ and group $GROUP unique to this run; the
 # raw topic filled with the recorded RSVPs plus the bad messages, or only with the first LINES of them (the

@@ -5,9 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_chaos_truth_matches_reference
-DATA=${RSVP_DATA_DIR:-$LIB_ROOT/../shared/data}
-REC=$DATA/meetup-rsvps-recorded.ndjson REF=$DATA/reference-counts-recorded.jsonl
-[[ -f $REC && -f $REF ]] || fail "recorded data not found in $DATA"
+REC=$TESTDATA_RECORDED REF=$TESTDATA_REFERENCE
+[[ -f $REC && -f $REF ]] || fail "recorded data not found in $TESTDATA_DIR"
 python3 tests/chaos/truth.py count "$REC" >"$TEST_DIR/truth.jsonl" 2>"$TEST_DIR/truth.log" || fail "truth.py count failed"
 python3 tests/chaos/truth.py compare "$TEST_DIR/truth.jsonl" "$REF" "$REF" >"$TEST_DIR/cmp.txt" ||
 	fail "truth differs from the reference: $(cat "$TEST_DIR/cmp.txt")"

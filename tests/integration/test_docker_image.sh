@@ -15,7 +15,7 @@ IMAGE=${IMAGE:-local/rsvp-pipeline:dev}
 export DOCKER_HOST=unix://$LIB_ROOT/var/docker/docker.sock
 MAX_MB=${MAX_MB:-50}
 BINARIES=(rsvp-ingestor rsvp-parser rsvp-aggregator rsvp-writer rsvp-replay rsvpctl)
-DATA=$(cd "$LIB_ROOT/../shared/data" && pwd) || fail "../shared/data not found beside the clone"
+DATA=$TESTDATA_DIR
 P=322 # ports 32251-32257 (the deployment tests use 322xx)
 REPLAY_PORT=${P}51 INGESTOR_M=${P}52 PARSER_M=${P}53 AGG_M=${P}54 WRITER_M=${P}55 WRITER_PORT=${P}56
 

@@ -11,7 +11,7 @@ need_bin rsvp-parser
 
 RAW=parser-$SUFFIX.raw PARSED=parser-$SUFFIX.parsed DLQ=parser-$SUFFIX.dlq GROUP=parser-$SUFFIX
 kafka_topic "$RAW" 1 || fail "creating $RAW"
-RECORDED=${RSVP_DATA_DIR:-$LIB_ROOT/../shared/data}/meetup-rsvps-recorded.ndjson
+RECORDED=$TESTDATA_RECORDED
 head -5 "$RECORDED" >"$TEST_DIR/before.ndjson"
 sed -n 6,10p "$RECORDED" >"$TEST_DIR/after.ndjson"
 # the biggest incompressible value a single-record batch may carry (broker default 1048588),

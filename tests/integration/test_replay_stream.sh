@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 lib_init test_replay_stream
 need_bin rsvp-replay
 
-DATA=../shared/data/meetup-rsvps-recorded.ndjson
+DATA=$TESTDATA_RECORDED
 [[ -f $DATA ]] || fail "missing $DATA"
 START=1700000000000
 W=$TEST_DIR

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_applies_reference_counts
 
-REF="$W_REPO/../shared/data/reference-counts-recorded.jsonl"
+REF="$TESTDATA_REFERENCE"
 [ -f "$REF" ] || w_fail "missing $REF"
 jq -c '.response_count = 1' "$REF" >"$W_TMP/b1.jsonl"
 jq -c 'select(.response_count > 1) | .response_count -= 1' "$REF" >"$W_TMP/b2.jsonl"

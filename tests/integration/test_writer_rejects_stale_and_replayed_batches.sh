@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_rejects_stale_and_replayed_batches
 
-head -n 300 "$W_REPO/../shared/data/reference-counts-recorded.jsonl" >"$W_TMP/rows.jsonl"
+head -n 300 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
 w_start_writer W
 port=${W%%:*} mport=${W##*:}
 w_wait_ready "$mport" || w_fail "writer not ready"

@@ -8,7 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_retries_serialization_failures
 
-head -n 50 "$W_REPO/../shared/data/reference-counts-recorded.jsonl" >"$W_TMP/rows.jsonl"
+head -n 50 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
 each=$(jq -s 'map(.response_count) | add' "$W_TMP/rows.jsonl")
 w_start_writer W TX_RETRIES=3 WORKERS=1
 port=${W%%:*} mport=${W##*:}

@@ -24,7 +24,7 @@ pg_stop() { as_pg pg_ctl -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || tru
 W_EXTRA_CLEANUP=pg_stop
 DBURL="postgresql://postgres@127.0.0.1:$pgport/postgres"
 
-head -n 20 "$W_REPO/../shared/data/reference-counts-recorded.jsonl" >"$W_TMP/rows.jsonl"
+head -n 20 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
 each=$(jq -s 'map(.response_count) | add' "$W_TMP/rows.jsonl")
 T=rsvps.parsed
 

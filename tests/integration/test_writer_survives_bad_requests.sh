@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_survives_bad_requests
 
-head -n 150 "$W_REPO/../shared/data/reference-counts-recorded.jsonl" >"$W_TMP/rows.jsonl"
+head -n 150 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
 head -n 3 "$W_TMP/rows.jsonl" >"$W_TMP/dup.jsonl"
 head -n 1 "$W_TMP/rows.jsonl" >>"$W_TMP/dup.jsonl"
 w_start_writer W MAX_REQUEST_BYTES=64k MAX_BATCH_ROWS=100

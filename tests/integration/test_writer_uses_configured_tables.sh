@@ -11,7 +11,7 @@ TABLES=(MEETUP_TABLE=app.history COUNTS_TABLE=app.totals OFFSETS_TABLE=app.offs 
 w_start_writer A "${TABLES[@]}"
 w_start_writer B "${TABLES[@]}"
 w_wait_ready "${A##*:}" && w_wait_ready "${B##*:}" || w_fail "writers not ready"
-head -n 5 "$W_REPO/../shared/data/reference-counts-recorded.jsonl" >"$W_TMP/rows.jsonl"
+head -n 5 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
 r=$(w_client "${A%%:*}" batch --topic t --partition 0 --from -1 --to 5 --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = OK ] || w_fail "batch: $r"
 r=$(w_client "${B%%:*}" batch --topic t --partition 0 --from 5 --to 9 --rows-file "$W_TMP/rows.jsonl")

@@ -15,6 +15,7 @@ case "$BIN" in /*) ;; *) BIN="$W_REPO/$BIN" ;; esac
 PGURL=${PGURL:-postgresql://postgres@127.0.0.1:15432/postgres}
 W_PIDS=()
 source "$W_REPO/tests/integration/ports.sh"
+source "$W_REPO/tests/integration/testdata.sh"
 
 w_fail() {
     echo "FAIL: $W_NAME: $*"

@@ -19,8 +19,8 @@
 #include "services/aggregator/keytab.h"
 #include "services/aggregator/rsvpwire.h"
 #include "services/parser/rsvp_json.h"
+#include "tests/unit/testdata.h"
 
-static char g_data_dir[512];
 static size_t g_accepted, g_rejected; /* how many inputs took each path (the test checks both ran) */
 
 /* ---- the oracle ---- */
@@ -510,7 +510,7 @@ static void test_random_bytes_agree(void **state) {
 static void test_recorded_rsvps_agree(void **state) {
     (void)state;
     char path[600];
-    snprintf(path, sizeof path, "%s/meetup-rsvps-recorded.ndjson", g_data_dir);
+    testdata_path(path, sizeof path, TESTDATA_RECORDED);
     FILE *f = fopen(path, "r");
     if (!f) fail_msg("cannot open %s (set RSVP_DATA_DIR)", path);
     rsvp_json *pj;
@@ -536,8 +536,6 @@ static void test_recorded_rsvps_agree(void **state) {
 }
 
 int main(void) {
-    const char *d = getenv("RSVP_DATA_DIR");
-    snprintf(g_data_dir, sizeof g_data_dir, "%s", d && *d ? d : "../shared/data");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crafted_rsvps_agree),
         cmocka_unit_test(test_wire_edge_cases_agree),

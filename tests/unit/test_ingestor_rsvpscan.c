@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "services/ingestor/rsvpscan.h"
+#include "tests/unit/testdata.h"
 
 typedef struct scan_case {
     const char *line;
@@ -94,11 +95,10 @@ static void test_nesting_limit(void **state)
 static void test_every_recorded_line_scans(void **state)
 {
     (void)state;
-    FILE *f = fopen("../shared/data/meetup-rsvps-recorded.ndjson", "rb");
+    char path[1024];
+    FILE *f = fopen(testdata_path(path, sizeof path, TESTDATA_RECORDED), "rb");
     if (!f)
-        f = fopen("/work/shared/data/meetup-rsvps-recorded.ndjson", "rb");
-    if (!f)
-        skip();
+        fail_msg("cannot open %s (set RSVP_DATA_DIR)", path);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "services/parser/rsvp_json.h"
+#include "tests/unit/testdata.h"
 
-#define RECORDED "../shared/data/meetup-rsvps-recorded.ndjson"
 #define CASES_GLOB "tests/unit/parser_cases/*.txt"
 #define MUTATIONS 24 /* per input and limit set */
 #define INPUT_MAX 70000
@@ -101,8 +101,10 @@ static void compare_mutations(pair *pp, const char *in, size_t len, uint64_t *se
 static void for_each_input(pair *pp, uint64_t *seed)
 {
     static char line[INPUT_MAX + 2];
-    FILE *f = fopen(RECORDED, "rb");
-    assert_non_null(f);
+    char path[1024];
+    FILE *f = fopen(testdata_path(path, sizeof path, TESTDATA_RECORDED), "rb");
+    if (!f)
+        fail_msg("cannot open %s (set RSVP_DATA_DIR)", path);
     while (fgets(line, sizeof line, f)) {
         size_t n = strcspn(line, "\n");
         compare_mutations(pp, line, n, seed);

@@ -1,4 +1,4 @@
-/* test_parser_recorded.c: every recorded RSVP (../shared/data) parses, survives protobuf pack ->
+/* test_parser_recorded.c: every recorded RSVP (tests/data) parses, survives protobuf pack ->
  * unpack with the same field values, equals Python's independent reading of the same JSON, and
  * the 12-column aggregate over all of them reproduces the reference Spark job's counts exactly
  * (the last two checks by tests/unit/parser_recorded_check.py on a file written under build/). */
@@ -16,22 +16,17 @@
 #include "common/buf.h"
 #include "services/parser/rsvp_json.h"
 #include "tests/unit/rsvp_dump.h"
+#include "tests/unit/testdata.h"
 
 #define RECORDED_LINES 2865
 
-static char g_data_dir[1024];
 static char g_out_path[1024];
-
-static void path_of(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", g_data_dir, name);
-}
 
 static void test_every_recorded_message_round_trips(void **state)
 {
     (void)state;
     char path[1200];
-    path_of(path, sizeof path, "meetup-rsvps-recorded.ndjson");
+    testdata_path(path, sizeof path, TESTDATA_RECORDED);
     FILE *f = fopen(path, "rb");
     if (!f)
         fail_msg("cannot open %s (set RSVP_DATA_DIR)", path);
@@ -83,8 +78,8 @@ static void test_matches_python_and_reference_counts(void **state)
 {
     (void)state;
     char rec[1200], ref[1200], cmd[4096];
-    path_of(rec, sizeof rec, "meetup-rsvps-recorded.ndjson");
-    path_of(ref, sizeof ref, "reference-counts-recorded.jsonl");
+    testdata_path(rec, sizeof rec, TESTDATA_RECORDED);
+    testdata_path(ref, sizeof ref, TESTDATA_REFERENCE);
     snprintf(cmd, sizeof cmd, "python3 tests/unit/parser_recorded_check.py '%s' '%s' '%s'",
              g_out_path, rec, ref);
     assert_int_equal(system(cmd), 0);
@@ -93,8 +88,6 @@ static void test_matches_python_and_reference_counts(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    const char *d = getenv("RSVP_DATA_DIR");
-    snprintf(g_data_dir, sizeof g_data_dir, "%s", d && *d ? d : "../shared/data");
     /* the output goes beside the test binary, under the build directory */
     char self[1024];
     snprintf(self, sizeof self, "%s", argv[0]);
