@@ -19,21 +19,24 @@ typedef struct payload {
     size_t len;
 } payload;
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* CPU time of this process: on a shared box wall time says more about the neighbours. */
-static double cpu_s(void) {
+static double cpu_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Every parseable line of path as a packed Rsvp. */
-static payload *load(const char *path, size_t *n) {
+static payload *load(const char *path, size_t *n)
+{
     FILE *f = fopen(path, "r");
     if (!f) {
         perror(path);
@@ -51,13 +54,15 @@ static payload *load(const char *path, size_t *n) {
     ssize_t len;
     while (v && (len = getline(&line, &lcap, f)) > 0) {
         Rsvp__V1__Rsvp *r;
-        if (rsvp_json_parse(pj, line, (size_t)len, &r) != RSVP_JSON_OK) continue;
+        if (rsvp_json_parse(pj, line, (size_t)len, &r) != RSVP_JSON_OK)
+            continue;
         r->has_ingest_time_ms = 1;
         r->ingest_time_ms = 1700000000000 + (int64_t)cnt;
         if (cnt == cap) {
             cap *= 2;
             payload *nv = realloc(v, cap * sizeof *v);
-            if (!nv) break;
+            if (!nv)
+                break;
             v = nv;
         }
         v[cnt].len = rsvp__v1__rsvp__get_packed_size(r);
@@ -72,23 +77,28 @@ static payload *load(const char *path, size_t *n) {
     return v;
 }
 
-static int bench_throughput(const payload *v, size_t n, size_t total) {
+static int bench_throughput(const payload *v, size_t n, size_t total)
+{
     agg *a = agg_new("rsvps.parsed", "bench", 100000, 0);
-    if (!a || agg_assign(a, 0, 0)) return 1;
+    if (!a || agg_assign(a, 0, 0))
+        return 1;
     size_t batches = 0, bytes = 0;
     double t0 = now_s(), c0 = cpu_s();
     agg_msg m[512]; /* as the service counts: up to 512 polled messages per agg_consume_many */
     for (size_t i = 0; i < total;) {
         size_t end = i + 512, trigger = (i / 100000 + 1) * 100000, k = 0;
-        if (end > trigger) end = trigger;
-        if (end > total) end = total;
+        if (end > trigger)
+            end = trigger;
+        if (end > total)
+            end = total;
         for (; i + k < end; k++) {
             const payload *p = &v[(i + k) % n];
             m[k] = (agg_msg){0, (int64_t)(i + k), p->data, p->len, 0};
         }
         agg_consume_many(a, m, k);
         for (size_t j = 0; j < k; j++)
-            if (m[j].rc) return 1;
+            if (m[j].rc)
+                return 1;
         i = end;
         if (i % 100000 == 0) { /* a trigger: freeze, "send", acknowledge */
             agg_freeze(a, 1);
@@ -115,9 +125,11 @@ static int bench_throughput(const payload *v, size_t n, size_t total) {
 }
 
 /* 1M distinct keys: the recorded keys with event_time made unique (realistic string sizes). */
-static int bench_memory(const payload *v, size_t n, size_t nkeys) {
+static int bench_memory(const payload *v, size_t n, size_t nkeys)
+{
     keytab *t = keytab_new();
-    if (!t) return 1;
+    if (!t)
+        return 1;
     size_t strbytes = 0;
     char tb[24], uniq[24];
     double t0 = cpu_s();
@@ -125,24 +137,27 @@ static int bench_memory(const payload *v, size_t n, size_t nkeys) {
         const payload *p = &v[i % n];
         keyview k;
         int64_t ingest;
-        if (rsvpwire_key(p->data, p->len, &k, tb, &ingest)) return 1;
+        if (rsvpwire_key(p->data, p->len, &k, tb, &ingest))
+            return 1;
         k.str_len[KEY_EVENT_TIME] = (size_t)snprintf(uniq, sizeof uniq, "%zu", 1500000000000 + i);
         k.str[KEY_EVENT_TIME] = uniq;
-        for (int j = 0; j < KEY_NSTR; j++) strbytes += k.str[j] ? k.str_len[j] : 0;
-        if (keytab_add(t, &k, 1)) return 1;
+        for (int j = 0; j < KEY_NSTR; j++)
+            strbytes += k.str[j] ? k.str_len[j] : 0;
+        if (keytab_add(t, &k, 1))
+            return 1;
     }
     double dt = cpu_s() - t0;
     size_t keys = keytab_count(t), held = keytab_bytes(t), used = keytab_used_bytes(t);
     printf("| table at %zu distinct keys | held %.1f MB | **%.1f B/key + strings** (held; %.1f "
            "in use) | strings %.1f B/key | insert %.0f keys per CPU s incl. decode |\n",
            keys, (double)held / 1e6, (double)(held - strbytes) / (double)keys,
-           (double)(used - strbytes) / (double)keys, (double)strbytes / (double)keys,
-           (double)keys / dt);
+           (double)(used - strbytes) / (double)keys, (double)strbytes / (double)keys, (double)keys / dt);
     keytab_free(t);
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     const char *path = argc > 1 ? argv[1] : "tests/data/meetup-rsvps-recorded.ndjson";
     size_t total = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 5000000;
     size_t n = 0;
@@ -152,12 +167,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     size_t avg = 0;
-    for (size_t i = 0; i < n; i++) avg += v[i].len;
-    printf("### bench-aggregator (%zu recorded RSVPs, %.0f B packed avg)\n\n", n,
-           (double)avg / (double)n);
+    for (size_t i = 0; i < n; i++)
+        avg += v[i].len;
+    printf("### bench-aggregator (%zu recorded RSVPs, %.0f B packed avg)\n\n", n, (double)avg / (double)n);
     printf("| what | size | time | result | notes |\n|---|---|---|---|---|\n");
     int rc = bench_throughput(v, n, total) || bench_memory(v, n, 1000000);
-    for (size_t i = 0; i < n; i++) free(v[i].data);
+    for (size_t i = 0; i < n; i++)
+        free(v[i].data);
     free(v);
     return rc;
 }

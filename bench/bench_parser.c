@@ -29,8 +29,8 @@ enum mode { PARSE, PARSE_ENCODE, PARSE_TWOPASS };
 
 /* run: loop over msgs for about seconds of CPU time; returns messages per CPU second and sets
  * *bytes_s (per CPU second) and *wall (messages per wall second). */
-static double run(rsvp_json *p, const msg *m, size_t count, enum mode mode, double seconds,
-                  double *bytes_s, double *wall, uint64_t *sink)
+static double run(rsvp_json *p, const msg *m, size_t count, enum mode mode, double seconds, double *bytes_s,
+                  double *wall, uint64_t *sink)
 {
     /* the service's buffer: max_message_bytes + 1024, measured only if the bound is over it */
     static uint8_t out[(1 << 16) + 1024 + (1 << 17)];
@@ -39,9 +39,8 @@ static double run(rsvp_json *p, const msg *m, size_t count, enum mode mode, doub
     do {
         for (size_t i = 0; i < count; i++) {
             Rsvp__V1__Rsvp *x = NULL;
-            rsvp_json_reason r = mode == PARSE_TWOPASS
-                                     ? rsvp_json_parse_twopass(p, m[i].p, m[i].n, &x)
-                                     : rsvp_json_parse(p, m[i].p, m[i].n, &x);
+            rsvp_json_reason r = mode == PARSE_TWOPASS ? rsvp_json_parse_twopass(p, m[i].p, m[i].n, &x)
+                                                       : rsvp_json_parse(p, m[i].p, m[i].n, &x);
             if (r == RSVP_JSON_OK && mode == PARSE_ENCODE &&
                 (rsvp_json_packed_bound(p) <= (1 << 16) + 1024 ||
                  rsvp__v1__rsvp__get_packed_size(x) <= sizeof out))
@@ -102,11 +101,13 @@ int main(int argc, char **argv)
     double parse = run(p, m, count, PARSE, seconds, &bps2, &wall2, &sink);
     double twopass = run(p, m, count, PARSE_TWOPASS, seconds / 2, &bps3, &wall3, &sink);
     printf("| benchmark (%zu recorded msgs, %zu valid, 1 core) | msgs/s (CPU time) | MB/s | "
-           "ns/msg | msgs/s (wall) |\n|---|---|---|---|---|\n", count, ok);
+           "ns/msg | msgs/s (wall) |\n|---|---|---|---|---|\n",
+           count, ok);
     printf("| parse+encode | %.0f | %.1f | %.0f | %.0f |\n", both, bps1 / 1e6, 1e9 / both, wall1);
     printf("| parse only | %.0f | %.1f | %.0f | %.0f |\n", parse, bps2 / 1e6, 1e9 / parse, wall2);
     printf("| parse only, two-pass reference path (jsmn + validation pass) | %.0f | %.1f | %.0f | "
-           "%.0f |\n", twopass, bps3 / 1e6, 1e9 / twopass, wall3);
+           "%.0f |\n",
+           twopass, bps3 / 1e6, 1e9 / twopass, wall3);
     fprintf(stderr, "(sink %llu)\n", (unsigned long long)sink);
     rsvp_json_free(p);
     free(m);

@@ -47,4 +47,7 @@ int64_t backoff_next(backoff *b)
     return half + (int64_t)(backoff_rand(b) % (uint64_t)(span + 1));
 }
 
-void backoff_reset(backoff *b) { b->attempt = 0; }
+void backoff_reset(backoff *b)
+{
+    b->attempt = 0;
+}

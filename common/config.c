@@ -151,11 +151,16 @@ int cfg_parse_size(const char *s, int64_t *bytes)
     int64_t m = 1;
     if (*u) {
         switch (*u) {
-        case 'b': case 'B': m = 1; break;
-        case 'k': case 'K': m = 1024; break;
-        case 'm': case 'M': m = 1024 * 1024; break;
-        case 'g': case 'G': m = 1024LL * 1024 * 1024; break;
-        case 't': case 'T': m = 1024LL * 1024 * 1024 * 1024; break;
+        case 'b':
+        case 'B': m = 1; break;
+        case 'k':
+        case 'K': m = 1024; break;
+        case 'm':
+        case 'M': m = 1024 * 1024; break;
+        case 'g':
+        case 'G': m = 1024LL * 1024 * 1024; break;
+        case 't':
+        case 'T': m = 1024LL * 1024 * 1024 * 1024; break;
         default: return ERR_INVALID;
         }
         if (*u != 'b' && *u != 'B') {
@@ -243,13 +248,10 @@ static int set_value(const cfg_option *o, const char *s, char *whybuf, size_t wh
             return ERR_INVALID;
         }
         break;
-    default:
-        snprintf(whybuf, whylen, "bad option type");
-        return ERR_INVALID;
+    default: snprintf(whybuf, whylen, "bad option type"); return ERR_INVALID;
     }
     if (o->min < o->max && (i64 < o->min || i64 > o->max)) {
-        snprintf(whybuf, whylen, "%s out of range [%lld, %lld]", s, (long long)o->min,
-                 (long long)o->max);
+        snprintf(whybuf, whylen, "%s out of range [%lld, %lld]", s, (long long)o->min, (long long)o->max);
         return ERR_INVALID;
     }
     *(int64_t *)o->dst = i64;
@@ -258,17 +260,17 @@ static int set_value(const cfg_option *o, const char *s, char *whybuf, size_t wh
 
 static void print_usage(FILE *f, const char *program, const char *summary, const cfg_option *opts)
 {
-    fprintf(f, "%s %s: %s\n\nUsage: %s [--option=value ...] [-X kafka.property=value ...]\n\n"
-               "Options (precedence: default < environment < flag):\n",
+    fprintf(f,
+            "%s %s: %s\n\nUsage: %s [--option=value ...] [-X kafka.property=value ...]\n\n"
+            "Options (precedence: default < environment < flag):\n",
             program, RSVP_VERSION, summary ? summary : "", program);
     for (const cfg_option *o = opts; o && o->name; o++) {
         const char *def = o->def ? o->def : "(none)";
         if (o->secret && o->def)
             def = "***";
-        fprintf(f, "  --%s=<%s>  %s  default: %s  %s", o->name, TYPE_NAMES[o->type],
-                o->env ? o->env : "-", *def ? def : "\"\"", o->help ? o->help : "");
-        if (o->min < o->max && o->type != CFG_STRING && o->type != CFG_BOOL &&
-            o->type != CFG_DOUBLE)
+        fprintf(f, "  --%s=<%s>  %s  default: %s  %s", o->name, TYPE_NAMES[o->type], o->env ? o->env : "-",
+                *def ? def : "\"\"", o->help ? o->help : "");
+        if (o->min < o->max && o->type != CFG_STRING && o->type != CFG_BOOL && o->type != CFG_DOUBLE)
             fprintf(f, " (range %lld..%lld)", (long long)o->min, (long long)o->max);
         fputc('\n', f);
     }
@@ -337,8 +339,7 @@ static int bad(const char *program, const char *what, const char *why)
 
 /* cfg_parse: see config.h. String dsts are set (default or NULL) before anything can fail, so
  * cfg_free() is safe after any return. Not thread-safe; call once from main(). */
-int cfg_parse(const char *program, const char *summary, const cfg_option *opts, int argc,
-              char **argv)
+int cfg_parse(const char *program, const char *summary, const cfg_option *opts, int argc, char **argv)
 {
     char why[512];
     kafka_props_clear();
@@ -440,9 +441,8 @@ const char *cfg_instance_id(const char *id)
 /* Kafka property names that carry secrets. */
 static int kafka_key_secret(const char *k)
 {
-    return strstr(k, "password") || strstr(k, "secret") || strstr(k, "jaas") ||
-           strstr(k, "private") || strstr(k, "token") || strstr(k, "key.pem") ||
-           strstr(k, "credentials");
+    return strstr(k, "password") || strstr(k, "secret") || strstr(k, "jaas") || strstr(k, "private") ||
+           strstr(k, "token") || strstr(k, "key.pem") || strstr(k, "credentials");
 }
 
 /* cfg_log_effective: see config.h. One "config" line at info, fields named like the options. */
@@ -466,9 +466,7 @@ void cfg_log_effective(const cfg_option *opts)
                 rc |= buf_json_str(&b, s, strlen(s));
             break;
         }
-        case CFG_BOOL:
-            rc |= buf_puts(&b, o->secret ? "\"***\"" : *(int *)o->dst ? "true" : "false");
-            break;
+        case CFG_BOOL: rc |= buf_puts(&b, o->secret ? "\"***\"" : *(int *)o->dst ? "true" : "false"); break;
         case CFG_DOUBLE: {
             double d = *(double *)o->dst;
             if (o->secret)

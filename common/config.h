@@ -38,22 +38,30 @@ typedef struct cfg_common {
     char *instance_id;
 } cfg_common;
 
-#define CFG_COMMON_OPTIONS(c, default_metrics_addr)                                                 \
-    {"log-level", "LOG_LEVEL", CFG_STRING, "info", "log level: debug, info, warn, error", 0, 0, 0, \
-     &(c)->log_level},                                                                             \
-        {"metrics-addr", "METRICS_ADDR", CFG_STRING, default_metrics_addr,                         \
-         "host:port for /metrics, /healthz, /readyz (empty disables)", 0, 0, 0, &(c)->metrics_addr}, \
-        {"instance-id", "INSTANCE_ID", CFG_STRING, NULL,                                           \
-         "replica name for logs, client and transactional ids (default: hostname-pid)", 0, 0, 0,   \
-         &(c)->instance_id}
+#define CFG_COMMON_OPTIONS(c, default_metrics_addr)                                                          \
+    {"log-level", "LOG_LEVEL", CFG_STRING, "info",         "log level: debug, info, warn, error",            \
+     0,           0,           0,          &(c)->log_level},                                                 \
+        {"metrics-addr",                                                                                     \
+         "METRICS_ADDR",                                                                                     \
+         CFG_STRING,                                                                                         \
+         default_metrics_addr,                                                                               \
+         "host:port for /metrics, /healthz, /readyz (empty disables)",                                       \
+         0,                                                                                                  \
+         0,                                                                                                  \
+         0,                                                                                                  \
+         &(c)->metrics_addr},                                                                                \
+    {                                                                                                        \
+        "instance-id", "INSTANCE_ID", CFG_STRING, NULL,                                                      \
+            "replica name for logs, client and transactional ids (default: hostname-pid)", 0, 0, 0,          \
+            &(c)->instance_id                                                                                \
+    }
 
 /* cfg_parse: fill every option's dst. opts ends with an entry whose name is NULL.
  * program: binary name for --help; summary: one line of what it does.
  * Returns 0 to run, 1 if --help or --version was printed (exit 0), ERR_INVALID on a bad value or
  * unknown flag after printing "program: <option>: <why>" to stderr (main exits 2).
  * After success, an unset instance_id in a cfg_common is not filled in: use cfg_instance_id(). */
-int cfg_parse(const char *program, const char *summary, const cfg_option *opts, int argc,
-              char **argv);
+int cfg_parse(const char *program, const char *summary, const cfg_option *opts, int argc, char **argv);
 
 /* cfg_instance_id: the given id, or "<hostname>-<pid>" if id is NULL or empty. Static storage. */
 const char *cfg_instance_id(const char *id);

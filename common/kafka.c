@@ -39,8 +39,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     log_level l = map_level(level);
     mcounter_add(atomic_load(&g_logs[l]), 1);
-    log_write(l, "kafka", "client=%s fac=%s syslog_level=%d text=%s", rd_kafka_name(rk), fac,
-              level, text);
+    log_write(l, "kafka", "client=%s fac=%s syslog_level=%d text=%s", rd_kafka_name(rk), fac, level, text);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -73,8 +72,8 @@ static void metric_name(char *out, size_t cap, const char *service, const char *
 {
     snprintf(out, cap, "rsvp_%s_%s", service && *service ? service : "unknown", suffix);
     for (char *p = out; *p; p++) {
-        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                 (*p >= '0' && *p <= '9') || *p == '_';
+        int ok =
+            (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
         if (!ok)
             *p = '_';
     }
@@ -84,30 +83,28 @@ static void register_metrics(const char *service)
 {
     char name[160];
     metric_name(name, sizeof name, service, "kafka_errors_total");
-    atomic_store(&g_errors[0], metrics_counter(name, "fatal=\"0\"",
-                                               "Errors reported by librdkafka's error callback."));
-    atomic_store(&g_errors[1], metrics_counter(name, "fatal=\"1\"",
-                                               "Errors reported by librdkafka's error callback."));
+    atomic_store(&g_errors[0],
+                 metrics_counter(name, "fatal=\"0\"", "Errors reported by librdkafka's error callback."));
+    atomic_store(&g_errors[1],
+                 metrics_counter(name, "fatal=\"1\"", "Errors reported by librdkafka's error callback."));
     metric_name(name, sizeof name, service, "kafka_log_total");
     for (int i = 0; i < 4; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "level=\"%s\"", LOG_LEVEL_NAMES[i]);
-        atomic_store(&g_logs[i],
-                     metrics_counter(name, labels, "Log lines emitted by librdkafka, by level."));
+        atomic_store(&g_logs[i], metrics_counter(name, labels, "Log lines emitted by librdkafka, by level."));
     }
 }
 
 /* One property; an unknown name from the environment is skipped with a warning (KAFKA_HOME and
  * the like are not meant for us), everywhere else it is an error. */
-static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, int from_env,
-                    char *errstr, size_t errlen)
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, int from_env, char *errstr,
+                    size_t errlen)
 {
     rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, k, v, errstr, errlen);
     if (r == RD_KAFKA_CONF_OK)
         return 0;
     if (r == RD_KAFKA_CONF_UNKNOWN && from_env) {
-        log_warn("kafka: ignoring unknown property from environment", "property=%s error=%s", k,
-                 errstr);
+        log_warn("kafka: ignoring unknown property from environment", "property=%s error=%s", k, errstr);
         errstr[0] = '\0';
         return 0;
     }
@@ -115,8 +112,8 @@ static int set_prop(rd_kafka_conf_t *conf, const char *k, const char *v, int fro
 }
 
 /* kafka_conf_new: see kafka.h. Start-up thread. */
-int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const *defaults,
-                   char *errstr, size_t errlen)
+int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const *defaults, char *errstr,
+                   size_t errlen)
 {
     char dummy[8];
     if (errstr == NULL || errlen == 0) {
@@ -153,8 +150,7 @@ int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const
     rd_kafka_conf_set_error_cb(conf, on_error);
     char sv[32];
     size_t svlen = sizeof sv;
-    if (rd_kafka_conf_get(conf, "statistics.interval.ms", sv, &svlen) == RD_KAFKA_CONF_OK &&
-        atoi(sv) > 0)
+    if (rd_kafka_conf_get(conf, "statistics.interval.ms", sv, &svlen) == RD_KAFKA_CONF_OK && atoi(sv) > 0)
         rd_kafka_conf_set_stats_cb(conf, on_stats);
     *out = conf;
     return 0;
@@ -222,8 +218,8 @@ int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms)
     }
 }
 
-#define INIT_STEP_MS 250    /* one init_transactions call; resumed until done */
-#define INIT_LOG_MS 30000   /* how often a still unfinished one is logged */
+#define INIT_STEP_MS 250   /* one init_transactions call; resumed until done */
+#define INIT_LOG_MS  30000 /* how often a still unfinished one is logged */
 
 int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t errlen)
 {

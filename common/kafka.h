@@ -16,8 +16,8 @@
  * (bootstrap.servers defaults to 127.0.0.1:19092 if nobody sets it). service names the metrics.
  * On success *out is a new conf the caller passes to rd_kafka_new() (which takes it). Returns 0 or
  * ERR_INVALID with librdkafka's message in errstr. */
-int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const *defaults,
-                   char *errstr, size_t errlen);
+int kafka_conf_new(rd_kafka_conf_t **out, const char *service, const char *const *defaults, char *errstr,
+                   size_t errlen);
 
 /* kafka_fatal: nonzero once librdkafka reported a fatal error on any handle (e.g. _FENCED). */
 int kafka_fatal(void);

@@ -191,11 +191,12 @@ static int put_conv(buf *b, const spec *sp, va_list *ap, int saved_errno, int te
         if (sp->conv == 'u')
             snprintf(tmp, sizeof tmp, "%llu", v);
         else if (text)
-            snprintf(tmp, sizeof tmp, sp->conv == 'o' ? "%llo" : sp->conv == 'x' ? "%llx" : "%llX",
-                     v);
+            snprintf(tmp, sizeof tmp, sp->conv == 'o' ? "%llo" : sp->conv == 'x' ? "%llx" : "%llX", v);
         else /* hex and octal are not JSON numbers: keep their text as a string */
             snprintf(tmp, sizeof tmp,
-                     sp->conv == 'o' ? "\"0%llo\"" : sp->conv == 'x' ? "\"0x%llx\"" : "\"0x%llX\"",
+                     sp->conv == 'o'   ? "\"0%llo\""
+                     : sp->conv == 'x' ? "\"0x%llx\""
+                                       : "\"0x%llX\"",
                      v);
         return buf_puts(b, tmp);
     }
@@ -237,10 +238,8 @@ static int put_conv(buf *b, const spec *sp, va_list *ap, int saved_errno, int te
     case 'n':
         (void)va_arg(*ap, void *); /* never written through */
         return text ? 0 : buf_puts(b, "null");
-    case '%':
-        return buf_puts(b, text ? "%" : "\"%\"");
-    default:
-        return text ? 0 : buf_puts(b, "null");
+    case '%': return buf_puts(b, text ? "%" : "\"%\"");
+    default: return text ? 0 : buf_puts(b, "null");
     }
 }
 
@@ -333,8 +332,7 @@ static void write_line(buf *b)
 }
 
 /* Format and write one line; ap may be NULL when fields is NULL. */
-static void emit(log_level level, const char *msg, const char *json_fields, const char *fields,
-                 va_list *ap)
+static void emit(log_level level, const char *msg, const char *json_fields, const char *fields, va_list *ap)
 {
     int saved_errno = errno;
     buf b = {0};

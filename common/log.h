@@ -38,8 +38,8 @@ int log_format_line(char *out, int cap, log_level level, const char *msg, const 
     __attribute__((format(printf, 5, 6)));
 
 #define log_debug(msg, ...) log_write(LOGL_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_write(LOGL_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_write(LOGL_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_write(LOGL_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_write(LOGL_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_write(LOGL_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -72,8 +72,8 @@ static double bitsd(uint64_t u)
 static void atomic_add_double(_Atomic uint64_t *p, double v)
 {
     uint64_t old = atomic_load_explicit(p, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(p, &old, dbits(bitsd(old) + v),
-                                                  memory_order_relaxed, memory_order_relaxed))
+    while (!atomic_compare_exchange_weak_explicit(p, &old, dbits(bitsd(old) + v), memory_order_relaxed,
+                                                  memory_order_relaxed))
         ;
 }
 
@@ -187,8 +187,7 @@ double mgauge_get(const mgauge *g)
 
 /* metrics_histogram: see metrics.h. Bounds must be ascending and finite; n in 1..32. A second
  * registration of the same name+labels returns the first one (its bounds win). */
-mhist *metrics_histogram(const char *name, const char *labels, const char *help,
-                         const double *bounds, int n)
+mhist *metrics_histogram(const char *name, const char *labels, const char *help, const double *bounds, int n)
 {
     if (n < 1 || n > HIST_MAX_BOUNDS || bounds == NULL)
         return NULL;
@@ -346,8 +345,8 @@ static int put_series(buf *out, const family *f, const series *s)
             rc |= put_sample_name(out, f->name, "_bucket", s->labels, le);
             rc |= buf_printf(out, "%llu\n", (unsigned long long)cum);
         }
-        fmt_double(num, sizeof num, bitsd(atomic_load_explicit(&((mhist *)h)->sum_bits,
-                                                               memory_order_relaxed)));
+        fmt_double(num, sizeof num,
+                   bitsd(atomic_load_explicit(&((mhist *)h)->sum_bits, memory_order_relaxed)));
         rc |= put_sample_name(out, f->name, "_sum", s->labels, NULL);
         rc |= buf_printf(out, "%s\n", num);
         /* _count is the +Inf bucket read above, so the two always agree */
@@ -414,8 +413,8 @@ static int put_process(buf *out)
     struct rusage ru;
     double cpu = 0;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
-        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+              (double)ru.ru_stime.tv_usec / 1e6;
     fmt_double(num, sizeof num, cpu);
     rc |= buf_printf(out,
                      "# HELP process_cpu_seconds_total Total user and system CPU time spent in "

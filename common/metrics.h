@@ -28,8 +28,7 @@ void mgauge_add(mgauge *g, double v);
 double mgauge_get(const mgauge *g);
 
 /* bounds: ascending upper bounds (the +Inf bucket is implicit), copied; n <= 32. */
-mhist *metrics_histogram(const char *name, const char *labels, const char *help,
-                         const double *bounds, int n);
+mhist *metrics_histogram(const char *name, const char *labels, const char *help, const double *bounds, int n);
 void mhist_observe(mhist *h, double v);
 uint64_t mhist_count(const mhist *h);
 /* mhist_quantile: an estimate from the buckets (linear inside a bucket), for tools and logs. */

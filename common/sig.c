@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag;   /* a stop was asked, by a signal or by the process */
+static volatile sig_atomic_t stop_flag;    /* a stop was asked, by a signal or by the process */
 static volatile sig_atomic_t signals_seen; /* stop signals received: the second one insists */
 
 static void sig_on_stop(int signo)
@@ -32,6 +32,12 @@ void sig_init(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
-int sig_stopping(void) { return stop_flag != 0; }
+int sig_stopping(void)
+{
+    return stop_flag != 0;
+}
 
-void sig_request_stop(void) { stop_flag = 1; }
+void sig_request_stop(void)
+{
+    stop_flag = 1;
+}

@@ -7,6 +7,7 @@ source "$(dirname "$0")/common.sh"
 
 PACKAGES=(
 	build-essential pkg-config clang libclang-rt-14-dev valgrind # compilers, sanitizers, libFuzzer, leak checks
+	clang-format                                                 # the one code style (.clang-format)
 	librdkafka-dev libcurl4-openssl-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler libnng-dev libjsmn-dev
 	libcmocka-dev                                                # unit tests
 	kcat jq prometheus gnuplot-nox                               # test tools: Kafka CLI, promtool, bench plots

@@ -45,8 +45,8 @@ struct agg {
     size_t nparts, capparts;
     part *inflight;   /* partition whose batch is in flight */
     int inflight_any; /* a request is in flight (its partition may have been revoked) */
-    buf scratch; /* rows of the batch being frozen */
-    buf keys;    /* encoded keys of the messages being counted */
+    buf scratch;      /* rows of the batch being frozen */
+    buf keys;         /* encoded keys of the messages being counted */
     prep *preps;
     size_t cappreps;
     agg_stats stats;
@@ -56,20 +56,23 @@ static const char *const result_names[AGG_NRES] = {
     "ok", "stale_applied", "stale", "retry", "timeout", "transport", "error", "dropped",
 };
 
-const char *agg_result_name(agg_result r) {
+const char *agg_result_name(agg_result r)
+{
     return (unsigned)r < AGG_NRES ? result_names[r] : "unknown";
 }
 
-static const char *const trigger_names[AGG_NTRIG] = {"interval", "max_keys", "max_bytes",
-                                                     "shutdown"};
+static const char *const trigger_names[AGG_NTRIG] = {"interval", "max_keys", "max_bytes", "shutdown"};
 
-const char *agg_trigger_name(agg_trigger t) {
+const char *agg_trigger_name(agg_trigger t)
+{
     return (unsigned)t < AGG_NTRIG ? trigger_names[t] : "unknown";
 }
 
-agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_t max_batch_bytes) {
+agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_t max_batch_bytes)
+{
     agg *a = calloc(1, sizeof *a);
-    if (!a) return NULL;
+    if (!a)
+        return NULL;
     a->topic = strdup(topic);
     a->sender = strdup(sender ? sender : "");
     if (!a->topic || !a->sender) {
@@ -81,16 +84,21 @@ agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_
     return a;
 }
 
-static void part_free(part *p) {
-    if (!p) return;
+static void part_free(part *p)
+{
+    if (!p)
+        return;
     keytab_free(p->tab);
     buf_free(&p->frozen);
     free(p);
 }
 
-void agg_free(agg *a) {
-    if (!a) return;
-    for (size_t i = 0; i < a->nparts; i++) part_free(a->parts[i]);
+void agg_free(agg *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->nparts; i++)
+        part_free(a->parts[i]);
     free(a->parts);
     buf_free(&a->scratch);
     buf_free(&a->keys);
@@ -100,18 +108,22 @@ void agg_free(agg *a) {
     free(a);
 }
 
-static int full(const agg *a, const part *p) {
+static int full(const agg *a, const part *p)
+{
     return keytab_count(p->tab) >= a->max_keys || keytab_key_bytes(p->tab) >= a->max_bytes;
 }
 
-static part *find(const agg *a, int32_t id) {
+static part *find(const agg *a, int32_t id)
+{
     for (size_t i = 0; i < a->nparts; i++)
-        if (a->parts[i]->id == id) return a->parts[i];
+        if (a->parts[i]->id == id)
+            return a->parts[i];
     return NULL;
 }
 
 /* Start an empty live range at `from` (deltas and ingest times cleared). */
-static void open_range(part *p, int64_t from) {
+static void open_range(part *p, int64_t from)
+{
     keytab_reset(p->tab);
     p->from = from;
     p->next = from;
@@ -120,20 +132,24 @@ static void open_range(part *p, int64_t from) {
 }
 
 /* Drop everything unwritten of p (live table and frozen batch); count what was lost. */
-static void drop_state(agg *a, part *p) {
+static void drop_state(agg *a, part *p)
+{
     a->stats.discarded_msgs += (uint64_t)p->msgs + (p->has_frozen ? (uint64_t)p->f_msgs : 0);
     p->has_frozen = 0;
     buf_reset(&p->frozen);
-    if (a->inflight == p) a->inflight = NULL;
+    if (a->inflight == p)
+        a->inflight = NULL;
 }
 
-int agg_assign(agg *a, int32_t partition, int64_t stored_next) {
+int agg_assign(agg *a, int32_t partition, int64_t stored_next)
+{
     part *p = find(a, partition);
     if (!p) {
         if (a->nparts == a->capparts) {
             size_t nc = a->capparts ? a->capparts * 2 : 8;
             part **np = realloc(a->parts, nc * sizeof *np);
-            if (!np) return ERR_NOMEM;
+            if (!np)
+                return ERR_NOMEM;
             a->parts = np;
             a->capparts = nc;
         }
@@ -151,10 +167,12 @@ int agg_assign(agg *a, int32_t partition, int64_t stored_next) {
     return 0;
 }
 
-void agg_revoke(agg *a, int32_t partition) {
+void agg_revoke(agg *a, int32_t partition)
+{
     for (size_t i = 0; i < a->nparts; i++) {
         part *p = a->parts[i];
-        if (p->id != partition) continue;
+        if (p->id != partition)
+            continue;
         drop_state(a, p);
         a->parts[i] = a->parts[--a->nparts];
         part_free(p);
@@ -162,23 +180,31 @@ void agg_revoke(agg *a, int32_t partition) {
     }
 }
 
-int agg_assigned(const agg *a, int32_t partition) { return find(a, partition) != NULL; }
+int agg_assigned(const agg *a, int32_t partition)
+{
+    return find(a, partition) != NULL;
+}
 
-size_t agg_partitions(const agg *a, int32_t *out, size_t cap) {
-    for (size_t i = 0; i < a->nparts && i < cap; i++) out[i] = a->parts[i]->id;
+size_t agg_partitions(const agg *a, int32_t *out, size_t cap)
+{
+    for (size_t i = 0; i < a->nparts && i < cap; i++)
+        out[i] = a->parts[i]->id;
     return a->nparts;
 }
 
 /* Decode a payload and append its encoded key to a->keys. 0 or ERR_NOMEM (a decode error is
  * pr->rc, not a failure). */
-static int prepare(agg *a, const void *payload, size_t len, prep *pr) {
+static int prepare(agg *a, const void *payload, size_t len, prep *pr)
+{
     keyview k;
     char timebuf[24];
     pr->rc = rsvpwire_key(payload, len, &k, timebuf, &pr->ingest);
-    if (pr->rc) return 0;
+    if (pr->rc)
+        return 0;
     /* count(response) of the reference: a NULL response creates the key but adds 0 */
     pr->d = k.response == KEY_RESPONSE_NULL ? 0 : 1;
-    if (buf_reserve(&a->keys, keytab_encoded_max(&k))) return ERR_NOMEM;
+    if (buf_reserve(&a->keys, keytab_encoded_max(&k)))
+        return ERR_NOMEM;
     unsigned char *key = (unsigned char *)a->keys.data + a->keys.len;
     pr->off = a->keys.len;
     pr->klen = keytab_encode(&k, key);
@@ -188,7 +214,8 @@ static int prepare(agg *a, const void *payload, size_t len, prep *pr) {
 }
 
 /* agg_consume's bookkeeping for one prepared message of partition pr->p. */
-static int consume(agg *a, int64_t offset, const prep *pr) {
+static int consume(agg *a, int64_t offset, const prep *pr)
+{
     part *p = pr->p;
     if (p->next >= 0 && offset < p->next) {
         a->stats.duplicates++;
@@ -218,8 +245,10 @@ static int consume(agg *a, int64_t offset, const prep *pr) {
         }
         p->counted += pr->d;
         if (pr->ingest > 0) {
-            if (!p->newest_ingest || pr->ingest > p->newest_ingest) p->newest_ingest = pr->ingest;
-            if (!p->oldest_ingest || pr->ingest < p->oldest_ingest) p->oldest_ingest = pr->ingest;
+            if (!p->newest_ingest || pr->ingest > p->newest_ingest)
+                p->newest_ingest = pr->ingest;
+            if (!p->oldest_ingest || pr->ingest < p->oldest_ingest)
+                p->oldest_ingest = pr->ingest;
         }
     }
     p->msgs++;
@@ -227,7 +256,8 @@ static int consume(agg *a, int64_t offset, const prep *pr) {
     return rc;
 }
 
-int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len) {
+int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len)
+{
     agg_msg m = {partition, offset, payload, len, 0};
     agg_consume_many(a, &m, 1);
     return m.rc;
@@ -235,11 +265,13 @@ int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, 
 
 #define PREFETCH_AHEAD 4 /* messages between loading a record and comparing it */
 
-void agg_consume_many(agg *a, agg_msg *m, size_t n) {
+void agg_consume_many(agg *a, agg_msg *m, size_t n)
+{
     size_t i = 0;
     if (n > a->cappreps) {
         prep *np = realloc(a->preps, n * sizeof *np);
-        if (!np) goto nomem;
+        if (!np)
+            goto nomem;
         a->preps = np;
         a->cappreps = n;
     }
@@ -249,14 +281,18 @@ void agg_consume_many(agg *a, agg_msg *m, size_t n) {
     for (i = 0; i < n; i++) {
         prep *pr = &a->preps[i];
         pr->p = find(a, m[i].partition);
-        if (!pr->p) continue;
-        if (prepare(a, m[i].payload, m[i].len, pr)) goto nomem;
-        if (!pr->rc) keytab_prefetch(pr->p->tab, pr->hash, 0);
+        if (!pr->p)
+            continue;
+        if (prepare(a, m[i].payload, m[i].len, pr))
+            goto nomem;
+        if (!pr->rc)
+            keytab_prefetch(pr->p->tab, pr->hash, 0);
     }
     /* 2: counted in order, exactly as n calls of agg_consume would */
     for (i = 0; i < n; i++) {
         const prep *ahead = i + PREFETCH_AHEAD < n ? &a->preps[i + PREFETCH_AHEAD] : NULL;
-        if (ahead && ahead->p && !ahead->rc) keytab_prefetch(ahead->p->tab, ahead->hash, 1);
+        if (ahead && ahead->p && !ahead->rc)
+            keytab_prefetch(ahead->p->tab, ahead->hash, 1);
         const prep *pr = &a->preps[i];
         m[i].rc = pr->p ? consume(a, m[i].offset, pr) : ERR_NOTFOUND;
         if (m[i].rc == ERR_NOMEM) {
@@ -264,13 +300,16 @@ void agg_consume_many(agg *a, agg_msg *m, size_t n) {
             goto nomem;
         }
     }
-    if (a->keys.cap > (4u << 20)) buf_free(&a->keys); /* a burst of huge messages: give it back */
+    if (a->keys.cap > (4u << 20))
+        buf_free(&a->keys); /* a burst of huge messages: give it back */
     return;
 nomem:
-    for (; i < n; i++) m[i].rc = ERR_NOMEM;
+    for (; i < n; i++)
+        m[i].rc = ERR_NOMEM;
 }
 
-static int put_varint(buf *b, uint64_t v) {
+static int put_varint(buf *b, uint64_t v)
+{
     unsigned char tmp[10];
     size_t n = 0;
     while (v >= 0x80) {
@@ -282,7 +321,8 @@ static int put_varint(buf *b, uint64_t v) {
 }
 
 /* Append one length-delimited field (tag, length, bytes produced by a protobuf-c packer). */
-static int put_message(buf *b, unsigned field, const ProtobufCMessage *m) {
+static int put_message(buf *b, unsigned field, const ProtobufCMessage *m)
+{
     size_t n = protobuf_c_message_get_packed_size(m);
     if (put_varint(b, (uint64_t)field << 3 | 2) || put_varint(b, n) || buf_reserve(b, n))
         return ERR_NOMEM;
@@ -294,7 +334,8 @@ static int put_message(buf *b, unsigned field, const ProtobufCMessage *m) {
 /* Pack p's live range as WriterRequest{batch} into p->frozen. Protobuf concatenation appends
  * repeated fields, so the batch body is the packed header followed by one field-5 record per row:
  * no array of AggRow is built, each row is packed straight from the table. */
-static int pack_batch(agg *a, part *p, size_t *rows_out) {
+static int pack_batch(agg *a, part *p, size_t *rows_out)
+{
     buf *body = &a->scratch;
     buf_reset(body);
     Rsvp__V1__Batch hdr = RSVP__V1__BATCH__INIT;
@@ -311,7 +352,8 @@ static int pack_batch(agg *a, part *p, size_t *rows_out) {
     }
     hdr.sender = a->sender;
     size_t n = rsvp__v1__batch__get_packed_size(&hdr);
-    if (buf_reserve(body, n)) return ERR_NOMEM;
+    if (buf_reserve(body, n))
+        return ERR_NOMEM;
     body->len = rsvp__v1__batch__pack(&hdr, (uint8_t *)body->data);
 
     static const char *const resp[3] = {NULL, "yes", "no"};
@@ -337,27 +379,33 @@ static int pack_batch(agg *a, part *p, size_t *rows_out) {
         row.lon = k.num[KEY_LON];
         row.response = (char *)resp[k.response];
         row.delta = delta;
-        if (put_message(body, 5, &row.base)) return ERR_NOMEM;
+        if (put_message(body, 5, &row.base))
+            return ERR_NOMEM;
         rows++;
     }
     /* WriterRequest field 1 (batch) around the body */
     buf *out = &p->frozen;
     buf_reset(out);
-    if (put_varint(out, 1u << 3 | 2) || put_varint(out, body->len) ||
-        buf_append(out, body->data, body->len))
+    if (put_varint(out, 1u << 3 | 2) || put_varint(out, body->len) || buf_append(out, body->data, body->len))
         return ERR_NOMEM;
     *rows_out = rows;
     return 0;
 }
 
-int agg_freeze(agg *a, int all) { return agg_freeze_for(a, all, AGG_TRIG_INTERVAL); }
+int agg_freeze(agg *a, int all)
+{
+    return agg_freeze_for(a, all, AGG_TRIG_INTERVAL);
+}
 
-int agg_freeze_for(agg *a, int all, agg_trigger why_all) {
+int agg_freeze_for(agg *a, int all, agg_trigger why_all)
+{
     int n = 0;
     for (size_t i = 0; i < a->nparts; i++) {
         part *p = a->parts[i];
-        if (p->has_frozen || p->msgs == 0) continue;
-        if (!all && !full(a, p)) continue;
+        if (p->has_frozen || p->msgs == 0)
+            continue;
+        if (!all && !full(a, p))
+            continue;
         agg_trigger why = keytab_count(p->tab) >= a->max_keys        ? AGG_TRIG_MAX_KEYS
                           : keytab_key_bytes(p->tab) >= a->max_bytes ? AGG_TRIG_MAX_BYTES
                                                                      : why_all;
@@ -378,17 +426,22 @@ int agg_freeze_for(agg *a, int all, agg_trigger why_all) {
     return n;
 }
 
-int agg_backlogged(const agg *a) {
+int agg_backlogged(const agg *a)
+{
     for (size_t i = 0; i < a->nparts; i++)
-        if (a->parts[i]->has_frozen && full(a, a->parts[i])) return 1;
+        if (a->parts[i]->has_frozen && full(a, a->parts[i]))
+            return 1;
     return 0;
 }
 
-int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len) {
-    if (a->inflight_any) return 0;
+int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len)
+{
+    if (a->inflight_any)
+        return 0;
     for (size_t i = 0; i < a->nparts; i++) {
         part *p = a->parts[i];
-        if (!p->has_frozen) continue;
+        if (!p->has_frozen)
+            continue;
         a->inflight = p;
         a->inflight_any = 1;
         *partition = p->id;
@@ -399,15 +452,20 @@ int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len)
     return 0;
 }
 
-int agg_inflight(const agg *a) { return a->inflight_any; }
+int agg_inflight(const agg *a)
+{
+    return a->inflight_any;
+}
 
-static void set_result(agg *a, agg_action *out, agg_act act, agg_result res) {
+static void set_result(agg *a, agg_action *out, agg_act act, agg_result res)
+{
     out->act = act;
     out->result = res;
     a->stats.batches[res]++;
 }
 
-void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_action *out) {
+void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_action *out)
+{
     part *p = a->inflight;
     a->inflight = NULL;
     a->inflight_any = 0;
@@ -422,9 +480,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         return;
     }
     switch (reply->status) {
-    case RSVP__V1__WRITER_REPLY__STATUS__OK:
-        set_result(a, out, AGG_ACT_COMMIT, AGG_RES_OK);
-        break;
+    case RSVP__V1__WRITER_REPLY__STATUS__OK: set_result(a, out, AGG_ACT_COMMIT, AGG_RES_OK); break;
     case RSVP__V1__WRITER_REPLY__STATUS__STALE:
         if (reply->has_stored_offset && reply->stored_offset == p->f_to) {
             set_result(a, out, AGG_ACT_COMMIT, AGG_RES_STALE_APPLIED);
@@ -445,9 +501,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         out->offset = p->from;
         set_result(a, out, AGG_ACT_SEEK, AGG_RES_STALE);
         return;
-    case RSVP__V1__WRITER_REPLY__STATUS__RETRY:
-        set_result(a, out, AGG_ACT_RETRY, AGG_RES_RETRY);
-        return;
+    case RSVP__V1__WRITER_REPLY__STATUS__RETRY: set_result(a, out, AGG_ACT_RETRY, AGG_RES_RETRY); return;
     default: /* ERROR or a status this build does not know: do not resend as is */
         a->stats.discarded_msgs += (uint64_t)p->msgs + (uint64_t)p->f_msgs;
         p->has_frozen = 0;
@@ -462,38 +516,48 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
     out->offset = p->f_to;
 }
 
-size_t agg_live_keys(const agg *a) {
+size_t agg_live_keys(const agg *a)
+{
     size_t n = 0;
-    for (size_t i = 0; i < a->nparts; i++) n += keytab_count(a->parts[i]->tab);
+    for (size_t i = 0; i < a->nparts; i++)
+        n += keytab_count(a->parts[i]->tab);
     return n;
 }
 
-size_t agg_pending_batches(const agg *a) {
+size_t agg_pending_batches(const agg *a)
+{
     size_t n = 0;
-    for (size_t i = 0; i < a->nparts; i++) n += a->parts[i]->has_frozen ? 1 : 0;
+    for (size_t i = 0; i < a->nparts; i++)
+        n += a->parts[i]->has_frozen ? 1 : 0;
     return n;
 }
 
-size_t agg_state_bytes(const agg *a) {
+size_t agg_state_bytes(const agg *a)
+{
     size_t n = sizeof *a + a->scratch.cap + a->keys.cap + a->cappreps * sizeof(prep);
     for (size_t i = 0; i < a->nparts; i++)
         n += sizeof(part) + keytab_bytes(a->parts[i]->tab) + a->parts[i]->frozen.cap;
     return n;
 }
 
-const agg_stats *agg_get_stats(const agg *a) { return &a->stats; }
+const agg_stats *agg_get_stats(const agg *a)
+{
+    return &a->stats;
+}
 
-int agg_range(const agg *a, int32_t partition, int64_t *from, int64_t *next, int *has_pending) {
+int agg_range(const agg *a, int32_t partition, int64_t *from, int64_t *next, int *has_pending)
+{
     const part *p = find(a, partition);
-    if (!p) return ERR_NOTFOUND;
+    if (!p)
+        return ERR_NOTFOUND;
     *from = p->from;
     *next = p->next;
     *has_pending = p->has_frozen;
     return 0;
 }
 
-int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, void **out,
-                          size_t *len) {
+int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, void **out, size_t *len)
+{
     Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
     q.topic = (char *)topic;
     q.n_partitions = n;
@@ -503,7 +567,8 @@ int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, voi
     req.offset_query = &q;
     size_t sz = rsvp__v1__writer_request__get_packed_size(&req);
     void *p = malloc(sz ? sz : 1);
-    if (!p) return ERR_NOMEM;
+    if (!p)
+        return ERR_NOMEM;
     *len = rsvp__v1__writer_request__pack(&req, p);
     *out = p;
     return 0;

@@ -143,7 +143,6 @@ int agg_range(const agg *a, int32_t partition, int64_t *from, int64_t *next, int
 
 /* agg_pack_offset_query: a packed WriterRequest{offset_query} for the given partitions into a
  * malloc'd buffer the caller frees. 0 or ERR_NOMEM. */
-int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, void **out,
-                          size_t *len);
+int agg_pack_offset_query(const char *topic, const int32_t *parts, size_t n, void **out, size_t *len);
 
 #endif

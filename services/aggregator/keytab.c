@@ -10,11 +10,11 @@
 
 #include "common/err.h"
 
-#define REC_HDR 12u          /* u32 keylen + i64 delta */
-#define MIN_SLOTS 1024u      /* power of two */
+#define REC_HDR     12u   /* u32 keylen + i64 delta */
+#define MIN_SLOTS   1024u /* power of two */
 #define FLAG_STR(i) (1u << (i))
 #define FLAG_NUM(i) (1u << (KEY_NSTR + (i)))
-#define RESP_SHIFT (KEY_NSTR + KEY_NNUM)
+#define RESP_SHIFT  (KEY_NSTR + KEY_NNUM)
 
 typedef struct slot {
     uint32_t hash;
@@ -31,16 +31,21 @@ struct keytab {
     size_t scap;
 };
 
-double keytab_norm_double(double d) {
-    if (d == 0.0) return 0.0; /* -0.0 == 0.0 is true: both become +0.0 */
-    if (isnan(d)) return NAN;
+double keytab_norm_double(double d)
+{
+    if (d == 0.0)
+        return 0.0; /* -0.0 == 0.0 is true: both become +0.0 */
+    if (isnan(d))
+        return NAN;
     return d;
 }
 
-size_t keytab_i64_dec(int64_t v, char out[24]) {
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                   "8081828384858687888990919293949596979899";
+size_t keytab_i64_dec(int64_t v, char out[24])
+{
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     char tmp[24];
     size_t n = sizeof tmp, len = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -56,19 +61,22 @@ size_t keytab_i64_dec(int64_t v, char out[24]) {
     } else {
         tmp[--n] = (char)('0' + u);
     }
-    if (v < 0) out[len++] = '-';
+    if (v < 0)
+        out[len++] = '-';
     memcpy(out + len, tmp + n, sizeof tmp - n);
     len += sizeof tmp - n;
     out[len] = '\0';
     return len;
 }
 
-static void set_str(keyview *k, int i, const char *s) {
+static void set_str(keyview *k, int i, const char *s)
+{
     k->str[i] = s;
     k->str_len[i] = s ? strlen(s) : 0;
 }
 
-void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24]) {
+void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
+{
     memset(k, 0, sizeof *k);
     const Rsvp__V1__Event *e = r->event;
     const Rsvp__V1__Group *g = r->group;
@@ -107,20 +115,22 @@ void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
 
 /* A hash over bytes, 16 at a time with one 64x64->128 multiply each (the wyhash construction;
  * keys are 50-300 bytes, and this is most of the per-message cost of a lookup). */
-static uint64_t mum(uint64_t a, uint64_t b) {
+static uint64_t mum(uint64_t a, uint64_t b)
+{
     unsigned __int128 r = (unsigned __int128)a * b;
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-static uint64_t load64(const unsigned char *p) {
+static uint64_t load64(const unsigned char *p)
+{
     uint64_t v;
     memcpy(&v, p, 8);
     return v;
 }
 
-static uint64_t hash_bytes(const unsigned char *p, size_t n) {
-    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
-                   k2 = 0x8ebc6af09c88c6e3ull;
+static uint64_t hash_bytes(const unsigned char *p, size_t n)
+{
+    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
     uint64_t h = k0 ^ mum((uint64_t)n ^ k1, k0), a = 0, b = 0;
     while (n > 16) {
         h = mum(load64(p) ^ k1, load64(p + 8) ^ h);
@@ -136,7 +146,8 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n) {
     return mum(k1 ^ n, mum(a ^ k1, b ^ h) ^ k2);
 }
 
-static size_t put_varint(unsigned char *p, size_t v) {
+static size_t put_varint(unsigned char *p, size_t v)
+{
     size_t n = 0;
     while (v >= 0x80) {
         p[n++] = (unsigned char)(v | 0x80);
@@ -146,7 +157,8 @@ static size_t put_varint(unsigned char *p, size_t v) {
     return n;
 }
 
-static size_t get_varint(const unsigned char *p, size_t *v) {
+static size_t get_varint(const unsigned char *p, size_t *v)
+{
     size_t n = 0, shift = 0, r = 0;
     do {
         r |= (size_t)(p[n] & 0x7f) << shift;
@@ -156,38 +168,47 @@ static size_t get_varint(const unsigned char *p, size_t *v) {
     return n;
 }
 
-static int grow(unsigned char **p, size_t *cap, size_t need) {
-    if (need <= *cap) return 0;
+static int grow(unsigned char **p, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
     /* Double while small; past 16 MiB grow by 25%: glibc moves large blocks with mremap (no
      * copy), and the slack of doubling would otherwise be ~30% of a big table's memory. */
     size_t c = *cap ? *cap : 4096;
-    while (c < need) c += c < (16u << 20) ? c : c / 4;
+    while (c < need)
+        c += c < (16u << 20) ? c : c / 4;
     unsigned char *np = realloc(*p, c);
-    if (!np) return ERR_NOMEM;
+    if (!np)
+        return ERR_NOMEM;
     *p = np;
     *cap = c;
     return 0;
 }
 
-size_t keytab_encoded_max(const keyview *k) {
+size_t keytab_encoded_max(const keyview *k)
+{
     size_t need = 2 + 8 * KEY_NNUM;
     for (int i = 0; i < KEY_NSTR; i++)
-        if (k->str[i]) need += 10 + k->str_len[i] + 1;
+        if (k->str[i])
+            need += 10 + k->str_len[i] + 1;
     return need;
 }
 
-size_t keytab_encode(const keyview *k, unsigned char *p) {
+size_t keytab_encode(const keyview *k, unsigned char *p)
+{
     size_t n = 2;
     unsigned flags = (unsigned)k->response << RESP_SHIFT;
     for (int i = 0; i < KEY_NNUM; i++) {
-        if (!k->has_num[i]) continue;
+        if (!k->has_num[i])
+            continue;
         flags |= FLAG_NUM(i);
         double d = keytab_norm_double(k->num[i]);
         memcpy(p + n, &d, 8);
         n += 8;
     }
     for (int i = 0; i < KEY_NSTR; i++) {
-        if (!k->str[i]) continue;
+        if (!k->str[i])
+            continue;
         flags |= FLAG_STR(i);
         n += put_varint(p + n, k->str_len[i]);
         memcpy(p + n, k->str[i], k->str_len[i]);
@@ -199,11 +220,16 @@ size_t keytab_encode(const keyview *k, unsigned char *p) {
     return n;
 }
 
-uint32_t keytab_hash(const unsigned char *key, size_t len) { return (uint32_t)hash_bytes(key, len); }
+uint32_t keytab_hash(const unsigned char *key, size_t len)
+{
+    return (uint32_t)hash_bytes(key, len);
+}
 
-keytab *keytab_new(void) {
+keytab *keytab_new(void)
+{
     keytab *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t)
+        return NULL;
     t->slots = calloc(MIN_SLOTS, sizeof *t->slots);
     if (!t->slots) {
         free(t);
@@ -213,8 +239,10 @@ keytab *keytab_new(void) {
     return t;
 }
 
-void keytab_free(keytab *t) {
-    if (!t) return;
+void keytab_free(keytab *t)
+{
+    if (!t)
+        return;
     free(t->slots);
     free(t->arena);
     free(t->scratch);
@@ -222,15 +250,19 @@ void keytab_free(keytab *t) {
 }
 
 /* Double the slot array (load factor stays <= 0.7), rehashing from the stored 32-bit hashes. */
-static int rehash(keytab *t) {
+static int rehash(keytab *t)
+{
     size_t n = t->nslots * 2;
     slot *ns = calloc(n, sizeof *ns);
-    if (!ns) return ERR_NOMEM;
+    if (!ns)
+        return ERR_NOMEM;
     for (size_t i = 0; i < t->nslots; i++) {
         slot s = t->slots[i];
-        if (!s.off1) continue;
+        if (!s.off1)
+            continue;
         size_t j = s.hash & (n - 1);
-        while (ns[j].off1) j = (j + 1) & (n - 1);
+        while (ns[j].off1)
+            j = (j + 1) & (n - 1);
         ns[j] = s;
     }
     free(t->slots);
@@ -239,7 +271,8 @@ static int rehash(keytab *t) {
     return 0;
 }
 
-void keytab_prefetch(const keytab *t, uint32_t h, int record) {
+void keytab_prefetch(const keytab *t, uint32_t h, int record)
+{
     const slot *sl = &t->slots[h & (t->nslots - 1)];
     if (!record) {
         __builtin_prefetch(sl);
@@ -252,20 +285,25 @@ void keytab_prefetch(const keytab *t, uint32_t h, int record) {
     }
 }
 
-int keytab_add(keytab *t, const keyview *k, int64_t d) {
-    if (grow(&t->scratch, &t->scap, keytab_encoded_max(k))) return ERR_NOMEM;
+int keytab_add(keytab *t, const keyview *k, int64_t d)
+{
+    if (grow(&t->scratch, &t->scap, keytab_encoded_max(k)))
+        return ERR_NOMEM;
     size_t klen = keytab_encode(k, t->scratch);
     return keytab_add_encoded(t, t->scratch, klen, keytab_hash(t->scratch, klen), d);
 }
 
-int keytab_add_encoded(keytab *t, const unsigned char *key, size_t klen, uint32_t h, int64_t d) {
+int keytab_add_encoded(keytab *t, const unsigned char *key, size_t klen, uint32_t h, int64_t d)
+{
     size_t mask = t->nslots - 1, j = h & mask;
     for (; t->slots[j].off1; j = (j + 1) & mask) {
-        if (t->slots[j].hash != h) continue;
+        if (t->slots[j].hash != h)
+            continue;
         unsigned char *rec = t->arena + t->slots[j].off1 - 1;
         uint32_t rlen;
         memcpy(&rlen, rec, 4);
-        if (rlen != klen || memcmp(rec + REC_HDR, key, klen) != 0) continue;
+        if (rlen != klen || memcmp(rec + REC_HDR, key, klen) != 0)
+            continue;
         int64_t delta;
         memcpy(&delta, rec + 4, 8);
         delta += d;
@@ -273,10 +311,13 @@ int keytab_add_encoded(keytab *t, const unsigned char *key, size_t klen, uint32_
         return 0;
     }
     /* New key: make room first so that a failure leaves the table unchanged. */
-    if (t->alen + REC_HDR + klen >= UINT32_MAX) return ERR_RANGE;
-    if (grow(&t->arena, &t->acap, t->alen + REC_HDR + klen)) return ERR_NOMEM;
+    if (t->alen + REC_HDR + klen >= UINT32_MAX)
+        return ERR_RANGE;
+    if (grow(&t->arena, &t->acap, t->alen + REC_HDR + klen))
+        return ERR_NOMEM;
     if ((t->count + 1) * 10 > t->nslots * 7) {
-        if (rehash(t)) return ERR_NOMEM;
+        if (rehash(t))
+            return ERR_NOMEM;
         mask = t->nslots - 1;
         for (j = h & mask; t->slots[j].off1; j = (j + 1) & mask) {
         }
@@ -293,20 +334,30 @@ int keytab_add_encoded(keytab *t, const unsigned char *key, size_t klen, uint32_
     return 0;
 }
 
-size_t keytab_count(const keytab *t) { return t->count; }
+size_t keytab_count(const keytab *t)
+{
+    return t->count;
+}
 
-size_t keytab_bytes(const keytab *t) {
+size_t keytab_bytes(const keytab *t)
+{
     return sizeof *t + t->nslots * sizeof(slot) + t->acap + t->scap;
 }
 
-size_t keytab_used_bytes(const keytab *t) {
+size_t keytab_used_bytes(const keytab *t)
+{
     return sizeof *t + t->nslots * sizeof(slot) + t->alen;
 }
 
-size_t keytab_key_bytes(const keytab *t) { return t->alen; }
+size_t keytab_key_bytes(const keytab *t)
+{
+    return t->alen;
+}
 
-int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta) {
-    if (*pos >= t->alen) return 0;
+int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta)
+{
+    if (*pos >= t->alen)
+        return 0;
     const unsigned char *rec = t->arena + *pos;
     uint32_t rlen;
     memcpy(&rlen, rec, 4);
@@ -317,13 +368,15 @@ int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta) {
     memset(k, 0, sizeof *k);
     k->response = (int)(flags >> RESP_SHIFT) & 3;
     for (int i = 0; i < KEY_NNUM; i++) {
-        if (!(flags & FLAG_NUM(i))) continue;
+        if (!(flags & FLAG_NUM(i)))
+            continue;
         k->has_num[i] = 1;
         memcpy(&k->num[i], p + n, 8);
         n += 8;
     }
     for (int i = 0; i < KEY_NSTR; i++) {
-        if (!(flags & FLAG_STR(i))) continue;
+        if (!(flags & FLAG_STR(i)))
+            continue;
         n += get_varint(p + n, &k->str_len[i]);
         k->str[i] = (const char *)p + n;
         n += k->str_len[i] + 1;
@@ -332,7 +385,8 @@ int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta) {
     return 1;
 }
 
-void keytab_reset(keytab *t) {
+void keytab_reset(keytab *t)
+{
     /* Give back a slot array that one burst blew up far beyond the usual key count. */
     if (t->nslots > MIN_SLOTS && t->count * 8 < t->nslots / 4) {
         slot *ns = calloc(MIN_SLOTS, sizeof *ns);

@@ -21,7 +21,7 @@
 #include "services/aggregator/wlink.h"
 
 #define MAX_POLL_MS 100 /* the loop notices signals and replies at least this often */
-#define DRAIN_MAX 512   /* messages taken per wake-up before the loop's housekeeping runs */
+#define DRAIN_MAX   512 /* messages taken per wake-up before the loop's housekeeping runs */
 
 typedef struct config {
     cfg_common common;
@@ -65,11 +65,13 @@ typedef struct app {
 
 /* ---- configuration ---- */
 
-static int config_parse(config *c, cfg_option *opts, int argc, char **argv) {
-    int rc = cfg_parse("rsvp-aggregator",
-                       "counts RSVPs per key per partition and sends batches to rsvp-writer", opts,
-                       argc, argv);
-    if (rc) return rc;
+static int config_parse(config *c, cfg_option *opts, int argc, char **argv)
+{
+    int rc =
+        cfg_parse("rsvp-aggregator", "counts RSVPs per key per partition and sends batches to rsvp-writer",
+                  opts, argc, argv);
+    if (rc)
+        return rc;
     if (strcmp(c->start_offset, "earliest") != 0 && strcmp(c->start_offset, "latest") != 0) {
         fprintf(stderr, "rsvp-aggregator: --start-offset: must be earliest or latest\n");
         return ERR_INVALID;
@@ -91,9 +93,10 @@ static int config_parse(config *c, cfg_option *opts, int argc, char **argv) {
 
 /* ---- metrics ---- */
 
-static void metrics_init(metrics_set *m) {
-    m->consumed = metrics_counter("rsvp_aggregator_consumed_total", NULL,
-                                  "messages consumed from the parsed topic");
+static void metrics_init(metrics_set *m)
+{
+    m->consumed =
+        metrics_counter("rsvp_aggregator_consumed_total", NULL, "messages consumed from the parsed topic");
     m->decode_errors = metrics_counter("rsvp_aggregator_decode_errors_total", NULL,
                                        "messages that did not decode as rsvp.v1.Rsvp (skipped)");
     m->duplicates = metrics_counter("rsvp_aggregator_duplicates_total", NULL,
@@ -109,8 +112,8 @@ static void metrics_init(metrics_set *m) {
     for (int i = 0; i < AGG_NRES; i++) {
         char lbl[64];
         snprintf(lbl, sizeof lbl, "result=\"%s\"", agg_result_name((agg_result)i));
-        m->batches[i] = metrics_counter("rsvp_aggregator_batches_total", lbl,
-                                        "batches sent to the writer, by outcome");
+        m->batches[i] =
+            metrics_counter("rsvp_aggregator_batches_total", lbl, "batches sent to the writer, by outcome");
     }
     for (int i = 0; i < AGG_NTRIG; i++) {
         char lbl[64];
@@ -125,19 +128,21 @@ static void metrics_init(metrics_set *m) {
                            "messages behind the high watermark, all assigned partitions");
     m->state_bytes = metrics_gauge("rsvp_aggregator_state_bytes", NULL,
                                    "memory held by tables, frozen batches and scratch");
-    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                    0.25,  0.5,    1,     2.5,  5,     10};
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     m->batch_seconds = metrics_histogram("rsvp_aggregator_batch_seconds", NULL,
-                                         "time from sending a batch to the writer's reply",
-                                         bounds, (int)(sizeof bounds / sizeof bounds[0]));
+                                         "time from sending a batch to the writer's reply", bounds,
+                                         (int)(sizeof bounds / sizeof bounds[0]));
 }
 
-static void add_delta(mcounter *c, uint64_t now, uint64_t *last) {
-    if (now > *last) mcounter_add(c, now - *last);
+static void add_delta(mcounter *c, uint64_t now, uint64_t *last)
+{
+    if (now > *last)
+        mcounter_add(c, now - *last);
     *last = now;
 }
 
-static void metrics_export(app *ap) {
+static void metrics_export(app *ap)
+{
     metrics_set *m = &ap->m;
     const agg_stats *s = agg_get_stats(ap->a);
     add_delta(m->consumed, s->consumed, &m->last.consumed);
@@ -147,7 +152,8 @@ static void metrics_export(app *ap) {
     add_delta(m->discarded, s->discarded_msgs, &m->last.discarded_msgs);
     for (int i = 0; i < AGG_NRES; i++)
         add_delta(m->batches[i], s->batches[i], &m->last.batches[i]);
-    for (int i = 0; i < AGG_NTRIG; i++) add_delta(m->cut[i], s->cut[i], &m->last.cut[i]);
+    for (int i = 0; i < AGG_NTRIG; i++)
+        add_delta(m->cut[i], s->cut[i], &m->last.cut[i]);
     mgauge_set(m->keys, (double)agg_live_keys(ap->a));
     mgauge_set(m->pending, (double)agg_pending_batches(ap->a));
     mgauge_set(m->state_bytes, (double)agg_state_bytes(ap->a));
@@ -161,7 +167,8 @@ static void metrics_export(app *ap) {
 /* Before a resume, put every partition whose next offset we know exactly there: older librdkafka
  * releases let a pause() that follows a seek() restore the pre-seek position (#3567), and our own
  * bookkeeping is the truth anyway. */
-static void seek_to_expected(app *ap) {
+static void seek_to_expected(app *ap)
+{
     int32_t ids[1024];
     size_t n = agg_partitions(ap->a, ids, 1024);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
@@ -182,22 +189,27 @@ static void seek_to_expected(app *ap) {
 }
 
 /* Pause or resume every assigned partition (retry mode, back-pressure). */
-static void set_paused(app *ap, int pause) {
-    if (ap->paused == pause) return;
+static void set_paused(app *ap, int pause)
+{
+    if (ap->paused == pause)
+        return;
     rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(ap->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (!pause) seek_to_expected(ap);
+    if (rd_kafka_assignment(ap->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (!pause)
+        seek_to_expected(ap);
     rd_kafka_resp_err_t err =
         pause ? rd_kafka_pause_partitions(ap->rk, parts) : rd_kafka_resume_partitions(ap->rk, parts);
     if (err)
         log_warn("pause/resume failed", "pause=%d err=%s", pause, rd_kafka_err2str(err));
-    log_debug(pause ? "consumption paused" : "consumption resumed",
-             "partitions=%d pending_batches=%zu", parts->cnt, agg_pending_batches(ap->a));
+    log_debug(pause ? "consumption paused" : "consumption resumed", "partitions=%d pending_batches=%zu",
+              parts->cnt, agg_pending_batches(ap->a));
     rd_kafka_topic_partition_list_destroy(parts);
     ap->paused = pause;
 }
 
-static void seek_partition(app *ap, int32_t partition, int64_t offset) {
+static void seek_partition(app *ap, int32_t partition, int64_t offset)
+{
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, ap->cfg->topic, partition)->offset =
         offset >= 0 ? offset : ap->start_logical;
@@ -211,8 +223,10 @@ static void seek_partition(app *ap, int32_t partition, int64_t offset) {
 }
 
 /* Kafka's committed offsets only show lag to operators; the writer's offsets are the truth. */
-static void commit_async(app *ap, int32_t partition, int64_t offset) {
-    if (offset < 0) return;
+static void commit_async(app *ap, int32_t partition, int64_t offset)
+{
+    if (offset < 0)
+        return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, ap->cfg->topic, partition)->offset = offset;
     rd_kafka_commit(ap->rk, l, 1);
@@ -223,54 +237,64 @@ static void commit_async(app *ap, int32_t partition, int64_t offset) {
 
 /* Ask the writer for the stored next offsets of parts[0..n) into stored[]. One attempt.
  * 0, ERR_RETRY (writer said no), ERR_TIMEOUT/ERR_IO/ERR_INVALID, ERR_CLOSED (stopping). */
-static int query_offsets(app *ap, const int32_t *parts, size_t n, int64_t *stored) {
+static int query_offsets(app *ap, const int32_t *parts, size_t n, int64_t *stored)
+{
     void *req;
     size_t len;
-    if (agg_pack_offset_query(ap->cfg->topic, parts, n, &req, &len)) return ERR_NOMEM;
+    if (agg_pack_offset_query(ap->cfg->topic, parts, n, &req, &len))
+        return ERR_NOMEM;
     Rsvp__V1__WriterReply *r = NULL;
     int rc = wlink_call(ap->w, WLINK_QUERY, req, len, ap->cfg->request_timeout_ms, &r);
     free(req);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     ap->writer_ok = 1; /* it answered, whatever it said */
-    if (r->status != RSVP__V1__WRITER_REPLY__STATUS__OK) rc = ERR_RETRY;
+    if (r->status != RSVP__V1__WRITER_REPLY__STATUS__OK)
+        rc = ERR_RETRY;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         stored[i] = -2;
         for (size_t j = 0; j < r->n_offsets; j++)
-            if (r->offsets[j]->partition == parts[i]) stored[i] = r->offsets[j]->next_offset;
-        if (stored[i] == -2) rc = ERR_INVALID; /* the writer must answer every partition */
+            if (r->offsets[j]->partition == parts[i])
+                stored[i] = r->offsets[j]->next_offset;
+        if (stored[i] == -2)
+            rc = ERR_INVALID; /* the writer must answer every partition */
     }
     if (rc)
-        log_warn("offset query failed", "status=%d message=%s", (int)r->status,
-                 r->message ? r->message : "");
+        log_warn("offset query failed", "status=%d message=%s", (int)r->status, r->message ? r->message : "");
     rsvp__v1__writer_reply__free_unpacked(r, NULL);
     return rc;
 }
 
 /* query_offsets until it succeeds or a stop signal arrives (then ERR_CLOSED). */
-static int query_offsets_retry(app *ap, const int32_t *parts, size_t n, int64_t *stored) {
+static int query_offsets_retry(app *ap, const int32_t *parts, size_t n, int64_t *stored)
+{
     backoff bo;
     backoff_init(&bo, ap->cfg->backoff_base_ms, ap->cfg->backoff_max_ms, 0);
     for (;;) {
         int rc = query_offsets(ap, parts, n, stored);
-        if (rc == 0 || rc == ERR_NOMEM) return rc;
-        if (sig_stopping()) return ERR_CLOSED;
+        if (rc == 0 || rc == ERR_NOMEM)
+            return rc;
+        if (sig_stopping())
+            return ERR_CLOSED;
         mcounter_add(ap->m.query_retries, 1); /* directly: we block the loop that exports */
         int64_t d = backoff_next(&bo);
         log_warn("writer offset query failed, retrying", "err=%s retry_in_ms=%lld", err_str(rc),
                  (long long)d);
         clock_sleep_ms(d);
-        if (sig_stopping()) return ERR_CLOSED;
+        if (sig_stopping())
+            return ERR_CLOSED;
     }
 }
 
-static void handle_reply(app *ap, int err, Rsvp__V1__WriterReply *r) {
+static void handle_reply(app *ap, int err, Rsvp__V1__WriterReply *r)
+{
     mhist_observe(ap->m.batch_seconds, (double)(clock_mono_ms() - ap->sent_at_ms) / 1000.0);
     agg_action act;
     agg_on_reply(ap->a, err, r, &act);
-    if (r) ap->writer_ok = 1;
+    if (r)
+        ap->writer_ok = 1;
     switch (act.act) {
-    case AGG_ACT_NONE:
-        break;
+    case AGG_ACT_NONE: break;
     case AGG_ACT_COMMIT:
         commit_async(ap, act.partition, act.offset);
         if (ap->retry_mode) {
@@ -290,32 +314,37 @@ static void handle_reply(app *ap, int err, Rsvp__V1__WriterReply *r) {
         break;
     }
     case AGG_ACT_SEEK:
-        log_warn("batch stale, partition state dropped", "partition=%d stored_offset=%lld",
-                 act.partition, (long long)act.offset);
+        log_warn("batch stale, partition state dropped", "partition=%d stored_offset=%lld", act.partition,
+                 (long long)act.offset);
         seek_partition(ap, act.partition, act.offset);
         break;
     case AGG_ACT_REQUERY: {
         int64_t from, next, stored;
         int pending;
-        log_error("writer rejected batch, partition state dropped",
-                  "partition=%d result=%s message=%s", act.partition, agg_result_name(act.result),
-                  r && r->message ? r->message : "");
-        if (agg_range(ap->a, act.partition, &from, &next, &pending) != 0) break;
-        if (query_offsets(ap, &act.partition, 1, &stored) != 0) stored = from; /* best known */
-        if (agg_assign(ap->a, act.partition, stored) != 0) ap->failed = 1;
+        log_error("writer rejected batch, partition state dropped", "partition=%d result=%s message=%s",
+                  act.partition, agg_result_name(act.result), r && r->message ? r->message : "");
+        if (agg_range(ap->a, act.partition, &from, &next, &pending) != 0)
+            break;
+        if (query_offsets(ap, &act.partition, 1, &stored) != 0)
+            stored = from; /* best known */
+        if (agg_assign(ap->a, act.partition, stored) != 0)
+            ap->failed = 1;
         seek_partition(ap, act.partition, stored);
         break;
     }
     }
-    if (r) rsvp__v1__writer_reply__free_unpacked(r, NULL);
+    if (r)
+        rsvp__v1__writer_reply__free_unpacked(r, NULL);
 }
 
 /* Collect a finished batch request (waiting at most wait_ms) and send the next one. */
-static void pump_writer(app *ap, int64_t wait_ms) {
+static void pump_writer(app *ap, int64_t wait_ms)
+{
     if (agg_inflight(ap->a)) {
         Rsvp__V1__WriterReply *r = NULL;
         int rc = wlink_poll(ap->w, WLINK_BATCH, wait_ms, &r);
-        if (rc == 1) return;
+        if (rc == 1)
+            return;
         handle_reply(ap, rc == ERR_NOTFOUND ? ERR_IO : rc, rc == 0 ? r : NULL);
     }
     if (ap->retry_mode && !agg_pending_batches(ap->a)) {
@@ -323,7 +352,8 @@ static void pump_writer(app *ap, int64_t wait_ms) {
         ap->retry_mode = 0;
         backoff_reset(&ap->bo);
     }
-    if (ap->retry_mode && clock_mono_ms() < ap->retry_at) return;
+    if (ap->retry_mode && clock_mono_ms() < ap->retry_at)
+        return;
     int32_t p;
     const void *data;
     size_t len;
@@ -340,7 +370,8 @@ static void pump_writer(app *ap, int64_t wait_ms) {
  * of every rebalance callback: a revoke or an assignment must not overtake messages polled before
  * it (a partition re-assigned at its stored offset would count them first and then drop the re-read
  * messages below them as duplicates). */
-static void flush_pending(app *ap) {
+static void flush_pending(app *ap)
+{
     size_t n = 0;
     for (int i = 0; i < ap->npend; i++) {
         const rd_kafka_message_t *m = ap->pend[i];
@@ -354,13 +385,15 @@ static void flush_pending(app *ap) {
     }
     agg_consume_many(ap->a, ap->pend_msg, n);
     for (size_t i = 0; i < n; i++) {
-        if (ap->pend_msg[i].rc != ERR_NOMEM) continue;
+        if (ap->pend_msg[i].rc != ERR_NOMEM)
+            continue;
         log_error("out of memory counting a message", "partition=%d", ap->pend_msg[i].partition);
         ap->failed = 1;
         sig_request_stop();
         break;
     }
-    for (int i = 0; i < ap->npend; i++) rd_kafka_message_destroy(ap->pend[i]);
+    for (int i = 0; i < ap->npend; i++)
+        rd_kafka_message_destroy(ap->pend[i]);
     ap->npend = 0;
 }
 
@@ -370,11 +403,13 @@ static void flush_pending(app *ap) {
  * once per message. rd_kafka_consume_batch_queue() would save a little more, but librdkafka
  * 2.0.2's batch consume can skip offsets around pause/resume (fixed in 2.1.0), and this loop
  * pauses for back-pressure and retries. */
-static void drain(app *ap, int wait_ms) {
+static void drain(app *ap, int wait_ms)
+{
     rd_kafka_message_t *m = rd_kafka_consumer_poll(ap->rk, wait_ms);
     while (m) {
         ap->pend[ap->npend++] = m; /* a rebalance inside the next poll flushes these first */
-        if (ap->npend == DRAIN_MAX) break;
+        if (ap->npend == DRAIN_MAX)
+            break;
         m = rd_kafka_consumer_poll(ap->rk, 0);
     }
     flush_pending(ap);
@@ -382,7 +417,8 @@ static void drain(app *ap, int wait_ms) {
 
 /* ---- rebalance ---- */
 
-static void on_assign(app *ap, rd_kafka_topic_partition_list_t *parts, int coop) {
+static void on_assign(app *ap, rd_kafka_topic_partition_list_t *parts, int coop)
+{
     /* Let our in-flight batch finish first, so the offsets we read include it. */
     int64_t deadline = clock_mono_ms() + ap->cfg->request_timeout_ms;
     while (agg_inflight(ap->a) && !sig_stopping() && clock_mono_ms() < deadline)
@@ -391,18 +427,20 @@ static void on_assign(app *ap, rd_kafka_topic_partition_list_t *parts, int coop)
     int32_t *ids = calloc(n ? n : 1, sizeof *ids);
     int64_t *stored = calloc(n ? n : 1, sizeof *stored);
     int rc = ids && stored ? 0 : ERR_NOMEM;
-    for (size_t i = 0; rc == 0 && i < n; i++) ids[i] = parts->elems[i].partition;
-    if (rc == 0 && n) rc = query_offsets_retry(ap, ids, n, stored);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        ids[i] = parts->elems[i].partition;
+    if (rc == 0 && n)
+        rc = query_offsets_retry(ap, ids, n, stored);
     if (rc == 0 && !n) { /* a standby: only learn that the writer answers (for /readyz) */
         int32_t zero = 0;
         int64_t ignored;
         query_offsets(ap, &zero, 1, &ignored);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if ((rc = agg_assign(ap->a, ids[i], stored[i])) != 0) break;
+        if ((rc = agg_assign(ap->a, ids[i], stored[i])) != 0)
+            break;
         parts->elems[i].offset = stored[i] >= 0 ? stored[i] : ap->start_logical;
-        log_info("partition assigned", "partition=%d stored_offset=%lld", ids[i],
-                 (long long)stored[i]);
+        log_info("partition assigned", "partition=%d stored_offset=%lld", ids[i], (long long)stored[i]);
     }
     if (rc && rc != ERR_CLOSED) {
         log_error("cannot assign partitions", "err=%s", err_str(rc));
@@ -419,16 +457,19 @@ static void on_assign(app *ap, rd_kafka_topic_partition_list_t *parts, int coop)
         err = rd_kafka_assign(ap->rk, parts);
     if (e || err) {
         log_error("assign failed", "err=%s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
-        if (e) rd_kafka_error_destroy(e);
+        if (e)
+            rd_kafka_error_destroy(e);
     }
-    if (ap->paused) rd_kafka_pause_partitions(ap->rk, parts);
+    if (ap->paused)
+        rd_kafka_pause_partitions(ap->rk, parts);
     ap->assigned = 1;
     free(ids);
     free(stored);
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
+{
     app *ap = opaque;
     flush_pending(ap); /* messages polled before this rebalance are counted before it */
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -455,13 +496,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- the loop ---- */
 
-static void run(app *ap) {
+static void run(app *ap)
+{
     int64_t next_trigger = clock_mono_ms() + ap->cfg->trigger_ms, next_metrics = 0;
     while (!sig_stopping() && !kafka_fatal() && !ap->failed) {
         drain(ap, agg_inflight(ap->a) ? 5 : MAX_POLL_MS);
         int64_t now = clock_mono_ms();
         int all = now >= next_trigger;
-        if (all) next_trigger = now + ap->cfg->trigger_ms;
+        if (all)
+            next_trigger = now + ap->cfg->trigger_ms;
         if (agg_freeze(ap->a, all) < 0) {
             log_error("out of memory freezing a batch", NULL);
             ap->failed = 1;
@@ -478,9 +521,11 @@ static void run(app *ap) {
 
 /* SIGTERM: send what we have once, within one request timeout; unsent deltas are not lost (the
  * next owner re-reads them from the writer's stored offsets). */
-static void flush_on_stop(app *ap) {
+static void flush_on_stop(app *ap)
+{
     set_paused(ap, 1);
-    if (agg_freeze_for(ap->a, 1, AGG_TRIG_SHUTDOWN) < 0) return;
+    if (agg_freeze_for(ap->a, 1, AGG_TRIG_SHUTDOWN) < 0)
+        return;
     ap->retry_mode = 0;
     int64_t deadline = clock_mono_ms() + ap->cfg->request_timeout_ms;
     while (clock_mono_ms() < deadline && !ap->retry_mode &&
@@ -490,18 +535,31 @@ static void flush_on_stop(app *ap) {
 }
 
 /* The group consumer, subscribed. 0, ERR_INVALID (bad Kafka setting) or ERR_IO. */
-static int consumer_new(app *ap, rd_kafka_t **out) {
+static int consumer_new(app *ap, rd_kafka_t **out)
+{
     const config *c = ap->cfg;
     char session[32], qkb[32], client_id[256];
     snprintf(session, sizeof session, "%lld", (long long)c->session_timeout_ms);
     snprintf(qkb, sizeof qkb, "%lld", (long long)c->queue_kbytes);
     snprintf(client_id, sizeof client_id, "rsvp-aggregator-%s", ap->instance);
-    const char *defaults[] = {"group.id", c->group_id, "client.id", client_id,
-                              "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-                              "isolation.level", "read_committed", "auto.offset.reset",
-                              c->start_offset, "session.timeout.ms", session,
-                              "queued.max.messages.kbytes", qkb,
-                              c->static_membership ? "group.instance.id" : NULL, ap->instance,
+    const char *defaults[] = {"group.id",
+                              c->group_id,
+                              "client.id",
+                              client_id,
+                              "enable.auto.commit",
+                              "false",
+                              "enable.auto.offset.store",
+                              "false",
+                              "isolation.level",
+                              "read_committed",
+                              "auto.offset.reset",
+                              c->start_offset,
+                              "session.timeout.ms",
+                              session,
+                              "queued.max.messages.kbytes",
+                              qkb,
+                              c->static_membership ? "group.instance.id" : NULL,
+                              ap->instance,
                               NULL};
     char errstr[512];
     rd_kafka_conf_t *conf = NULL;
@@ -531,8 +589,10 @@ static int consumer_new(app *ap, rd_kafka_t **out) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     config c = {0};
+    /* clang-format off */
     cfg_option opts[] = {
         {"parsed-topic", "PARSED_TOPIC", CFG_STRING, "rsvps.parsed", "topic of rsvp.v1.Rsvp to count", 0, 0, 0, &c.topic},
         {"group-id", "GROUP_ID", CFG_STRING, "rsvp-aggregator", "Kafka consumer group", 0, 0, 0, &c.group_id},
@@ -554,6 +614,7 @@ int main(int argc, char **argv) {
         CFG_COMMON_OPTIONS(&c.common, "127.0.0.1:9103"),
         {0},
     };
+    /* clang-format on */
     int rc = config_parse(&c, opts, argc, argv);
     if (rc) {
         cfg_free(opts);
@@ -562,8 +623,8 @@ int main(int argc, char **argv) {
     log_level lvl = LOGL_INFO;
     log_level_parse(c.common.log_level, &lvl);
     app ap = {.cfg = &c, .instance = cfg_instance_id(c.common.instance_id)};
-    ap.start_logical = strcmp(c.start_offset, "latest") == 0 ? RD_KAFKA_OFFSET_END
-                                                             : RD_KAFKA_OFFSET_BEGINNING;
+    ap.start_logical =
+        strcmp(c.start_offset, "latest") == 0 ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
     backoff_init(&ap.bo, c.backoff_base_ms, c.backoff_max_ms, 0);
 
     /* Order matters: logs and signals first; the writer link and the state exist before the
@@ -577,7 +638,8 @@ int main(int argc, char **argv) {
         exit_code = 2;
         goto out;
     }
-    if (!(ap.a = agg_new(c.topic, ap.instance, (size_t)c.max_keys, (size_t)c.max_bytes))) goto out;
+    if (!(ap.a = agg_new(c.topic, ap.instance, (size_t)c.max_keys, (size_t)c.max_bytes)))
+        goto out;
     if ((rc = consumer_new(&ap, &ap.rk)) != 0) {
         exit_code = rc == ERR_INVALID ? 2 : 1;
         goto out;
@@ -589,9 +651,8 @@ int main(int argc, char **argv) {
     }
     httpd_set_ready(ap.http, 0, "no partition assignment yet");
     cfg_log_effective(opts);
-    log_info("up", "version=%s librdkafka=%s topic=%s group=%s writer=%s trigger_ms=%lld",
-             RSVP_VERSION, rd_kafka_version_str(), c.topic, c.group_id, c.writer_url,
-             (long long)c.trigger_ms);
+    log_info("up", "version=%s librdkafka=%s topic=%s group=%s writer=%s trigger_ms=%lld", RSVP_VERSION,
+             rd_kafka_version_str(), c.topic, c.group_id, c.writer_url, (long long)c.trigger_ms);
 
     run(&ap);
 

@@ -29,18 +29,29 @@ struct wmsg {
     int strings_only; /* every known field is a string the key does not use (walk_strings) */
 };
 
-#define SKIP(w) {1, (w), ACT_SKIP, 0, NULL}
-#define STR(slot) {1, WT_LEN, ACT_STR, (slot), NULL}
-#define NUM(slot) {1, WT_64BIT, ACT_NUM, (slot), NULL}
-#define MSG(m) {1, WT_LEN, ACT_MSG, 0, &(m)}
+#define SKIP(w)                                                                                              \
+    {                                                                                                        \
+        1, (w), ACT_SKIP, 0, NULL                                                                            \
+    }
+#define STR(slot)                                                                                            \
+    {                                                                                                        \
+        1, WT_LEN, ACT_STR, (slot), NULL                                                                     \
+    }
+#define NUM(slot)                                                                                            \
+    {                                                                                                        \
+        1, WT_64BIT, ACT_NUM, (slot), NULL                                                                   \
+    }
+#define MSG(m)                                                                                               \
+    {                                                                                                        \
+        1, WT_LEN, ACT_MSG, 0, &(m)                                                                          \
+    }
 
 /* Field numbers and types: proto/rsvp.proto. Every field of every message reachable from Rsvp is
  * listed, because protobuf-c checks the wire type of each one it knows, however deep. */
 static const wfield other_service_f[] = {{0}, SKIP(WT_LEN), SKIP(WT_LEN)};
 static const wmsg other_service_m = {3, other_service_f, 1};
 
-static const wfield member_f[] = {{0}, SKIP(WT_VARINT), SKIP(WT_LEN), SKIP(WT_LEN),
-                                  MSG(other_service_m)};
+static const wfield member_f[] = {{0}, SKIP(WT_VARINT), SKIP(WT_LEN), SKIP(WT_LEN), MSG(other_service_m)};
 static const wmsg member_m = {5, member_f, 0};
 
 static const wfield group_topic_f[] = {{0}, SKIP(WT_LEN), SKIP(WT_LEN)};
@@ -49,8 +60,8 @@ static const wmsg group_topic_m = {3, group_topic_f, 1};
 static const wfield venue_f[] = {{0}, SKIP(WT_LEN), NUM(KEY_LAT), NUM(KEY_LON), SKIP(WT_VARINT)};
 static const wmsg venue_m = {5, venue_f, 0};
 
-static const wfield event_f[] = {{0}, STR(KEY_EVENT_NAME), SKIP(WT_LEN),
-                                 {1, WT_VARINT, ACT_TIME, 0, NULL}, STR(KEY_EVENT_URL)};
+static const wfield event_f[] = {
+    {0}, STR(KEY_EVENT_NAME), SKIP(WT_LEN), {1, WT_VARINT, ACT_TIME, 0, NULL}, STR(KEY_EVENT_URL)};
 static const wmsg event_m = {5, event_f, 0};
 
 static const wfield group_f[] = {{0},
@@ -90,9 +101,11 @@ typedef struct wstate {
 
 /* parse_tag_and_wiretype: at most 5 bytes. A first byte with field number 0 and no continuation
  * bit is rejected; field number 0 spelt in two or more bytes is an unknown field. 0 = bad. */
-static size_t get_tag(const unsigned char *p, size_t rem, uint32_t *tag, unsigned *wt) {
+static size_t get_tag(const unsigned char *p, size_t rem, uint32_t *tag, unsigned *wt)
+{
     size_t max = rem > 5 ? 5 : rem;
-    if ((p[0] & 0xf8) == 0) return 0;
+    if ((p[0] & 0xf8) == 0)
+        return 0;
     uint32_t t = (uint32_t)(p[0] & 0x7f) >> 3;
     unsigned shift = 4;
     *wt = p[0] & 7;
@@ -114,7 +127,8 @@ static size_t get_tag(const unsigned char *p, size_t rem, uint32_t *tag, unsigne
 }
 
 /* A varint of at most 10 bytes, value modulo 2^64 (parse_uint64). 0 = unterminated. */
-static size_t get_varint(const unsigned char *p, size_t rem, uint64_t *v) {
+static size_t get_varint(const unsigned char *p, size_t rem, uint64_t *v)
+{
     size_t max = rem > 10 ? 10 : rem;
     uint64_t r = 0;
     for (size_t i = 0; i < max; i++) {
@@ -130,16 +144,19 @@ static size_t get_varint(const unsigned char *p, size_t rem, uint64_t *v) {
 /* scan_length_prefixed_data: a length of at most 5 bytes (up to 35 bits), rejected over INT_MAX
  * (protobuf-c 1.4.1's guard against 32-bit overflow) or past the end. Returns prefix + length
  * (*hdr = prefix size), 0 = bad. */
-static size_t get_len(const unsigned char *p, size_t rem, size_t *hdr) {
+static size_t get_len(const unsigned char *p, size_t rem, size_t *hdr)
+{
     size_t max = rem < 5 ? rem : 5, i;
     uint64_t val = 0;
     unsigned shift = 0;
     for (i = 0; i < max; i++) {
         val |= (uint64_t)(p[i] & 0x7f) << shift;
         shift += 7;
-        if (!(p[i] & 0x80)) break;
+        if (!(p[i] & 0x80))
+            break;
     }
-    if (i == max || val > INT32_MAX) return 0;
+    if (i == max || val > INT32_MAX)
+        return 0;
     *hdr = i + 1;
     return *hdr + val > rem ? 0 : *hdr + (size_t)val;
 }
@@ -151,7 +168,8 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st);
  * byte sends the whole message through walk(), which gives the exact verdict (this loop records
  * nothing, so starting over is harmless). Every field it steps over would pass walk() as well: a
  * known field of these messages is a string, an unknown one of wire type 2 is skipped. */
-static int walk_strings(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
+static int walk_strings(const wmsg *m, const unsigned char *p, size_t n, wstate *st)
+{
     const unsigned char *q = p;
     size_t r = n;
     while (r >= 2 && q[0] >= 8 && q[0] < 0x80 && (q[0] & 7) == WT_LEN && q[1] < 0x80 &&
@@ -164,7 +182,8 @@ static int walk_strings(const wmsg *m, const unsigned char *p, size_t n, wstate 
 
 /* Walk one message of type m over p[0..n). Field order, repeats and nesting as protobuf-c reads
  * them; one-byte tags, lengths and varints (nearly all of them) take the short paths. */
-static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
+static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st)
+{
     while (n > 0) {
         uint32_t tag;
         unsigned wt;
@@ -181,13 +200,15 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
         const wfield *f = tag < m->nfields && m->f[tag].known ? &m->f[tag] : NULL;
         /* protobuf-c rejects a known field of another wire type (its scan may reject the same
          * bytes earlier for another reason: the verdict is the same) */
-        if (f && wt != f->wt) return ERR_INVALID;
+        if (f && wt != f->wt)
+            return ERR_INVALID;
         if (wt == WT_LEN) {
             size_t hdr, flen;
             if (n > 0 && p[0] < 0x80) {
                 hdr = 1;
                 flen = 1 + (size_t)p[0];
-                if (flen > n) return ERR_INVALID;
+                if (flen > n)
+                    return ERR_INVALID;
             } else if (!(flen = get_len(p, n, &hdr))) {
                 return ERR_INVALID;
             }
@@ -199,7 +220,8 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
             } else if (f && f->act == ACT_MSG) {
                 int rc = f->sub->strings_only ? walk_strings(f->sub, p + hdr, flen - hdr, st)
                                               : walk(f->sub, p + hdr, flen - hdr, st);
-                if (rc) return ERR_INVALID;
+                if (rc)
+                    return ERR_INVALID;
             }
             p += flen;
             n -= flen;
@@ -226,7 +248,8 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
             p += vl;
             n -= vl;
         } else if (wt == WT_64BIT) {
-            if (n < 8) return ERR_INVALID;
+            if (n < 8)
+                return ERR_INVALID;
             if (f && f->act == ACT_NUM) {
                 memcpy(&st->k->num[f->slot], p, 8);
                 st->k->has_num[f->slot] = 1;
@@ -234,7 +257,8 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
             p += 8;
             n -= 8;
         } else if (wt == WT_32BIT) {
-            if (n < 4) return ERR_INVALID;
+            if (n < 4)
+                return ERR_INVALID;
             p += 4;
             n -= 4;
         } else {
@@ -244,15 +268,17 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st) {
     return 0;
 }
 
-int rsvpwire_key(const void *data, size_t len, keyview *k, char timebuf[24], int64_t *ingest_ms) {
+int rsvpwire_key(const void *data, size_t len, keyview *k, char timebuf[24], int64_t *ingest_ms)
+{
     memset(k, 0, sizeof *k);
     wstate st = {.k = k};
-    if (walk(&rsvp_m, data, len, &st)) return ERR_INVALID;
+    if (walk(&rsvp_m, data, len, &st))
+        return ERR_INVALID;
     if (st.has_time) {
         k->str_len[KEY_EVENT_TIME] = keytab_i64_dec(st.time, timebuf);
         k->str[KEY_EVENT_TIME] = timebuf;
     }
-    k->response = !st.has_response                   ? KEY_RESPONSE_NULL
+    k->response = !st.has_response   ? KEY_RESPONSE_NULL
                   : st.response == 1 ? KEY_RESPONSE_YES
                   : st.response == 2 ? KEY_RESPONSE_NO
                                      : KEY_RESPONSE_NULL;

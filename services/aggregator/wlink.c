@@ -38,7 +38,8 @@ struct wlink {
     chan ch[WLINK_NCHAN];
 };
 
-static void chan_cb(void *arg) {
+static void chan_cb(void *arg)
+{
     chan *c = arg;
     int rv = nng_aio_result(c->aio);
     pthread_mutex_lock(&c->mu);
@@ -65,25 +66,36 @@ static void chan_cb(void *arg) {
     pthread_mutex_unlock(&c->mu);
 }
 
-void wlink_free(wlink *w) {
-    if (!w) return;
+void wlink_free(wlink *w)
+{
+    if (!w)
+        return;
     for (int i = 0; i < WLINK_NCHAN; i++) {
         chan *c = &w->ch[i];
-        if (c->aio) nng_aio_stop(c->aio); /* waits for the callback; no new operation starts */
-        if (c->reply) nng_msg_free(c->reply);
-        if (c->ctx_open) nng_ctx_close(c->ctx);
-        if (c->aio) nng_aio_free(c->aio);
+        if (c->aio)
+            nng_aio_stop(c->aio); /* waits for the callback; no new operation starts */
+        if (c->reply)
+            nng_msg_free(c->reply);
+        if (c->ctx_open)
+            nng_ctx_close(c->ctx);
+        if (c->aio)
+            nng_aio_free(c->aio);
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
     }
-    if (w->sock_open) nng_close(w->sock);
+    if (w->sock_open)
+        nng_close(w->sock);
     free(w);
 }
 
-static int set(const char *s) { return s && *s; }
+static int set(const char *s)
+{
+    return s && *s;
+}
 
 /* read_pem: the whole file, NUL-terminated (nng wants PEM text), into *out (caller frees). */
-static int read_pem(const char *what, const char *path, char **out) {
+static int read_pem(const char *what, const char *path, char **out)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         log_error("cannot read TLS file", "option=%s path=%s err=%s", what, path, strerror(errno));
@@ -93,13 +105,15 @@ static int read_pem(const char *what, const char *path, char **out) {
     char chunk[4096];
     size_t n;
     int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = buf_append(&b, chunk, n);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
     if (rc == 0 && ferror(f)) {
         log_error("cannot read TLS file", "option=%s path=%s err=%s", what, path, strerror(errno));
         rc = ERR_INVALID;
     }
     fclose(f);
-    if (rc == 0) rc = buf_putc(&b, '\0');
+    if (rc == 0)
+        rc = buf_putc(&b, '\0');
     if (rc != 0) {
         buf_free(&b);
         return rc;
@@ -110,15 +124,15 @@ static int read_pem(const char *what, const char *path, char **out) {
 
 /* tls_config_new: a client config for one tls+tcp URL: verify the writer against the CA and the
  * server name (t->server_name, else the URL's host), present a client certificate if given. */
-static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **out) {
+static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **out)
+{
     if (!t || !set(t->ca_file)) {
-        log_error("tls+tcp writer url needs TLS_CA (the CA that signed the writer's certificate)",
-                  "url=%s", url);
+        log_error("tls+tcp writer url needs TLS_CA (the CA that signed the writer's certificate)", "url=%s",
+                  url);
         return ERR_INVALID;
     }
     if (set(t->cert_file) != set(t->key_file)) {
-        log_error("TLS_CERT and TLS_KEY go together (client certificate and its key)", "url=%s",
-                  url);
+        log_error("TLS_CERT and TLS_KEY go together (client certificate and its key)", "url=%s", url);
         return ERR_INVALID;
     }
     nng_tls_config *cfg = NULL;
@@ -130,7 +144,8 @@ static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **
         return ERR_INVALID;
     }
     int rc = read_pem("TLS_CA", t->ca_file, &ca);
-    if (rc) goto out;
+    if (rc)
+        goto out;
     rc = ERR_INVALID;
     if ((rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0 ||
         (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
@@ -144,8 +159,8 @@ static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **
             goto out;
         rc = ERR_INVALID;
         if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-            log_error("TLS_CERT/TLS_KEY: not a matching PEM certificate and key",
-                      "cert=%s key=%s err=%s", t->cert_file, t->key_file, nng_strerror(rv));
+            log_error("TLS_CERT/TLS_KEY: not a matching PEM certificate and key", "cert=%s key=%s err=%s",
+                      t->cert_file, t->key_file, nng_strerror(rv));
             goto out;
         }
     }
@@ -165,7 +180,8 @@ static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **
     cfg = NULL;
     rc = 0;
 out:
-    if (cfg) nng_tls_config_free(cfg);
+    if (cfg)
+        nng_tls_config_free(cfg);
     nng_url_free(pu);
     free(ca);
     free(cert);
@@ -174,29 +190,40 @@ out:
 }
 
 /* dial: start a non-blocking dialer for one URL; tls+tcp:// ones get a TLS client config. */
-static int dial(wlink *w, const char *u, const wlink_tls *tls) {
+static int dial(wlink *w, const char *u, const wlink_tls *tls)
+{
     if (strncmp(u, "tls+", 4) != 0) {
         int rv = nng_dial(w->sock, u, NULL, NNG_FLAG_NONBLOCK);
-        if (rv) log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
+        if (rv)
+            log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
         return rv ? ERR_INVALID : 0;
     }
     nng_tls_config *cfg = NULL;
     int rc = tls_config_new(tls, u, &cfg);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     nng_dialer d;
     int rv = nng_dialer_create(&d, w->sock, u);
-    if (rv == 0 && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0) nng_dialer_close(d);
-    if (rv == 0 && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) nng_dialer_close(d);
+    if (rv == 0 && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0)
+        nng_dialer_close(d);
+    if (rv == 0 && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
+        nng_dialer_close(d);
     nng_tls_config_free(cfg); /* the dialer holds its own reference */
-    if (rv) log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
+    if (rv)
+        log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
     return rv ? ERR_INVALID : 0;
 }
 
-int wlink_open(wlink **out, const char *urls) { return wlink_open_tls(out, urls, NULL); }
+int wlink_open(wlink **out, const char *urls)
+{
+    return wlink_open_tls(out, urls, NULL);
+}
 
-int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls) {
+int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls)
+{
     wlink *w = calloc(1, sizeof *w);
-    if (!w) return ERR_NOMEM;
+    if (!w)
+        return ERR_NOMEM;
     for (int i = 0; i < WLINK_NCHAN; i++) {
         pthread_mutex_init(&w->ch[i].mu, NULL);
         pthread_cond_init(&w->ch[i].cv, NULL);
@@ -227,8 +254,10 @@ int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls) {
     int ndial = 0;
     char *save = NULL;
     for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-        while (*u == ' ') u++;
-        if (!*u) continue;
+        while (*u == ' ')
+            u++;
+        if (!*u)
+            continue;
         if ((rv = dial(w, u, tls)) != 0) {
             free(list);
             wlink_free(w);
@@ -246,17 +275,21 @@ int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls) {
     return 0;
 }
 
-int wlink_start(wlink *w, wlink_chan ci, const void *data, size_t len, int64_t timeout_ms) {
+int wlink_start(wlink *w, wlink_chan ci, const void *data, size_t len, int64_t timeout_ms)
+{
     chan *c = &w->ch[ci];
     pthread_mutex_lock(&c->mu);
     int busy = c->ph == PH_SEND || c->ph == PH_RECV;
     pthread_mutex_unlock(&c->mu);
-    if (busy) return ERR_INVALID;
+    if (busy)
+        return ERR_INVALID;
     nng_msg *m;
-    if (nng_msg_alloc(&m, len) != 0) return ERR_NOMEM;
+    if (nng_msg_alloc(&m, len) != 0)
+        return ERR_NOMEM;
     memcpy(nng_msg_body(m), data, len);
     pthread_mutex_lock(&c->mu);
-    if (c->reply) nng_msg_free(c->reply); /* an unread old reply */
+    if (c->reply)
+        nng_msg_free(c->reply); /* an unread old reply */
     c->reply = NULL;
     c->ph = PH_SEND;
     c->rv = 0;
@@ -268,7 +301,8 @@ int wlink_start(wlink *w, wlink_chan ci, const void *data, size_t len, int64_t t
     return 0;
 }
 
-int wlink_busy(const wlink *w, wlink_chan ci) {
+int wlink_busy(const wlink *w, wlink_chan ci)
+{
     chan *c = (chan *)&w->ch[ci];
     pthread_mutex_lock(&c->mu);
     int busy = c->ph == PH_SEND || c->ph == PH_RECV;
@@ -276,7 +310,8 @@ int wlink_busy(const wlink *w, wlink_chan ci) {
     return busy;
 }
 
-int wlink_poll(wlink *w, wlink_chan ci, int64_t wait_ms, Rsvp__V1__WriterReply **reply) {
+int wlink_poll(wlink *w, wlink_chan ci, int64_t wait_ms, Rsvp__V1__WriterReply **reply)
+{
     chan *c = &w->ch[ci];
     pthread_mutex_lock(&c->mu);
     if (c->ph == PH_IDLE) {
@@ -293,7 +328,8 @@ int wlink_poll(wlink *w, wlink_chan ci, int64_t wait_ms, Rsvp__V1__WriterReply *
             ts.tv_nsec -= 1000000000L;
         }
         while (c->ph != PH_DONE)
-            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0) break;
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) != 0)
+                break;
     }
     if (c->ph != PH_DONE) {
         pthread_mutex_unlock(&c->mu);
@@ -304,20 +340,24 @@ int wlink_poll(wlink *w, wlink_chan ci, int64_t wait_ms, Rsvp__V1__WriterReply *
     c->reply = NULL;
     c->ph = PH_IDLE;
     pthread_mutex_unlock(&c->mu);
-    if (rv) return rv == NNG_ETIMEDOUT ? ERR_TIMEOUT : ERR_IO;
-    Rsvp__V1__WriterReply *r =
-        rsvp__v1__writer_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+    if (rv)
+        return rv == NNG_ETIMEDOUT ? ERR_TIMEOUT : ERR_IO;
+    Rsvp__V1__WriterReply *r = rsvp__v1__writer_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
     nng_msg_free(m);
-    if (!r) return ERR_INVALID;
+    if (!r)
+        return ERR_INVALID;
     *reply = r;
     return 0;
 }
 
 int wlink_call(wlink *w, wlink_chan c, const void *data, size_t len, int64_t timeout_ms,
-               Rsvp__V1__WriterReply **reply) {
+               Rsvp__V1__WriterReply **reply)
+{
     int rc = wlink_start(w, c, data, len, timeout_ms);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     while ((rc = wlink_poll(w, c, 100, reply)) == 1)
-        if (sig_stopping()) return ERR_CLOSED; /* the aio times out on its own later */
+        if (sig_stopping())
+            return ERR_CLOSED; /* the aio times out on its own later */
     return rc;
 }

@@ -18,7 +18,7 @@
 #include "services/ingestor/rsvpscan.h"
 #include "services/ingestor/source.h"
 
-#define INGESTOR_TICK_MS 100       /* longest wait between looks at signals and Kafka */
+#define INGESTOR_TICK_MS         100 /* longest wait between looks at signals and Kafka */
 #define INGESTOR_OVERSIZE_LOG_MS 10000
 
 /* Why lines are waiting in the splitter instead of being produced. */
@@ -41,19 +41,19 @@ struct ingestor {
 
     int hold;
     int fatal;
-    int flowing;           /* a line arrived on this connection (backoff was reset) */
-    int past_resume;       /* a line newer than L arrived on this connection: the replay of the
+    int flowing;     /* a line arrived on this connection (backoff was reset) */
+    int past_resume; /* a line newer than L arrived on this connection: the replay of the
                               resume point is over, an older mtime now is a new (out-of-order) line */
-    int broker_ok;         /* last transaction call succeeded */
-    int ready;             /* what we last told httpd */
+    int broker_ok;   /* last transaction call succeeded */
+    int ready;       /* what we last told httpd */
     uint64_t connects;
     int64_t next_connect_ms;
-    int64_t txn_start_ms;  /* monotonic time the open transaction got its first message */
+    int64_t txn_start_ms; /* monotonic time the open transaction got its first message */
     int64_t oversize_log_ms;
     uint64_t oversize_unlogged;
 
-    mcounter *m_lines, *m_bytes, *m_produced, *m_reconnects, *m_oversize, *m_invalid, *m_dups,
-        *m_txns, *m_aborts, *m_pauses;
+    mcounter *m_lines, *m_bytes, *m_produced, *m_reconnects, *m_oversize, *m_invalid, *m_dups, *m_txns,
+        *m_aborts, *m_pauses;
     mgauge *g_last_mtime, *g_lag;
 };
 
@@ -63,9 +63,8 @@ static void note_oversize(ingestor *g, size_t len)
     g->oversize_unlogged++;
     int64_t now = clock_mono_ms();
     if (now - g->oversize_log_ms >= INGESTOR_OVERSIZE_LOG_MS) {
-        log_warn("oversize line skipped",
-                 "bytes_seen=%zu max_line_bytes=%lld skipped_since_last_log=%llu", len,
-                 (long long)g->o.max_line_bytes, (unsigned long long)g->oversize_unlogged);
+        log_warn("oversize line skipped", "bytes_seen=%zu max_line_bytes=%lld skipped_since_last_log=%llu",
+                 len, (long long)g->o.max_line_bytes, (unsigned long long)g->oversize_unlogged);
         g->oversize_log_ms = now;
         g->oversize_unlogged = 0;
     }
@@ -74,7 +73,7 @@ static void note_oversize(ingestor *g, size_t len)
 /* drain: produce buffered complete lines until none is left or something makes us hold. */
 static void drain(ingestor *g)
 {
-    int64_t ts = clock_wall_ms(); /* ingest time: one per batch of bytes received together */
+    int64_t ts = clock_wall_ms();     /* ingest time: one per batch of bytes received together */
     uint64_t lines = 0, produced = 0; /* added to the metrics once per call, not per line */
     while (g->hold == HOLD_NONE) {
         if (producer_txn_messages(g->prod) >= (uint64_t)g->o.commit_messages) {
@@ -195,8 +194,8 @@ static int rollback(ingestor *g, const char *why, int need_abort)
     g->hold = HOLD_NONE;
     g->broker_ok = 0;
     schedule_reconnect(g, 0);
-    log_warn("transaction aborted, rolled back", "reason=%s resume_mtime=%lld boundary_lines=%zu",
-             why, (long long)resume_mtime(g->cur), resume_boundary_count(g->cur));
+    log_warn("transaction aborted, rolled back", "reason=%s resume_mtime=%lld boundary_lines=%zu", why,
+             (long long)resume_mtime(g->cur), resume_boundary_count(g->cur));
     return 0;
 }
 
@@ -218,7 +217,7 @@ static int commit(ingestor *g)
 
 static void connect_source(ingestor *g)
 {
-    linesplit_reset(g->ls); /* a partial line of the previous connection is incomplete data */
+    linesplit_reset(g->ls);   /* a partial line of the previous connection is incomplete data */
     resume_reconnect(g->cur); /* the new connection replays mtime == L from its start */
     g->flowing = 0;
     g->past_resume = 0;
@@ -239,9 +238,8 @@ static void connect_source(ingestor *g)
 static void source_ended(ingestor *g, const source_end *e)
 {
     schedule_reconnect(g, e->retry_after_ms);
-    log_warn("source disconnected", "reason=%s http_status=%ld body_bytes=%lld retry_in_ms=%lld",
-             e->reason, e->http_status, (long long)e->body_bytes,
-             (long long)(g->next_connect_ms - clock_mono_ms()));
+    log_warn("source disconnected", "reason=%s http_status=%ld body_bytes=%lld retry_in_ms=%lld", e->reason,
+             e->http_status, (long long)e->body_bytes, (long long)(g->next_connect_ms - clock_mono_ms()));
 }
 
 static void update_status(ingestor *g)
@@ -330,8 +328,7 @@ int ingestor_run(ingestor *g)
     return rc;
 }
 
-int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed,
-                 httpd *h)
+int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed, httpd *h)
 {
     ingestor *g = calloc(1, sizeof(*g));
     if (!g)
@@ -359,28 +356,27 @@ int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume 
     }
     g->m_lines = metrics_counter("rsvp_ingestor_lines_total", NULL,
                                  "non-empty lines received (including dropped ones)");
-    g->m_bytes = metrics_counter("rsvp_ingestor_bytes_total", NULL,
-                                 "decoded body bytes received from the source");
+    g->m_bytes =
+        metrics_counter("rsvp_ingestor_bytes_total", NULL, "decoded body bytes received from the source");
     g->m_produced = metrics_counter("rsvp_ingestor_produced_total", NULL,
                                     "lines produced to the raw topic (committed or not)");
-    g->m_reconnects = metrics_counter("rsvp_ingestor_reconnects_total", NULL,
-                                      "source connections after the first");
-    g->m_oversize = metrics_counter("rsvp_ingestor_oversize_lines_total", NULL,
-                                    "lines over MAX_LINE_BYTES, skipped");
+    g->m_reconnects =
+        metrics_counter("rsvp_ingestor_reconnects_total", NULL, "source connections after the first");
+    g->m_oversize =
+        metrics_counter("rsvp_ingestor_oversize_lines_total", NULL, "lines over MAX_LINE_BYTES, skipped");
     g->m_invalid = metrics_counter("rsvp_ingestor_invalid_lines_total", NULL,
                                    "lines without a valid rsvp_id and mtime (produced anyway)");
     g->m_dups = metrics_counter("rsvp_ingestor_duplicates_dropped_total", NULL,
                                 "lines at or behind the resume point, dropped after a reconnect");
-    g->m_txns = metrics_counter("rsvp_ingestor_transactions_total", NULL,
-                                "Kafka transactions committed");
+    g->m_txns = metrics_counter("rsvp_ingestor_transactions_total", NULL, "Kafka transactions committed");
     g->m_aborts = metrics_counter("rsvp_ingestor_transaction_aborts_total", NULL,
                                   "Kafka transactions aborted and rolled back");
     g->m_pauses = metrics_counter("rsvp_ingestor_backpressure_pauses_total", NULL,
                                   "times the source was paused because Kafka's queue was full");
-    g->g_last_mtime = metrics_gauge("rsvp_ingestor_last_mtime_seconds", NULL,
-                                    "highest RSVP mtime produced (Unix time)");
-    g->g_lag = metrics_gauge("rsvp_ingestor_mtime_lag_seconds", NULL,
-                             "now minus the highest RSVP mtime produced");
+    g->g_last_mtime =
+        metrics_gauge("rsvp_ingestor_last_mtime_seconds", NULL, "highest RSVP mtime produced (Unix time)");
+    g->g_lag =
+        metrics_gauge("rsvp_ingestor_mtime_lag_seconds", NULL, "now minus the highest RSVP mtime produced");
     *out = g;
     return 0;
 }

@@ -21,7 +21,7 @@ typedef struct ingestor_opts {
     int64_t commit_messages;    /* ... or when it holds this many messages */
     int64_t backoff_base_ms;    /* reconnect backoff (common/backoff.h) */
     int64_t backoff_max_ms;
-    int64_t initial_since_ms;   /* since_mtime while no state exists (empty topic); < 0: live */
+    int64_t initial_since_ms;    /* since_mtime while no state exists (empty topic); < 0: live */
     const char *accept_encoding; /* for source_set_encoding(): NULL none, "" all, or a list */
 } ingestor_opts;
 
@@ -29,8 +29,7 @@ typedef struct ingestor_opts {
  * recovered from the topic; both stay owned by the caller and must outlive the ingestor. h (may be
  * NULL) gets readiness: ready while the source streams and the last commit succeeded. Registers
  * the rsvp_ingestor_* metrics. On success *out owns the ingestor. 0, ERR_NOMEM or ERR_IO. */
-int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed,
-                 httpd *h);
+int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed, httpd *h);
 
 /* ingestor_free: NULL-safe; does not commit (ingestor_run does that on its way out). */
 void ingestor_free(ingestor *g);

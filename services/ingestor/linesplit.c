@@ -89,8 +89,7 @@ int linesplit_next(linesplit *ls, const char **line, size_t *len)
             size_t plen = ls->end - ls->start;
             ls->scan = ls->end;
             /* A trailing '\r' may still turn out to be half of a CRLF, so allow one extra byte. */
-            if (plen > ls->max_line &&
-                !(plen == ls->max_line + 1 && ls->buf[ls->end - 1] == '\r')) {
+            if (plen > ls->max_line && !(plen == ls->max_line + 1 && ls->buf[ls->end - 1] == '\r')) {
                 *line = NULL;
                 *len = plen;
                 ls->start = ls->end = ls->scan = 0;

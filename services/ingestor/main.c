@@ -22,7 +22,7 @@
 #include "services/ingestor/recover.h"
 #include "services/ingestor/resume.h"
 
-#define INIT_TIMEOUT_MS 30000 /* each topic / recovery call */
+#define INIT_TIMEOUT_MS       30000 /* each topic / recovery call */
 #define MALLOC_MMAP_THRESHOLD (4 << 20)
 #define MALLOC_TRIM_THRESHOLD (32 << 20)
 
@@ -90,8 +90,7 @@ static int start_producer(const settings *s, const char *txn_id, producer **out)
         return rc;
     }
     int created = 0;
-    while ((rc = producer_ensure_topic(*out, INIT_TIMEOUT_MS, &created, err, sizeof err)) ==
-               ERR_RETRY ||
+    while ((rc = producer_ensure_topic(*out, INIT_TIMEOUT_MS, &created, err, sizeof err)) == ERR_RETRY ||
            rc == ERR_TIMEOUT) {
         log_warn("raw topic not ready: retrying", "topic=%s error=%s", s->raw_topic, err);
         clock_sleep_ms(backoff_next(&bo));
@@ -114,8 +113,8 @@ static int recover_state(const settings *s, resume *r)
     backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
     int64_t t0 = clock_mono_ms();
     int rc;
-    while ((rc = recover_tail(s->raw_topic, s->recover_tail, INIT_TIMEOUT_MS, r, &st, err,
-                              sizeof err)) == ERR_TIMEOUT) {
+    while ((rc = recover_tail(s->raw_topic, s->recover_tail, INIT_TIMEOUT_MS, r, &st, err, sizeof err)) ==
+           ERR_TIMEOUT) {
         log_warn("recover resume state: retrying", "error=%s", err);
         resume_clear(r);
         clock_sleep_ms(backoff_next(&bo));
@@ -130,14 +129,14 @@ static int recover_state(const settings *s, resume *r)
              "topic=%s partitions=%d messages=%lld with_mtime=%lld resume_mtime=%lld "
              "boundary_lines=%zu ms=%lld",
              s->raw_topic, st.partitions, (long long)st.messages, (long long)st.with_mtime,
-             (long long)resume_mtime(r), resume_boundary_count(r),
-             (long long)(clock_mono_ms() - t0));
+             (long long)resume_mtime(r), resume_boundary_count(r), (long long)(clock_mono_ms() - t0));
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     settings s = {0};
+    /* clang-format off */
     const cfg_option opts[] = {
         {"source-url", "SOURCE_URL", CFG_STRING, "http://127.0.0.1:8080/2/rsvps",
          "RSVP stream URL (chunked NDJSON; ?since_mtime= is appended on resume)", 0, 0, 0,
@@ -178,17 +177,18 @@ int main(int argc, char **argv)
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9101"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
+    /* clang-format on */
 
     /* Configuration: default < environment < flag; then what the table cannot check. */
-    int rc = cfg_parse("rsvp-ingestor", "RSVP HTTP stream -> Kafka raw topic, exactly once", opts,
-                       argc, argv);
+    int rc =
+        cfg_parse("rsvp-ingestor", "RSVP HTTP stream -> Kafka raw topic, exactly once", opts, argc, argv);
     if (rc != 0) {
         cfg_free(opts);
         return rc == 1 ? 0 : 2;
     }
     log_level level;
-    if (log_level_parse(s.common.log_level, &level) != 0 || !s.source_url[0] ||
-        !s.raw_topic[0] || s.backoff_max_ms < s.backoff_base_ms) {
+    if (log_level_parse(s.common.log_level, &level) != 0 || !s.source_url[0] || !s.raw_topic[0] ||
+        s.backoff_max_ms < s.backoff_base_ms) {
         fprintf(stderr, "rsvp-ingestor: bad log level, empty URL/topic or BACKOFF_MAX < "
                         "BACKOFF_BASE\n");
         cfg_free(opts);
@@ -198,8 +198,8 @@ int main(int argc, char **argv)
     const char *encoding = !strcmp(s.accept_encoding, "identity") ? NULL
                            : !strcmp(s.accept_encoding, "all")    ? ""
                                                                   : s.accept_encoding;
-    if (encoding && *encoding && strspn(encoding, "abcdefghijklmnopqrstuvwxyz0123456789-, ") !=
-                                     strlen(encoding)) {
+    if (encoding && *encoding &&
+        strspn(encoding, "abcdefghijklmnopqrstuvwxyz0123456789-, ") != strlen(encoding)) {
         fprintf(stderr, "rsvp-ingestor: --accept-encoding: not an encoding list: %s\n", encoding);
         cfg_free(opts);
         return 2;
@@ -232,8 +232,8 @@ int main(int argc, char **argv)
         goto out_resume;
     /* 5. the loop's state; the source connection opens inside ingestor_run() */
     ingestor *ing = NULL;
-    const ingestor_opts io = {s.source_url,         s.max_line_bytes, s.stall_ms,
-                              s.commit_interval_ms, s.commit_messages, s.backoff_base_ms,
+    const ingestor_opts io = {s.source_url,         s.max_line_bytes,   s.stall_ms,
+                              s.commit_interval_ms, s.commit_messages,  s.backoff_base_ms,
                               s.backoff_max_ms,     s.initial_since_ms, encoding};
     if ((rc = ingestor_new(&ing, &io, prod, committed, h)) != 0) {
         log_error("ingestor init", "error=%s", err_str(rc));
@@ -241,9 +241,9 @@ int main(int argc, char **argv)
     }
 
     cfg_log_effective(opts);
-    log_info("up", "version=%s curl=%s transactional_id=%s topic=%s url=%s resume_mtime=%lld",
-             RSVP_VERSION, curl_version_info(CURLVERSION_NOW)->version, txn_id, s.raw_topic,
-             s.source_url, (long long)resume_mtime(committed));
+    log_info("up", "version=%s curl=%s transactional_id=%s topic=%s url=%s resume_mtime=%lld", RSVP_VERSION,
+             curl_version_info(CURLVERSION_NOW)->version, txn_id, s.raw_topic, s.source_url,
+             (long long)resume_mtime(committed));
     rc = ingestor_run(ing);
     log_info("down", "result=%s resume_mtime=%lld", rc == 0 ? "ok" : err_str(rc),
              (long long)resume_mtime(committed));

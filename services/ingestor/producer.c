@@ -16,9 +16,9 @@
 #include "common/metrics.h"
 #include "common/msgblock.h"
 
-#define PRODUCER_TXN_CALL_MS 30000 /* per begin/commit/abort attempt; commit retries on timeout */
-#define PRODUCER_BLOCK_BYTES (256 * 1024) /* stash block; a longer line gets a block of its own */
-#define PRODUCER_SPARE_BLOCKS 4           /* empty blocks kept for reuse, the rest are freed */
+#define PRODUCER_TXN_CALL_MS  30000        /* per begin/commit/abort attempt; commit retries on timeout */
+#define PRODUCER_BLOCK_BYTES  (256 * 1024) /* stash block; a longer line gets a block of its own */
+#define PRODUCER_SPARE_BLOCKS 4            /* empty blocks kept for reuse, the rest are freed */
 
 struct producer {
     rd_kafka_t *rk;
@@ -27,8 +27,8 @@ struct producer {
     msgblock_pool *blocks; /* payload storage (common/msgblock.h); freed after rk */
     int txn_open;
     uint64_t txn_msgs;
-    uint64_t txn_failed;          /* delivery errors in the open transaction */
-    rd_kafka_resp_err_t txn_err;  /* the first of them */
+    uint64_t txn_failed;         /* delivery errors in the open transaction */
+    rd_kafka_resp_err_t txn_err; /* the first of them */
     mcounter *delivery_errors;
     /* lines the broker refused as too large (MESSAGE_TOO_LARGE): a refetch after the abort must
      * skip them, or the same line aborts every transaction forever. A small ring: (len, hash). */
@@ -105,10 +105,14 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
     char maxb[32];
     snprintf(maxb, sizeof maxb, "%lld", (long long)max_message_bytes);
     const char *defaults[] = {
-        "transactional.id", txn_id,  /* implies enable.idempotence=true, acks=all */
-        "compression.type", "lz4",   /* 3.4x smaller on disk; costs CPU here (producer.h) */
-        "linger.ms", "5",            /* batches fill at our rates; bounds added latency */
-        "message.max.bytes", maxb,   /* MAX_LINE_BYTES plus headroom: any accepted line fits */
+        "transactional.id",
+        txn_id, /* implies enable.idempotence=true, acks=all */
+        "compression.type",
+        "lz4", /* 3.4x smaller on disk; costs CPU here (producer.h) */
+        "linger.ms",
+        "5", /* batches fill at our rates; bounds added latency */
+        "message.max.bytes",
+        maxb, /* MAX_LINE_BYTES plus headroom: any accepted line fits */
         NULL,
     };
     rd_kafka_conf_t *conf = NULL;
@@ -165,9 +169,9 @@ void producer_free(producer *p)
 static int txn_error(rd_kafka_error_t *e, char *errstr, size_t errlen)
 {
     snprintf(errstr, errlen, "%s: %s", rd_kafka_error_name(e), rd_kafka_error_string(e));
-    int rc = rd_kafka_error_is_fatal(e)             ? ERR_FATAL
-             : rd_kafka_error_txn_requires_abort(e) ? ERR_STALE
-             : rd_kafka_error_is_retriable(e)       ? ERR_RETRY
+    int rc = rd_kafka_error_is_fatal(e)                               ? ERR_FATAL
+             : rd_kafka_error_txn_requires_abort(e)                   ? ERR_STALE
+             : rd_kafka_error_is_retriable(e)                         ? ERR_RETRY
              : rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT ? ERR_TIMEOUT
                                                                       : ERR_STALE;
     rd_kafka_error_destroy(e);
@@ -179,8 +183,7 @@ int producer_init(producer *p, backoff *bo, char *errstr, size_t errlen)
     return kafka_init_transactions(p->rk, bo, errstr, errlen);
 }
 
-int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen,
-                  int64_t ts_ms)
+int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen, int64_t ts_ms)
 {
     if (!p->txn_open) {
         rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
@@ -201,24 +204,19 @@ int producer_send(producer *p, const char *msg, size_t len, const char *key, siz
         return ERR_STALE;
     }
     memcpy(payload, msg, len);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(payload, len),
-        RD_KAFKA_V_KEY((const void *)key, key ? keylen : 0), RD_KAFKA_V_TIMESTAMP(ts_ms),
-        RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(0),
+                          RD_KAFKA_V_VALUE(payload, len), RD_KAFKA_V_KEY((const void *)key, key ? keylen : 0),
+                          RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
     switch (err) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
         msgblock_commit(p->blocks, b, len);
         p->txn_msgs++;
         return 0;
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-        return ERR_RETRY;
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        return ERR_RANGE;
-    case RD_KAFKA_RESP_ERR__FATAL:
-        return ERR_FATAL;
-    default:
-        log_error("produce failed", "error=%s", rd_kafka_err2str(err));
-        return ERR_STALE;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL: return ERR_RETRY;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE: return ERR_RANGE;
+    case RD_KAFKA_RESP_ERR__FATAL: return ERR_FATAL;
+    default: log_error("produce failed", "error=%s", rd_kafka_err2str(err)); return ERR_STALE;
     }
 }
 
@@ -235,8 +233,8 @@ int producer_commit(producer *p, char *errstr, size_t errlen)
            clock_mono_ms() < flush_end)
         ;
     if (p->txn_failed) {
-        snprintf(errstr, errlen, "%llu messages not delivered, first: %s",
-                 (unsigned long long)p->txn_failed, rd_kafka_err2str(p->txn_err));
+        snprintf(errstr, errlen, "%llu messages not delivered, first: %s", (unsigned long long)p->txn_failed,
+                 rd_kafka_err2str(p->txn_err));
         char why[256];
         if (producer_abort(p, why, sizeof why) != 0)
             return ERR_FATAL;
@@ -355,8 +353,7 @@ static int create_topic(producer *p, int timeout_ms, char *errstr, size_t errlen
         size_t n = 0;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-        rd_kafka_resp_err_t err =
-            n ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        rd_kafka_resp_err_t err = n ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR_NO_ERROR;
         if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             snprintf(errstr, errlen, "CreateTopics %s: %s", p->topic,
                      rd_kafka_topic_result_error_string(res[0]));

@@ -47,8 +47,7 @@ int producer_ensure_topic(producer *p, int timeout_ms, int *created, char *errst
  * (local queue full: poll and retry the same message), ERR_RANGE (message too large: skip it),
  * ERR_FATAL, or ERR_STALE (the transaction is in an abortable state, or no memory for the copy:
  * call producer_abort()). */
-int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen,
-                  int64_t ts_ms);
+int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen, int64_t ts_ms);
 
 /* producer_commit: commit the open transaction (flushes first; blocks, usually 20-60 ms). No-op if
  * none is open. Returns 0, ERR_STALE (it failed and was aborted: everything since the last commit

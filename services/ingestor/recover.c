@@ -22,8 +22,8 @@
 
 /* find_partitions: number of partitions of topic (0 if absent), from one all-topics metadata
  * request, which unlike a per-topic request never auto-creates the topic. */
-static int find_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int *out,
-                           char *errstr, size_t errlen)
+static int find_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int *out, char *errstr,
+                           size_t errlen)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
@@ -89,16 +89,21 @@ static int consume_until_eof(rd_kafka_t *rk, int remaining, int npart, int64_t d
     return rc;
 }
 
-int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, recover_stats *st,
-                 char *errstr, size_t errlen)
+int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, recover_stats *st, char *errstr,
+                 size_t errlen)
 {
     memset(st, 0, sizeof(*st));
     const char *defaults[] = {
-        "group.id", "rsvp-ingestor-recover", /* assign() needs one; never joined or committed */
-        "isolation.level", "read_committed",
-        "enable.partition.eof", "true",
-        "enable.auto.commit", "false",
-        "enable.auto.offset.store", "false",
+        "group.id",
+        "rsvp-ingestor-recover", /* assign() needs one; never joined or committed */
+        "isolation.level",
+        "read_committed",
+        "enable.partition.eof",
+        "true",
+        "enable.auto.commit",
+        "false",
+        "enable.auto.offset.store",
+        "false",
         NULL,
     };
     rd_kafka_conf_t *conf = NULL;
@@ -139,11 +144,9 @@ int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, rec
         for (int p = 0; p < npart && rc == 0; p++) {
             int64_t lo = 0, hi = 0;
             min_mtime[p] = -1;
-            rd_kafka_resp_err_t err =
-                rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
+            rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms);
             if (err) {
-                snprintf(errstr, errlen, "watermarks of partition %d: %s", p,
-                         rd_kafka_err2str(err));
+                snprintf(errstr, errlen, "watermarks of partition %d: %s", p, rd_kafka_err2str(err));
                 rc = ERR_TIMEOUT;
                 break;
             }
@@ -161,8 +164,7 @@ int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, rec
                 snprintf(errstr, errlen, "assign: %s", rd_kafka_err2str(err));
                 rc = ERR_INVALID;
             } else {
-                rc = consume_until_eof(rk, remaining, npart, deadline, r, st, min_mtime, errstr,
-                                       errlen);
+                rc = consume_until_eof(rk, remaining, npart, deadline, r, st, min_mtime, errstr, errlen);
                 rd_kafka_assign(rk, NULL);
             }
         }

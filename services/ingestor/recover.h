@@ -22,7 +22,7 @@ typedef struct recover_stats {
  * is already aborted. A topic that does not exist leaves r unchanged. Returns 0, ERR_TIMEOUT
  * (broker did not answer within timeout_ms: retry), ERR_NOMEM or ERR_INVALID (bad Kafka config);
  * errstr says why. */
-int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, recover_stats *st,
-                 char *errstr, size_t errlen);
+int recover_tail(const char *topic, int64_t tail, int timeout_ms, resume *r, recover_stats *st, char *errstr,
+                 size_t errlen);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "common/err.h"
 
-#define RESUME_MIN_CAP 16
+#define RESUME_MIN_CAP    16
 #define RESUME_SHRINK_CAP 1024 /* a cleared table larger than this is reallocated small */
 
 typedef struct slot {

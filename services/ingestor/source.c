@@ -24,7 +24,7 @@
  * the next wait starts with a nap of SOURCE_NAP_MS, so lines gather in the socket and are read
  * together; latency grows by at most that much. */
 #define SOURCE_TRICKLE_BYTES (64 * 1024)
-#define SOURCE_NAP_MS 2
+#define SOURCE_NAP_MS        2
 
 struct source {
     CURLM *multi;
@@ -41,7 +41,7 @@ struct source {
     long status;        /* response code once known */
     int64_t last_io_ms; /* monotonic time of the last header or body byte (or start/resume) */
     int64_t body_bytes;
-    int64_t last_read;  /* body bytes the previous source_poll delivered */
+    int64_t last_read; /* body bytes the previous source_poll delivered */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -128,10 +128,10 @@ static int setup(source *s)
 {
     CURL *e = s->easy;
     CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
-            rc = curl_easy_setopt(e, opt, val);                                                    \
+#define SET(opt, val)                                                                                        \
+    do {                                                                                                     \
+        if (rc == CURLE_OK)                                                                                  \
+            rc = curl_easy_setopt(e, opt, val);                                                              \
     } while (0)
     SET(CURLOPT_URL, s->url.data);
     SET(CURLOPT_HTTPGET, 1L);
@@ -159,8 +159,7 @@ int source_start(source *s, int64_t since_mtime)
     buf_reset(&s->url);
     int rc = buf_puts(&s->url, s->base_url);
     if (rc == 0 && since_mtime >= 0)
-        rc = buf_printf(&s->url, "%csince_mtime=%" PRId64, strchr(s->base_url, '?') ? '&' : '?',
-                        since_mtime);
+        rc = buf_printf(&s->url, "%csince_mtime=%" PRId64, strchr(s->base_url, '?') ? '&' : '?', since_mtime);
     if (rc != 0)
         return rc;
     s->errbuf[0] = '\0';
@@ -225,8 +224,7 @@ int source_poll(source *s, int timeout_ms, source_end *end)
         end->http_status = s->status;
         end->stalled = 1;
         end->body_bytes = s->body_bytes;
-        snprintf(end->reason, sizeof end->reason, "stalled: no data for %lld ms",
-                 (long long)s->stall_ms);
+        snprintf(end->reason, sizeof end->reason, "stalled: no data for %lld ms", (long long)s->stall_ms);
         source_stop(s);
         return 1;
     }

@@ -25,6 +25,7 @@ typedef struct settings {
 int main(int argc, char **argv)
 {
     settings s = {0};
+    /* clang-format off */
     const cfg_option opts[] = {
         {"raw-topic", "RAW_TOPIC", CFG_STRING, "rsvps.raw", "Kafka topic of raw RSVP JSON", 0, 0,
          0, &s.raw_topic},
@@ -52,18 +53,18 @@ int main(int argc, char **argv)
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9102"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
+    /* clang-format on */
 
     /* Configuration: default < environment < flag; then what the table cannot check. */
-    int rc = cfg_parse("rsvp-parser",
-                       "raw RSVP JSON -> rsvp.v1.Rsvp protobuf (+ dead letters), exactly once",
+    int rc = cfg_parse("rsvp-parser", "raw RSVP JSON -> rsvp.v1.Rsvp protobuf (+ dead letters), exactly once",
                        opts, argc, argv);
     if (rc != 0) {
         cfg_free(opts);
         return rc == 1 ? 0 : 2;
     }
     log_level level;
-    if (log_level_parse(s.common.log_level, &level) != 0 || !s.raw_topic[0] ||
-        !s.parsed_topic[0] || !s.dlq_topic[0] || !s.group_id[0]) {
+    if (log_level_parse(s.common.log_level, &level) != 0 || !s.raw_topic[0] || !s.parsed_topic[0] ||
+        !s.dlq_topic[0] || !s.group_id[0]) {
         fprintf(stderr, "rsvp-parser: bad log level or empty topic / group id\n");
         cfg_free(opts);
         return 2;
@@ -108,8 +109,8 @@ int main(int argc, char **argv)
     log_info("up",
              "version=%s librdkafka=%s transactional_id=rsvp-parser-%s group=%s raw=%s parsed=%s "
              "dlq=%s",
-             RSVP_VERSION, rd_kafka_version_str(), instance, s.group_id, s.raw_topic,
-             s.parsed_topic, s.dlq_topic);
+             RSVP_VERSION, rd_kafka_version_str(), instance, s.group_id, s.raw_topic, s.parsed_topic,
+             s.dlq_topic);
     rc = parser_run(p);
     log_info("down", "result=%s", rc == 0 ? "ok" : err_str(rc));
 

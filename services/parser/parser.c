@@ -19,19 +19,19 @@
 #include "common/msgblock.h"
 #include "common/sig.h"
 
-#define TXN_TIMEOUT_MS 30000    /* send_offsets / commit / abort */
-#define TXN_RETRIES 10          /* retriable commit errors before giving up and aborting */
-#define POLL_MS 100             /* the loop notices a stop signal within this */
+#define TXN_TIMEOUT_MS    30000 /* send_offsets / commit / abort */
+#define TXN_RETRIES       10    /* retriable commit errors before giving up and aborting */
+#define POLL_MS           100   /* the loop notices a stop signal within this */
 #define PARSE_SAMPLE_MASK 63    /* time one parse in 64 */
-#define REFUSED_MAX 16          /* raw messages whose dead letter the broker refused, remembered */
+#define REFUSED_MAX       16    /* raw messages whose dead letter the broker refused, remembered */
 /* While messages flow without waiting, the loop reads the clock and serves the producer's delivery
  * reports once per this many messages instead of per message (a vDSO call and a lock each); a poll
  * that waited, a full producer queue or a commit refresh the clock at once. */
-#define CLOCK_EVERY 32
+#define CLOCK_EVERY         32
 #define PRODUCER_POLL_EVERY 64
 /* Produced payloads live in blocks we own (common/msgblock.h), not in a copy librdkafka mallocs
  * per message: a longer payload gets a block of its own. */
-#define BLOCK_BYTES (256 * 1024)
+#define BLOCK_BYTES  (256 * 1024)
 #define SPARE_BLOCKS 4
 
 /* Per partition of the raw topic: offsets of the open transaction. */
@@ -92,8 +92,7 @@ static void update_ready(parser *p)
     if (p->producer_ready && p->joined)
         httpd_set_ready(p->h, 1, NULL);
     else
-        httpd_set_ready(p->h, 0,
-                        p->producer_ready ? "joining consumer group" : "initialising producer");
+        httpd_set_ready(p->h, 0, p->producer_ready ? "joining consumer group" : "initialising producer");
 }
 
 static int is_cooperative(rd_kafka_t *rk)
@@ -141,8 +140,7 @@ static void batch_reset(parser *p)
  * use_first), as a new list the caller destroys. */
 static rd_kafka_topic_partition_list_t *txn_offsets(parser *p, int use_first)
 {
-    rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new(p->ntouched ? p->ntouched : 1);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->ntouched ? p->ntouched : 1);
     for (int i = 0; i < p->ntouched; i++) {
         const part_state *ps = &p->parts[p->touched[i]];
         rd_kafka_topic_partition_list_add(l, p->o.raw_topic, p->touched[i])->offset =
@@ -168,21 +166,18 @@ static void rewind_consumer(parser *p)
     }
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(firsts->cnt);
     for (int i = 0; i < firsts->cnt; i++)
-        if (rd_kafka_topic_partition_list_find(owned, firsts->elems[i].topic,
-                                               firsts->elems[i].partition))
-            rd_kafka_topic_partition_list_add(seek, firsts->elems[i].topic,
-                                              firsts->elems[i].partition)
+        if (rd_kafka_topic_partition_list_find(owned, firsts->elems[i].topic, firsts->elems[i].partition))
+            rd_kafka_topic_partition_list_add(seek, firsts->elems[i].topic, firsts->elems[i].partition)
                 ->offset = RD_KAFKA_OFFSET_INVALID;
     if (seek->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_committed(p->consumer, seek, TXN_TIMEOUT_MS);
         if (err)
-            log_warn("rewind: committed offsets unknown, using the transaction's first offsets",
-                     "error=%s", rd_kafka_err2str(err));
+            log_warn("rewind: committed offsets unknown, using the transaction's first offsets", "error=%s",
+                     rd_kafka_err2str(err));
         for (int i = 0; i < seek->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &seek->elems[i];
             if (err || tp->err || tp->offset < 0)
-                tp->offset =
-                    rd_kafka_topic_partition_list_find(firsts, tp->topic, tp->partition)->offset;
+                tp->offset = rd_kafka_topic_partition_list_find(firsts, tp->topic, tp->partition)->offset;
             tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
         }
         rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, seek, TXN_TIMEOUT_MS);
@@ -194,8 +189,8 @@ static void rewind_consumer(parser *p)
         }
         for (int i = 0; i < seek->cnt; i++)
             if (seek->elems[i].err)
-                log_error("rewind: seek failed", "partition=%d error=%s",
-                          (int)seek->elems[i].partition, rd_kafka_err2str(seek->elems[i].err));
+                log_error("rewind: seek failed", "partition=%d error=%s", (int)seek->elems[i].partition,
+                          rd_kafka_err2str(seek->elems[i].err));
         log_info("rewound after abort", "partitions=%d", seek->cnt);
     }
     rd_kafka_topic_partition_list_destroy(seek);
@@ -211,10 +206,8 @@ static int abort_only(parser *p)
         rd_kafka_error_t *e = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
         if (!e)
             break;
-        int fatal = rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e) ||
-                    attempt >= TXN_RETRIES;
-        log_warn("abort transaction failed", "error=%s attempt=%d", rd_kafka_error_string(e),
-                 attempt);
+        int fatal = rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e) || attempt >= TXN_RETRIES;
+        log_warn("abort transaction failed", "error=%s attempt=%d", rd_kafka_error_string(e), attempt);
         if (fatal)
             set_fatal(p, "abort_transaction", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
@@ -340,8 +333,8 @@ static int txn_begin(parser *p)
 /* on_rebalance: librdkafka's rebalance callback, served inside consumer_poll on the main thread.
  * Before partitions go, the open transaction is committed with their offsets (or aborted if they
  * are already lost), so the next owner starts exactly where this one stopped. */
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque)
 {
     parser *p = opaque;
     int coop = is_cooperative(rk);
@@ -353,8 +346,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             aerr = rd_kafka_assign(rk, parts);
         p->joined = 1;
-        log_info("partitions assigned", "count=%d protocol=%s", parts->cnt,
-                 coop ? "cooperative" : "eager");
+        log_info("partitions assigned", "count=%d protocol=%s", parts->cnt, coop ? "cooperative" : "eager");
     } else {
         int lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
         int aborted = 0;
@@ -386,8 +378,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * reference, committed to blk on success; on_delivery releases it), or blk NULL and val copied.
  * hdrs: owned by librdkafka on success, by the caller on failure. Returns librdkafka's error code. */
 static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t klen,
-                                   const void *val, size_t vlen, msgblock *blk,
-                                   rd_kafka_headers_t *hdrs)
+                                   const void *val, size_t vlen, msgblock *blk, rd_kafka_headers_t *hdrs)
 {
     int flags = blk ? 0 : RD_KAFKA_MSG_F_COPY;
     for (;;) {
@@ -395,8 +386,7 @@ static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void 
         if (hdrs)
             err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
                                     RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(blk),
-                                    RD_KAFKA_V_END);
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(blk), RD_KAFKA_V_END);
         else
             err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
                                     RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
@@ -538,8 +528,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     (void)rk;
     parser *p = opaque;
-    if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
-        m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+    if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
         log_debug("delivery failed", "error=%s", rd_kafka_err2str(m->err));
     /* A dead letter the broker refused as too large would be refused again after the abort and
      * rewind: remember its source so dead_letter() leaves the payload out next time. */
@@ -575,17 +564,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static void register_metrics(parser *p)
 {
-    p->m_consumed =
-        metrics_counter("rsvp_parser_consumed_total", NULL,
-                        "Raw messages consumed and committed (= parsed + dead-lettered).");
-    p->m_parsed = metrics_counter("rsvp_parser_parsed_total", NULL,
-                                  "RSVPs committed to the parsed topic.");
+    p->m_consumed = metrics_counter("rsvp_parser_consumed_total", NULL,
+                                    "Raw messages consumed and committed (= parsed + dead-lettered).");
+    p->m_parsed = metrics_counter("rsvp_parser_parsed_total", NULL, "RSVPs committed to the parsed topic.");
     for (int r = 1; r < RSVP_JSON_REASON_COUNT; r++) {
         char labels[64];
         snprintf(labels, sizeof labels, "reason=\"%s\"", rsvp_json_reason_str((rsvp_json_reason)r));
-        p->m_dlq[r] =
-            metrics_counter("rsvp_parser_dead_lettered_total", labels,
-                            "Invalid messages committed to the dead-letter topic, by reason.");
+        p->m_dlq[r] = metrics_counter("rsvp_parser_dead_lettered_total", labels,
+                                      "Invalid messages committed to the dead-letter topic, by reason.");
     }
     p->m_dlq[0] = NULL;
     p->m_commit = metrics_counter("rsvp_parser_transactions_total", "result=\"commit\"",
@@ -593,9 +579,9 @@ static void register_metrics(parser *p)
     p->m_abort = metrics_counter("rsvp_parser_transactions_total", "result=\"abort\"",
                                  "Kafka transactions, by result.");
     static const double bounds[] = {1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 1e-3, 1e-2};
-    p->m_parse_s = metrics_histogram("rsvp_parser_parse_seconds", NULL,
-                                     "Time to parse one message (one in 64 sampled).", bounds,
-                                     (int)(sizeof bounds / sizeof bounds[0]));
+    p->m_parse_s =
+        metrics_histogram("rsvp_parser_parse_seconds", NULL, "Time to parse one message (one in 64 sampled).",
+                          bounds, (int)(sizeof bounds / sizeof bounds[0]));
     p->m_lag = metrics_gauge("rsvp_parser_consumer_lag", NULL,
                              "Messages behind the high watermark on the assigned partitions "
                              "(-1 unknown).");
@@ -650,16 +636,20 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
         goto fail;
     char session[32];
     snprintf(session, sizeof session, "%lld", (long long)o->session_timeout_ms);
-    const char *cdefaults[] = {"group.id", o->group_id, "client.id", p->txn_id,
-                               "auto.offset.reset", "earliest", "session.timeout.ms", session,
+    const char *cdefaults[] = {"group.id", o->group_id, "client.id", p->txn_id, "auto.offset.reset",
+                               "earliest", "session.timeout.ms", session,
                                /* librdkafka 2.0.2 stalls ~1 s when its prefetch queue fills */
                                "queued.max.messages.kbytes", "262144",
                                /* static membership: last, so NULL here ends the list */
-                               o->static_membership ? "group.instance.id" : NULL, o->instance_id,
-                               NULL};
+                               o->static_membership ? "group.instance.id" : NULL, o->instance_id, NULL};
     /* exactly-once needs these whatever the environment says */
-    const char *cforced[] = {"isolation.level", "read_committed", "enable.auto.commit", "false",
-                             "enable.partition.eof", "false", NULL};
+    const char *cforced[] = {"isolation.level",
+                             "read_committed",
+                             "enable.auto.commit",
+                             "false",
+                             "enable.partition.eof",
+                             "false",
+                             NULL};
     if (!(p->consumer = new_client(p, RD_KAFKA_CONSUMER, cdefaults, cforced, errstr, errlen)))
         goto fail;
     rd_kafka_poll_set_consumer(p->consumer);
@@ -740,8 +730,7 @@ int parser_run(parser *p)
                 clock_sleep_ms(backoff_next(&p->abort_backoff));
             now = clock_mono_ms();
         } else if (rc == 0 && p->txn_open &&
-                   ((int64_t)p->batch_consumed >= p->o.txn_messages ||
-                    now >= p->txn_deadline_ms)) {
+                   ((int64_t)p->batch_consumed >= p->o.txn_messages || now >= p->txn_deadline_ms)) {
             finish_txn(p, 1);
             now = clock_mono_ms();
         }

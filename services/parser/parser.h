@@ -15,11 +15,11 @@ typedef struct parser_opts {
     const char *parsed_topic; /* valid RSVPs */
     const char *dlq_topic;    /* invalid messages, unchanged, with reason/source_* headers */
     const char *group_id;
-    const char *instance_id;  /* transactional.id = "rsvp-parser-<instance_id>" */
-    int64_t txn_messages;     /* commit after this many messages ... */
-    int64_t txn_interval_ms;  /* ... or this long after the transaction's first message */
+    const char *instance_id;    /* transactional.id = "rsvp-parser-<instance_id>" */
+    int64_t txn_messages;       /* commit after this many messages ... */
+    int64_t txn_interval_ms;    /* ... or this long after the transaction's first message */
     int64_t session_timeout_ms; /* Kafka group session timeout */
-    int static_membership;    /* group.instance.id = instance_id: a restarted replica rejoins at once */
+    int static_membership;      /* group.instance.id = instance_id: a restarted replica rejoins at once */
     rsvp_json_limits limits;
 } parser_opts;
 

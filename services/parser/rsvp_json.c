@@ -18,14 +18,14 @@
 
 struct rsvp_json {
     rsvp_json_limits lim;
-    jsmntok_t *tok;          /* lim.max_tokens */
-    unsigned *next;          /* pass 1: index of the token after token i's subtree */
-    unsigned char *escaped;  /* pass 1: string token i contains a backslash */
+    jsmntok_t *tok;         /* lim.max_tokens */
+    unsigned *next;         /* pass 1: index of the token after token i's subtree */
+    unsigned char *escaped; /* pass 1: string token i contains a backslash */
     unsigned ntok;
-    const char *js;          /* the message being parsed */
+    const char *js; /* the message being parsed */
     size_t len;
-    size_t pos;              /* pass 1 cursor */
-    char *arena;             /* decoded strings of the current message, NUL-terminated */
+    size_t pos;  /* pass 1 cursor */
+    char *arena; /* decoded strings of the current message, NUL-terminated */
     size_t arena_cap, arena_len;
     /* The output: the message and its parts all live here, reset per parse. */
     Rsvp__V1__Rsvp rsvp;
@@ -100,8 +100,8 @@ int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
     p->topic_ptrs = malloc(sizeof *p->topic_ptrs * p->topics_cap);
     p->services = malloc(sizeof *p->services * p->services_cap);
     p->service_ptrs = malloc(sizeof *p->service_ptrs * p->services_cap);
-    if (!p->tok || !p->next || !p->escaped || !p->arena || !p->topics || !p->topic_ptrs ||
-        !p->services || !p->service_ptrs) {
+    if (!p->tok || !p->next || !p->escaped || !p->arena || !p->topics || !p->topic_ptrs || !p->services ||
+        !p->service_ptrs) {
         rsvp_json_free(p);
         return ERR_NOMEM;
     }
@@ -139,7 +139,10 @@ static inline size_t skip_ws(const char *js, size_t pos, size_t len)
     return pos;
 }
 
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* number_len: length of the longest prefix of s[0..n) matching the JSON number grammar
  * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, 0 if none; *is_int: no fraction or exponent. */
@@ -219,7 +222,10 @@ static uint64_t special_mask(uint64_t x)
     return (x | lt20 | isbs) & highs;
 }
 
-static int is_special(unsigned char c) { return c < 0x20 || c == '\\' || c >= 0x80; }
+static int is_special(unsigned char c)
+{
+    return c < 0x20 || c == '\\' || c >= 0x80;
+}
 
 /* check_string: the body of string token i: escapes well-formed (surrogates paired), no raw
  * control characters, valid UTF-8. Records whether it has escapes. */
@@ -268,9 +274,14 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
             if (e - s < 2)
                 return RSVP_JSON_NOT_JSON;
             switch (s[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                s += 2;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': s += 2; break;
             case 'u': {
                 unsigned cp, lo;
                 if (e - s < 6 || !hex4(s + 2, &cp))
@@ -279,15 +290,14 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
                 if (cp >= 0xDC00 && cp <= 0xDFFF)
                     return RSVP_JSON_INVALID_UTF8; /* low surrogate first */
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) ||
-                        lo < 0xDC00 || lo > 0xDFFF)
+                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) || lo < 0xDC00 ||
+                        lo > 0xDFFF)
                         return RSVP_JSON_INVALID_UTF8; /* high surrogate alone */
                     s += 6;
                 }
                 break;
             }
-            default:
-                return RSVP_JSON_NOT_JSON;
+            default: return RSVP_JSON_NOT_JSON;
             }
         } else if (c < 0x20) {
             return RSVP_JSON_NOT_JSON;
@@ -352,8 +362,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
                 if (j >= p->ntok)
                     return RSVP_JSON_NOT_JSON;
                 const jsmntok_t *key = &p->tok[j];
-                if (key->type != JSMN_STRING || key->size != 1 ||
-                    (size_t)key->start != p->pos + 1)
+                if (key->type != JSMN_STRING || key->size != 1 || (size_t)key->start != p->pos + 1)
                     return RSVP_JSON_NOT_JSON;
                 if ((r = check_string(p, j)) != RSVP_JSON_OK)
                     return r;
@@ -375,8 +384,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
         p->next[i] = j;
         return RSVP_JSON_OK;
     }
-    default:
-        return RSVP_JSON_NOT_JSON;
+    default: return RSVP_JSON_NOT_JSON;
     }
 }
 
@@ -385,8 +393,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
 static rsvp_json_reason classify_jsmn_failure(const char *js, size_t len)
 {
     size_t a = skip_ws(js, 0, len), b = len;
-    while (b > a &&
-           (js[b - 1] == ' ' || js[b - 1] == '\n' || js[b - 1] == '\r' || js[b - 1] == '\t'))
+    while (b > a && (js[b - 1] == ' ' || js[b - 1] == '\n' || js[b - 1] == '\r' || js[b - 1] == '\t'))
         b--;
     int is_int;
     if (b > a && (is_literal(js + a, b - a) || is_number(js + a, b - a, &is_int)))
@@ -413,8 +420,8 @@ static inline const unsigned char *fast_ws(const unsigned char *s, const unsigne
 /* fast_string: *ps is just past an opening quote; on success *ps is at the closing quote and
  * *esc says whether the body has escapes. 0 on anything check_string or jsmn would refuse (or
  * a string that runs to the end). Reads only within [*ps, e). */
-static inline __attribute__((always_inline)) int
-fast_string(const unsigned char **ps, const unsigned char *e, unsigned char *esc)
+static inline __attribute__((always_inline)) int fast_string(const unsigned char **ps, const unsigned char *e,
+                                                             unsigned char *esc)
 {
     const unsigned char *s = *ps;
     unsigned cp, lo;
@@ -432,22 +439,26 @@ fast_string(const unsigned char **ps, const unsigned char *e, unsigned char *esc
             if (e - s < 2)
                 return 0;
             switch (s[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                s += 2;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': s += 2; break;
             case 'u':
                 if (e - s < 6 || !hex4(s + 2, &cp) || (cp >= 0xDC00 && cp <= 0xDFFF))
                     return 0;
                 s += 6;
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) ||
-                        lo < 0xDC00 || lo > 0xDFFF)
+                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) || lo < 0xDC00 ||
+                        lo > 0xDFFF)
                         return 0;
                     s += 6;
                 }
                 break;
-            default:
-                return 0;
+            default: return 0;
             }
         } else if (c < 0x20) {
             return 0;
@@ -676,9 +687,9 @@ static int key_is_escaped(rsvp_json *p, unsigned k, const char *name, size_t n)
 }
 
 /* KEY: object key token k is the literal lit; inline so memcmp has a constant size. */
-#define KEY(p, k, lit)                                                                             \
-    ((p)->escaped[k] ? key_is_escaped(p, k, lit, sizeof(lit) - 1)                                  \
-                     : ((size_t)((p)->tok[k].end - (p)->tok[k].start) == sizeof(lit) - 1 &&        \
+#define KEY(p, k, lit)                                                                                       \
+    ((p)->escaped[k] ? key_is_escaped(p, k, lit, sizeof(lit) - 1)                                            \
+                     : ((size_t)((p)->tok[k].end - (p)->tok[k].start) == sizeof(lit) - 1 &&                  \
                         !memcmp((p)->js + (p)->tok[k].start, lit, sizeof(lit) - 1)))
 
 static int is_null(const rsvp_json *p, unsigned v)
@@ -787,9 +798,8 @@ static rsvp_json_reason get_i64(rsvp_json *p, unsigned v, protobuf_c_boolean *ha
 }
 
 /* Exact powers of ten as doubles (10^22 is the largest one a double holds exactly). */
-static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /* to_double: s[0..n) (JSON number grammar) as strtod would round it. Fast path (Clinger): up to
  * 15 significant digits and no exponent, so digits and 10^frac are exact doubles and one
@@ -853,11 +863,11 @@ static rsvp_json_reason get_double(rsvp_json *p, unsigned v, protobuf_c_boolean 
 
 /* Each object reader walks the keys of object token o and returns at the first problem. */
 
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        rsvp_json_reason r_ = (expr);                                                              \
-        if (r_ != RSVP_JSON_OK)                                                                    \
-            return r_;                                                                             \
+#define TRY(expr)                                                                                            \
+    do {                                                                                                     \
+        rsvp_json_reason r_ = (expr);                                                                        \
+        if (r_ != RSVP_JSON_OK)                                                                              \
+            return r_;                                                                                       \
     } while (0)
 
 static rsvp_json_reason read_venue(rsvp_json *p, unsigned o)
@@ -1022,8 +1032,7 @@ static rsvp_json_reason read_group(rsvp_json *p, unsigned o)
 /* read_nested: a nested object (venue, member, event, group) into its storage; JSON null ->
  * *present = 0 (absent). */
 static rsvp_json_reason read_nested(rsvp_json *p, unsigned v,
-                                    rsvp_json_reason (*reader)(rsvp_json *, unsigned),
-                                    int *present)
+                                    rsvp_json_reason (*reader)(rsvp_json *, unsigned), int *present)
 {
     *present = 0;
     if (is_null(p, v))
@@ -1044,13 +1053,11 @@ static rsvp_json_reason read_root(rsvp_json *p, const char **response)
     for (int i = 0; i < p->tok[0].size; i++, k = p->next[k + 1]) {
         unsigned v = k + 1;
         char *resp;
-        if (KEY(p, k, "venue"))
-            {
+        if (KEY(p, k, "venue")) {
             int present;
             TRY(read_nested(p, v, read_venue, &present));
             x->venue = present ? &p->venue : NULL;
-        }
-        else if (KEY(p, k, "visibility"))
+        } else if (KEY(p, k, "visibility"))
             TRY(get_string(p, v, &x->visibility));
         else if (KEY(p, k, "response")) {
             TRY(get_string(p, v, &resp));
@@ -1063,24 +1070,19 @@ static rsvp_json_reason read_root(rsvp_json *p, const char **response)
                 return RSVP_JSON_WRONG_TYPE;
             x->has_guests = has;
             x->guests = (int32_t)g;
-        } else if (KEY(p, k, "member"))
-            {
+        } else if (KEY(p, k, "member")) {
             int present;
             TRY(read_nested(p, v, read_member, &present));
             x->member = present ? &p->member : NULL;
-        }
-        else if (KEY(p, k, "rsvp_id"))
+        } else if (KEY(p, k, "rsvp_id"))
             TRY(get_i64(p, v, &x->has_rsvp_id, &x->rsvp_id));
         else if (KEY(p, k, "mtime"))
             TRY(get_i64(p, v, &x->has_mtime, &x->mtime));
-        else if (KEY(p, k, "event"))
-            {
+        else if (KEY(p, k, "event")) {
             int present;
             TRY(read_nested(p, v, read_event, &present));
             x->event = present ? &p->event : NULL;
-        }
-        else if (KEY(p, k, "group"))
-            {
+        } else if (KEY(p, k, "group")) {
             int present;
             TRY(read_nested(p, v, read_group, &present));
             x->group = present ? &p->group : NULL;
@@ -1089,7 +1091,10 @@ static rsvp_json_reason read_root(rsvp_json *p, const char **response)
     return RSVP_JSON_OK;
 }
 
-static size_t slen(const char *s) { return s ? strlen(s) : 0; }
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
 
 /* key_bytes: bytes of the aggregate key's string columns (see RSVP_JSON_MAX_KEY_BYTES). */
 static size_t key_bytes(const Rsvp__V1__Rsvp *x)
@@ -1098,13 +1103,19 @@ static size_t key_bytes(const Rsvp__V1__Rsvp *x)
     if (x->event)
         n += slen(x->event->event_name) + slen(x->event->event_url) + 20; /* + event_time */
     if (x->group)
-        n += slen(x->group->group_name) + slen(x->group->group_country) +
-             slen(x->group->group_state) + slen(x->group->group_city);
+        n += slen(x->group->group_name) + slen(x->group->group_country) + slen(x->group->group_state) +
+             slen(x->group->group_city);
     return n;
 }
 
-static int lat_ok(protobuf_c_boolean has, double v) { return !has || (v >= -90.0 && v <= 90.0); }
-static int lon_ok(protobuf_c_boolean has, double v) { return !has || (v >= -180.0 && v <= 180.0); }
+static int lat_ok(protobuf_c_boolean has, double v)
+{
+    return !has || (v >= -90.0 && v <= 90.0);
+}
+static int lon_ok(protobuf_c_boolean has, double v)
+{
+    return !has || (v >= -180.0 && v <= 180.0);
+}
 
 /* validate: required fields and ranges, in a fixed order so a message has one reason. */
 static rsvp_json_reason validate(rsvp_json *p, const char *response)
@@ -1165,8 +1176,7 @@ static rsvp_json_reason tokenize_twopass(rsvp_json *p, const char *data, size_t 
 }
 
 /* parse: rsvp_json_parse, with the single-pass tokenizer tried first unless twopass. */
-static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out,
-                              int twopass)
+static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out, int twopass)
 {
     if (len > p->lim.max_message_bytes)
         return RSVP_JSON_TOO_LARGE;
@@ -1174,8 +1184,7 @@ static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__
     p->len = len;
     p->arena_len = 0;
     rsvp_json_reason r;
-    if ((twopass || !fast_scan(p, data, len)) &&
-        (r = tokenize_twopass(p, data, len)) != RSVP_JSON_OK)
+    if ((twopass || !fast_scan(p, data, len)) && (r = tokenize_twopass(p, data, len)) != RSVP_JSON_OK)
         return r;
 
     /* pass 2 */
@@ -1188,8 +1197,7 @@ static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__
     return RSVP_JSON_OK;
 }
 
-rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
-                                 Rsvp__V1__Rsvp **out)
+rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out)
 {
     return parse(p, data, len, out, 0);
 }
@@ -1199,8 +1207,8 @@ rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
  * all (submessage headers included), a repeated entry is a header and two strings, and every
  * packed string is a committed arena string (its length + NUL counted in arena_len). */
 #define PACKED_FIXED_FIELDS 29
-#define PACKED_FIELD_MAX 12
-#define PACKED_ENTRY_MAX 18
+#define PACKED_FIELD_MAX    12
+#define PACKED_ENTRY_MAX    18
 
 size_t rsvp_json_packed_bound(const rsvp_json *p)
 {
@@ -1209,8 +1217,7 @@ size_t rsvp_json_packed_bound(const rsvp_json *p)
     return p->arena_len + PACKED_FIXED_FIELDS * PACKED_FIELD_MAX + entries * PACKED_ENTRY_MAX;
 }
 
-rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len,
-                                         Rsvp__V1__Rsvp **out)
+rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out)
 {
     return parse(p, data, len, out, 1);
 }

@@ -12,16 +12,16 @@
  * label of rsvp_parser_dead_lettered_total. Append only (names are a public contract). */
 typedef enum rsvp_json_reason {
     RSVP_JSON_OK = 0,
-    RSVP_JSON_TOO_LARGE,        /* more than max_message_bytes */
-    RSVP_JSON_NOT_JSON,         /* not one well-formed JSON value (RFC 8259) */
-    RSVP_JSON_INVALID_UTF8,     /* bad UTF-8 in a string, or an escape of a lone surrogate */
-    RSVP_JSON_TOO_MANY_TOKENS,  /* more JSON values than max_tokens */
-    RSVP_JSON_TOO_DEEP,         /* nested deeper than RSVP_JSON_MAX_DEPTH */
-    RSVP_JSON_NOT_OBJECT,       /* valid JSON, but the top level is not an object */
-    RSVP_JSON_WRONG_TYPE,       /* a known field has a type that cannot be read ("abc" for an id) */
-    RSVP_JSON_STRING_TOO_LONG,  /* a decoded string field over max_string_bytes */
-    RSVP_JSON_NUL_IN_STRING,    /* \u0000 in a string field (not representable downstream) */
-    RSVP_JSON_MISSING_RSVP_ID,  /* required fields: absent or null */
+    RSVP_JSON_TOO_LARGE,       /* more than max_message_bytes */
+    RSVP_JSON_NOT_JSON,        /* not one well-formed JSON value (RFC 8259) */
+    RSVP_JSON_INVALID_UTF8,    /* bad UTF-8 in a string, or an escape of a lone surrogate */
+    RSVP_JSON_TOO_MANY_TOKENS, /* more JSON values than max_tokens */
+    RSVP_JSON_TOO_DEEP,        /* nested deeper than RSVP_JSON_MAX_DEPTH */
+    RSVP_JSON_NOT_OBJECT,      /* valid JSON, but the top level is not an object */
+    RSVP_JSON_WRONG_TYPE,      /* a known field has a type that cannot be read ("abc" for an id) */
+    RSVP_JSON_STRING_TOO_LONG, /* a decoded string field over max_string_bytes */
+    RSVP_JSON_NUL_IN_STRING,   /* \u0000 in a string field (not representable downstream) */
+    RSVP_JSON_MISSING_RSVP_ID, /* required fields: absent or null */
     RSVP_JSON_MISSING_MTIME,
     RSVP_JSON_MISSING_EVENT_ID, /* event, event.event_id absent/null, or event_id "" */
     RSVP_JSON_MISSING_RESPONSE,
@@ -69,8 +69,7 @@ void rsvp_json_free(rsvp_json *p);
  * document order (wrong_type, string_too_long, nul_in_string); missing_rsvp_id, missing_mtime,
  * missing_event_id, missing_response, bad_response, lat_out_of_range, lon_out_of_range,
  * key_too_long. */
-rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len,
-                                 Rsvp__V1__Rsvp **out);
+rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out);
 
 /* rsvp_json_packed_bound: an upper bound of rsvp__v1__rsvp__get_packed_size() of the message the
  * last successful rsvp_json_parse on p returned, whatever the caller set ingest_time_ms to; O(1), so
@@ -80,8 +79,7 @@ size_t rsvp_json_packed_bound(const rsvp_json *p);
 /* rsvp_json_parse_twopass: rsvp_json_parse without its single-pass fast path (always jsmn, then a
  * separate validation pass): the same contract and, by design, the same result and output for every
  * input. For tests and fuzzing, which check that the two agree; the service never needs it. */
-rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len,
-                                         Rsvp__V1__Rsvp **out);
+rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out);
 
 /* rsvp_json_reason_str: the snake_case name of a reason ("not_json"), static; "unknown" if out of
  * range. */

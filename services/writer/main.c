@@ -25,6 +25,7 @@ static int64_t max_request_bytes, max_batch_rows, workers, tx_retries;
 static int64_t backoff_base_ms, backoff_max_ms, connect_timeout_ms, statement_timeout_ms;
 static int64_t ping_interval_ms;
 
+/* clang-format off */
 static const cfg_option options[] = {
     {"listen", "LISTEN", CFG_STRING, "tcp://127.0.0.1:7400",
      "nng REP address (tcp://, tls+tcp://, ipc://)", 0, 0, 0, &listen_url},
@@ -67,9 +68,11 @@ static const cfg_option options[] = {
     CFG_COMMON_OPTIONS(&common, "127.0.0.1:9104"),
     {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
 };
+/* clang-format on */
 
 /* The workers' settings from the parsed options (the schema is borrowed). */
-static server_opts server_options(const schema *sch) {
+static server_opts server_options(const schema *sch)
+{
     server_opts so = {
         .listen = listen_url,
         .max_request_bytes = max_request_bytes,
@@ -81,8 +84,7 @@ static server_opts server_options(const schema *sch) {
         .store = {.pg_url = pg_url,
                   .sch = sch,
                   .backoff_base_ms = backoff_base_ms,
-                  .backoff_max_ms = backoff_max_ms < backoff_base_ms ? backoff_base_ms
-                                                                     : backoff_max_ms,
+                  .backoff_max_ms = backoff_max_ms < backoff_base_ms ? backoff_base_ms : backoff_max_ms,
                   .connect_timeout_s = (connect_timeout_ms + 999) / 1000,
                   .statement_timeout_ms = statement_timeout_ms,
                   .tx_retries = (int)tx_retries},
@@ -93,11 +95,13 @@ static server_opts server_options(const schema *sch) {
     return so;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     /* Configuration: default < environment < flags. */
-    int rc = cfg_parse("rsvp-writer", "apply aggregator batches to PostgreSQL exactly once",
-                       options, argc, argv);
-    if (rc != 0) return rc == 1 ? 0 : 2;
+    int rc =
+        cfg_parse("rsvp-writer", "apply aggregator batches to PostgreSQL exactly once", options, argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
     log_level level;
     if (log_level_parse(common.log_level, &level) != 0) {
         fprintf(stderr, "rsvp-writer: --log-level: %s: unknown level\n", common.log_level);
@@ -119,7 +123,8 @@ int main(int argc, char **argv) {
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
      * listen; workers last. */
     sig_init();
-    if (writer_metrics_init() != 0) return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
+    if (writer_metrics_init() != 0)
+        return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
     server_opts so = server_options(sch);
     server *srv = NULL;
     char err[256] = "";
@@ -130,8 +135,7 @@ int main(int argc, char **argv) {
         return rc == ERR_INVALID ? 2 : 1;
     }
     httpd *http = NULL;
-    if (common.metrics_addr && *common.metrics_addr &&
-        (rc = httpd_start(&http, common.metrics_addr)) != 0) {
+    if (common.metrics_addr && *common.metrics_addr && (rc = httpd_start(&http, common.metrics_addr)) != 0) {
         log_error("cannot serve metrics", "addr=%s error=%s", common.metrics_addr, err_str(rc));
         server_free(srv);
         schema_free(sch);
@@ -146,8 +150,8 @@ int main(int argc, char **argv) {
 
     char masked[512];
     store_mask_url(pg_url, masked, sizeof masked);
-    log_info("up", "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s", RSVP_VERSION,
-             nng_version(), listen_url, masked, (int)workers, common.metrics_addr);
+    log_info("up", "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s", RSVP_VERSION, nng_version(),
+             listen_url, masked, (int)workers, common.metrics_addr);
     cfg_log_effective(options);
 
     /* Loop: the workers do the work; here readiness follows the database. */

@@ -4,8 +4,8 @@
 #define SERVICES_WRITER_SCHEMA_H
 
 /* The 12 aggregate key columns, in the order of AggRow and of the COPY tuples (copy.h). */
-#define SCHEMA_KEY_COLUMNS                                                                        \
-    "event_name, event_url, event_time, group_name, group_country, group_state, group_city, "     \
+#define SCHEMA_KEY_COLUMNS                                                                                   \
+    "event_name, event_url, event_time, group_name, group_country, group_state, group_city, "                \
     "group_lat, group_lon, lat, lon, response"
 
 /* Per-connection temp table the COPY loads into (emptied at every commit). */
@@ -25,8 +25,8 @@ typedef enum schema_stmt {
 /* schema_new: table names are identifiers [A-Za-z_][A-Za-z0-9_]* of at most 48 bytes, optionally
  * schema-qualified ("s.t"); they are double-quoted in SQL. On success *out owns the texts.
  * Returns 0, ERR_INVALID (bad name; *why says which) or ERR_NOMEM. */
-int schema_new(schema **out, const char *meetup, const char *counts, const char *offsets,
-               const char *batches, const char **why);
+int schema_new(schema **out, const char *meetup, const char *counts, const char *offsets, const char *batches,
+               const char **why);
 
 /* schema_ddl: the whole DDL script (several statements, all IF NOT EXISTS), to run in one
  * transaction after pg_advisory_xact_lock(SCHEMA_LOCK_KEY). */

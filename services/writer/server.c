@@ -54,7 +54,8 @@ struct server {
     int stopped;
 };
 
-static int read_file(const char *path, char **out, char *errbuf, size_t errlen) {
+static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
+{
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
@@ -64,9 +65,11 @@ static int read_file(const char *path, char **out, char *errbuf, size_t errlen) 
     char chunk[4096];
     size_t n;
     int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0) rc = buf_append(&b, chunk, n);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
     fclose(f);
-    if (rc == 0) rc = buf_putc(&b, '\0'); /* nng wants NUL-terminated PEM */
+    if (rc == 0)
+        rc = buf_putc(&b, '\0'); /* nng wants NUL-terminated PEM */
     if (rc != 0) {
         buf_free(&b);
         snprintf(errbuf, errlen, "%s: out of memory", path);
@@ -77,7 +80,8 @@ static int read_file(const char *path, char **out, char *errbuf, size_t errlen) 
 }
 
 /* TLS server config for tls+tcp:// listeners. */
-static int tls_setup(server *s, char *errbuf, size_t errlen) {
+static int tls_setup(server *s, char *errbuf, size_t errlen)
+{
     nng_tls_config *cfg = NULL;
     char *cert = NULL, *key = NULL, *ca = NULL;
     int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
@@ -90,15 +94,18 @@ static int tls_setup(server *s, char *errbuf, size_t errlen) {
         snprintf(errbuf, errlen, "tls+tcp:// needs TLS_CERT and TLS_KEY");
         goto out;
     }
-    if ((rc = read_file(s->o.tls_cert, &cert, errbuf, errlen)) != 0) goto out;
-    if ((rc = read_file(s->o.tls_key, &key, errbuf, errlen)) != 0) goto out;
+    if ((rc = read_file(s->o.tls_cert, &cert, errbuf, errlen)) != 0)
+        goto out;
+    if ((rc = read_file(s->o.tls_key, &key, errbuf, errlen)) != 0)
+        goto out;
     rc = ERR_INVALID;
     if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
         snprintf(errbuf, errlen, "TLS_CERT/TLS_KEY: %s", nng_strerror(rv));
         goto out;
     }
     if (s->o.tls_ca && *s->o.tls_ca) {
-        if ((rc = read_file(s->o.tls_ca, &ca, errbuf, errlen)) != 0) goto out;
+        if ((rc = read_file(s->o.tls_ca, &ca, errbuf, errlen)) != 0)
+            goto out;
         rc = ERR_INVALID;
         if ((rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0 ||
             (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
@@ -119,9 +126,11 @@ out:
     return rc;
 }
 
-int server_new(server **out, const server_opts *opts, char *errbuf, size_t errlen) {
+int server_new(server **out, const server_opts *opts, char *errbuf, size_t errlen)
+{
     server *s = calloc(1, sizeof *s);
-    if (s == NULL) return ERR_NOMEM;
+    if (s == NULL)
+        return ERR_NOMEM;
     s->o = *opts;
     int rv, rc = ERR_IO;
     if ((rv = nng_rep0_open(&s->sock)) != 0) {
@@ -182,7 +191,8 @@ fail:
 /* Keep the connection usable while idle; publish its state. Returns how long the next receive
  * may wait before this has to run again (nng 1.5.2's timer thread spins up to a millisecond at
  * every timeout it fires, so idle workers wait as long as they can instead of polling). */
-static int worker_keepalive(worker *w, int64_t *last_check) {
+static int worker_keepalive(worker *w, int64_t *last_check)
+{
     int64_t now = clock_mono_ms();
     if (!store_ready(w->st)) {
         store_ensure(w->st); /* returns at once while the backoff delay runs */
@@ -193,12 +203,14 @@ static int worker_keepalive(worker *w, int64_t *last_check) {
     }
     int ready = store_ready(w->st);
     atomic_store(&w->db_ready, ready);
-    if (!ready) return RETRY_POLL_MS;
+    if (!ready)
+        return RETRY_POLL_MS;
     int64_t left = w->srv->o.ping_interval_ms - (now - *last_check);
     return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-static void *worker_main(void *arg) {
+static void *worker_main(void *arg)
+{
     worker *w = arg;
     server *s = w->srv;
     buf out = {0};
@@ -219,15 +231,16 @@ static void *worker_main(void *arg) {
         w->in_recv = 0;
         pthread_mutex_unlock(&w->mu);
         int rv = nng_aio_result(w->aio);
-        if (rv == NNG_ETIMEDOUT || rv == NNG_ECANCELED) continue;
-        if (rv == NNG_ECLOSED) break;
+        if (rv == NNG_ETIMEDOUT || rv == NNG_ECANCELED)
+            continue;
+        if (rv == NNG_ECLOSED)
+            break;
         if (rv != 0) {
             log_warn("receive failed", "worker=%d error=%s", w->id, nng_strerror(rv));
             continue;
         }
         nng_msg *msg = nng_aio_get_msg(w->aio);
-        int rc = writer_handle(w->st, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg),
-                               &out);
+        int rc = writer_handle(w->st, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg), &out);
         last_check = clock_mono_ms(); /* a request just exercised the connection */
         atomic_store(&w->db_ready, store_ready(w->st));
         nng_msg_clear(msg);
@@ -246,13 +259,15 @@ static void *worker_main(void *arg) {
             if (rv != NNG_ECLOSED)
                 log_warn("reply not sent", "worker=%d error=%s", w->id, nng_strerror(rv));
         }
-        if (out.cap > (1u << 20)) buf_free(&out); /* don't pin a huge reply buffer */
+        if (out.cap > (1u << 20))
+            buf_free(&out); /* don't pin a huge reply buffer */
     }
     buf_free(&out);
     return NULL;
 }
 
-int server_start(server *s) {
+int server_start(server *s)
+{
     for (int i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->w[i].thread, NULL, worker_main, &s->w[i]) != 0) {
             log_error("pthread_create failed", "worker=%d", i);
@@ -263,39 +278,51 @@ int server_start(server *s) {
     return 0;
 }
 
-int server_db_up(server *s) {
+int server_db_up(server *s)
+{
     int up = 0;
-    for (int i = 0; i < s->nworkers; i++) up |= atomic_load(&s->w[i].db_ready);
+    for (int i = 0; i < s->nworkers; i++)
+        up |= atomic_load(&s->w[i].db_ready);
     writer_set_db_up(up);
     return up;
 }
 
-void server_stop(server *s) {
-    if (s == NULL || s->stopped) return;
+void server_stop(server *s)
+{
+    if (s == NULL || s->stopped)
+        return;
     s->stopped = 1;
     atomic_store(&s->stop, 1);
     /* A worker waiting for a request stops at once; one in a request finishes it first. */
     for (int i = 0; i < s->nworkers; i++) {
         worker *w = &s->w[i];
-        if (!w->started) continue;
+        if (!w->started)
+            continue;
         pthread_mutex_lock(&w->mu);
-        if (w->in_recv) nng_aio_cancel(w->aio);
+        if (w->in_recv)
+            nng_aio_cancel(w->aio);
         pthread_mutex_unlock(&w->mu);
     }
     for (int i = 0; i < s->nworkers; i++)
-        if (s->w[i].started) pthread_join(s->w[i].thread, NULL);
-    if (s->sock_open) nng_close(s->sock);
+        if (s->w[i].started)
+            pthread_join(s->w[i].thread, NULL);
+    if (s->sock_open)
+        nng_close(s->sock);
     s->sock_open = 0;
 }
 
-void server_free(server *s) {
-    if (s == NULL) return;
+void server_free(server *s)
+{
+    if (s == NULL)
+        return;
     server_stop(s);
     for (int i = 0; s->w && i < s->nworkers; i++) {
-        if (s->w[i].aio) nng_aio_free(s->w[i].aio);
+        if (s->w[i].aio)
+            nng_aio_free(s->w[i].aio);
         store_free(s->w[i].st);
         writer_arena_free(s->w[i].arena);
-        if (s->w[i].mu_init) pthread_mutex_destroy(&s->w[i].mu);
+        if (s->w[i].mu_init)
+            pthread_mutex_destroy(&s->w[i].mu);
     }
     free(s->w);
     free(s);

@@ -12,14 +12,14 @@
 typedef struct server server;
 
 typedef struct server_opts {
-    const char *listen;          /* nng URL: tcp://host:port, tls+tcp://host:port, ipc://... */
-    int64_t max_request_bytes;   /* bigger: ERROR reply; over twice this nng drops them */
-    int workers;                 /* >= 1 */
-    int64_t ping_interval_ms;    /* idle workers check their connection this often */
-    const char *tls_cert;        /* PEM files for tls+tcp:// (cert and key required there) */
+    const char *listen;        /* nng URL: tcp://host:port, tls+tcp://host:port, ipc://... */
+    int64_t max_request_bytes; /* bigger: ERROR reply; over twice this nng drops them */
+    int workers;               /* >= 1 */
+    int64_t ping_interval_ms;  /* idle workers check their connection this often */
+    const char *tls_cert;      /* PEM files for tls+tcp:// (cert and key required there) */
     const char *tls_key;
-    const char *tls_ca;          /* optional: require client certificates signed by it */
-    store_opts store;            /* copied into every worker's store */
+    const char *tls_ca; /* optional: require client certificates signed by it */
+    store_opts store;   /* copied into every worker's store */
     writer_limits limits;
 } server_opts;
 

@@ -39,66 +39,81 @@ typedef enum fault {
     F_BAD,       /* the data was rejected */
 } fault;
 
-static void msg_set(char *dst, size_t cap, const char *what, const char *pgmsg) {
-    if (cap == 0) return;
+static void msg_set(char *dst, size_t cap, const char *what, const char *pgmsg)
+{
+    if (cap == 0)
+        return;
     snprintf(dst, cap, "%s%s%s", what, pgmsg && *pgmsg ? ": " : "", pgmsg ? pgmsg : "");
     /* libpq messages end in newlines and may span lines: keep one line. */
     for (char *p = dst; *p; p++)
-        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
     size_t n = strlen(dst);
-    while (n > 0 && dst[n - 1] == ' ') dst[--n] = '\0';
+    while (n > 0 && dst[n - 1] == ' ')
+        dst[--n] = '\0';
 }
 
-static void noop_notice(void *arg, const char *message) {
+static void noop_notice(void *arg, const char *message)
+{
     (void)arg;
     (void)message;
 }
 
-static void drop_conn(store *s, int now_ok) {
-    if (s->conn) PQfinish(s->conn);
+static void drop_conn(store *s, int now_ok)
+{
+    if (s->conn)
+        PQfinish(s->conn);
     s->conn = NULL;
     s->ready = 0;
     s->next_try_ms = now_ok ? 0 : clock_mono_ms() + backoff_next(&s->bo);
 }
 
-static fault classify(store *s, const PGresult *r) {
-    if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD) return F_DOWN;
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (st == NULL || strlen(st) != 5) return F_DOWN; /* no server error: communication failed */
-    if (!strcmp(st, "40001") || !strcmp(st, "40P01")) return F_RETRY_TX;
-    if (!strcmp(st, "23505")) return F_UNIQUE;
-    if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
-        !strcmp(st, "57P03") || !strncmp(st, "58", 2) || !strncmp(st, "XX", 2))
+static fault classify(store *s, const PGresult *r)
+{
+    if (s->conn == NULL || PQstatus(s->conn) == CONNECTION_BAD)
         return F_DOWN;
-    if (!strncmp(st, "42", 2) || !strncmp(st, "26", 2) || !strncmp(st, "3F", 2) ||
-        !strncmp(st, "0A", 2))
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (st == NULL || strlen(st) != 5)
+        return F_DOWN; /* no server error: communication failed */
+    if (!strcmp(st, "40001") || !strcmp(st, "40P01"))
+        return F_RETRY_TX;
+    if (!strcmp(st, "23505"))
+        return F_UNIQUE;
+    if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") || !strcmp(st, "57P03") ||
+        !strncmp(st, "58", 2) || !strncmp(st, "XX", 2))
+        return F_DOWN;
+    if (!strncmp(st, "42", 2) || !strncmp(st, "26", 2) || !strncmp(st, "3F", 2) || !strncmp(st, "0A", 2))
         return F_RESET;
-    if (!strncmp(st, "57", 2) || !strncmp(st, "53", 2) || !strncmp(st, "55", 2) ||
-        !strncmp(st, "40", 2) || !strncmp(st, "25", 2))
+    if (!strncmp(st, "57", 2) || !strncmp(st, "53", 2) || !strncmp(st, "55", 2) || !strncmp(st, "40", 2) ||
+        !strncmp(st, "25", 2))
         return F_TRANSIENT;
     return F_BAD;
 }
 
 /* Run sql; on failure msg = "label: PostgreSQL's message". 0 or -1. */
-static int exec_ok(store *s, const char *sql, const char *label, char *msg, size_t cap) {
+static int exec_ok(store *s, const char *sql, const char *label, char *msg, size_t cap)
+{
     PGresult *r = PQexec(s->conn, sql);
     ExecStatusType st = PQresultStatus(r);
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok) msg_set(msg, cap, label, PQerrorMessage(s->conn));
+    if (!ok)
+        msg_set(msg, cap, label, PQerrorMessage(s->conn));
     PQclear(r);
     return ok ? 0 : -1;
 }
 
 /* Connect, DDL under the advisory lock, load table, prepared statements. */
-static int connect_once(store *s, char *msg, size_t cap) {
+static int connect_once(store *s, char *msg, size_t cap)
+{
     char ctimeout[24];
     snprintf(ctimeout, sizeof ctimeout, "%" PRId64, s->o.connect_timeout_s);
     /* Defaults first, the URL last: what the URL says wins. */
     const char *const keys[] = {"connect_timeout", "application_name", "client_encoding",
-                                "keepalives_idle", "dbname", NULL};
+                                "keepalives_idle", "dbname",           NULL};
     const char *const vals[] = {ctimeout, "rsvp-writer", "UTF8", "30", s->o.pg_url, NULL};
     s->conn = PQconnectdbParams(keys, vals, 1);
-    if (s->conn == NULL) return msg_set(msg, cap, "connect", "out of memory"), -1;
+    if (s->conn == NULL)
+        return msg_set(msg, cap, "connect", "out of memory"), -1;
     if (PQstatus(s->conn) != CONNECTION_OK) {
         msg_set(msg, cap, "connect", PQerrorMessage(s->conn));
         return -1;
@@ -106,59 +121,77 @@ static int connect_once(store *s, char *msg, size_t cap) {
     PQsetNoticeProcessor(s->conn, noop_notice, NULL);
     char sql[160];
     snprintf(sql, sizeof sql, "SET statement_timeout = %" PRId64, s->o.statement_timeout_ms);
-    if (exec_ok(s, sql, "statement_timeout", msg, cap) != 0) return -1;
+    if (exec_ok(s, sql, "statement_timeout", msg, cap) != 0)
+        return -1;
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)SCHEMA_LOCK_KEY);
     if (exec_ok(s, "BEGIN", "begin", msg, cap) != 0 || exec_ok(s, sql, "ddl lock", msg, cap) != 0 ||
         exec_ok(s, schema_ddl(s->o.sch), "ddl", msg, cap) != 0 ||
         exec_ok(s, "COMMIT", "ddl commit", msg, cap) != 0)
         return -1;
-    if (exec_ok(s, schema_tmp_ddl(s->o.sch), "load table", msg, cap) != 0) return -1;
+    if (exec_ok(s, schema_tmp_ddl(s->o.sch), "load table", msg, cap) != 0)
+        return -1;
     for (int i = 0; i < SCHEMA_STMT_COUNT; i++) {
         PGresult *r = PQprepare(s->conn, schema_stmt_name(i), schema_sql(s->o.sch, i), 0, NULL);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok) msg_set(msg, cap, schema_stmt_name(i), PQerrorMessage(s->conn));
+        if (!ok)
+            msg_set(msg, cap, schema_stmt_name(i), PQerrorMessage(s->conn));
         PQclear(r);
-        if (!ok) return -1;
+        if (!ok)
+            return -1;
     }
     return 0;
 }
 
-int store_new(store **out, const store_opts *opts) {
+int store_new(store **out, const store_opts *opts)
+{
     store *s = calloc(1, sizeof *s);
-    if (s == NULL) return ERR_NOMEM;
+    if (s == NULL)
+        return ERR_NOMEM;
     s->o = *opts;
-    if (s->o.connect_timeout_s < 2) s->o.connect_timeout_s = 2; /* libpq's own minimum */
+    if (s->o.connect_timeout_s < 2)
+        s->o.connect_timeout_s = 2; /* libpq's own minimum */
     backoff_init(&s->bo, opts->backoff_base_ms, opts->backoff_max_ms, 0);
     *out = s;
     return 0;
 }
 
-int store_ensure(store *s) {
-    if (s->ready) return 0;
+int store_ensure(store *s)
+{
+    if (s->ready)
+        return 0;
     int64_t now = clock_mono_ms();
-    if (now < s->next_try_ms) return ERR_RETRY;
+    if (now < s->next_try_ms)
+        return ERR_RETRY;
     char msg[256] = "";
-    if (s->conn) PQfinish(s->conn);
+    if (s->conn)
+        PQfinish(s->conn);
     s->conn = NULL;
     if (connect_once(s, msg, sizeof msg) != 0) {
         drop_conn(s, 0);
-        if (!s->down_logged) log_warn("database unavailable", "error=%s", msg);
-        else log_debug("database unavailable", "error=%s", msg);
+        if (!s->down_logged)
+            log_warn("database unavailable", "error=%s", msg);
+        else
+            log_debug("database unavailable", "error=%s", msg);
         s->down_logged = 1;
         return ERR_RETRY;
     }
     backoff_reset(&s->bo);
     s->ready = 1;
     s->down_logged = 0;
-    log_info("database connected", "server_version=%d backend_pid=%d",
-             PQserverVersion(s->conn), PQbackendPID(s->conn));
+    log_info("database connected", "server_version=%d backend_pid=%d", PQserverVersion(s->conn),
+             PQbackendPID(s->conn));
     return 0;
 }
 
-int store_ready(const store *s) { return s->ready; }
+int store_ready(const store *s)
+{
+    return s->ready;
+}
 
-int store_ping(store *s) {
-    if (!s->ready) return ERR_RETRY;
+int store_ping(store *s)
+{
+    if (!s->ready)
+        return ERR_RETRY;
     PGresult *r = PQexec(s->conn, "SELECT 1");
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok) {
@@ -171,12 +204,14 @@ int store_ping(store *s) {
     return ok ? 0 : ERR_RETRY;
 }
 
-static PGresult *run(store *s, schema_stmt st, int n, const char *const *vals) {
+static PGresult *run(store *s, schema_stmt st, int n, const char *const *vals)
+{
     return PQexecPrepared(s->conn, schema_stmt_name(st), n, vals, NULL, NULL, 0);
 }
 
 /* After a failed statement: roll back if the connection lives, sort the fault. */
-static fault fail(store *s, PGresult *r, const char *what, store_result *res) {
+static fault fail(store *s, PGresult *r, const char *what, store_result *res)
+{
     msg_set(res->message, sizeof res->message, what,
             r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
     fault f = classify(s, r);
@@ -187,7 +222,8 @@ static fault fail(store *s, PGresult *r, const char *what, store_result *res) {
         return f;
     }
     /* Drain anything left (e.g. after a failed COPY) before ROLLBACK. */
-    while ((r = PQgetResult(s->conn)) != NULL) PQclear(r);
+    while ((r = PQgetResult(s->conn)) != NULL)
+        PQclear(r);
     r = PQexec(s->conn, "ROLLBACK");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         PQclear(r);
@@ -202,7 +238,8 @@ static fault fail(store *s, PGresult *r, const char *what, store_result *res) {
     return f;
 }
 
-static int fault_rc(fault f) {
+static int fault_rc(fault f)
+{
     switch (f) {
     case F_BAD: return ERR_INVALID;
     case F_RETRY_TX:
@@ -213,17 +250,21 @@ static int fault_rc(fault f) {
 
 /* Send the rows through binary COPY: header, one tuple per row, trailer, in chunks. 0 or a fault
  * (rolled back). */
-static int copy_rows(store *s, const Rsvp__V1__Batch *b, store_result *res) {
+static int copy_rows(store *s, const Rsvp__V1__Batch *b, store_result *res)
+{
     PGresult *r = PQexec(s->conn, schema_copy(s->o.sch));
-    if (PQresultStatus(r) != PGRES_COPY_IN) return fault_rc(fail(s, r, "copy", res));
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return fault_rc(fail(s, r, "copy", res));
     PQclear(r);
     buf_reset(&s->copy);
     const char *abort_why = NULL;
     int bad_row = 0;
-    if (copy_append_header(&s->copy) != 0) abort_why = "out of memory";
+    if (copy_append_header(&s->copy) != 0)
+        abort_why = "out of memory";
     for (size_t i = 0; i < b->n_rows && abort_why == NULL; i++) {
         int rc = copy_append_row(&s->copy, b->rows[i]);
-        if (rc == 0 && i + 1 == b->n_rows) rc = copy_append_trailer(&s->copy);
+        if (rc == 0 && i + 1 == b->n_rows)
+            rc = copy_append_trailer(&s->copy);
         if (rc != 0) {
             bad_row = rc == ERR_RANGE;
             abort_why = bad_row ? "field longer than 2 GB" : "out of memory";
@@ -233,22 +274,27 @@ static int copy_rows(store *s, const Rsvp__V1__Batch *b, store_result *res) {
             buf_reset(&s->copy);
         }
     }
-    if (PQputCopyEnd(s->conn, abort_why) != 1) return fault_rc(fail(s, NULL, "copy end", res));
+    if (PQputCopyEnd(s->conn, abort_why) != 1)
+        return fault_rc(fail(s, NULL, "copy end", res));
     r = PQgetResult(s->conn);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         int rc = fault_rc(fail(s, r, "copy", res));
-        if (bad_row) return ERR_INVALID;
+        if (bad_row)
+            return ERR_INVALID;
         return abort_why && rc == ERR_INVALID ? ERR_RETRY : rc;
     }
     PQclear(r);
-    while ((r = PQgetResult(s->conn)) != NULL) PQclear(r);
+    while ((r = PQgetResult(s->conn)) != NULL)
+        PQclear(r);
     /* A huge batch may leave a big buffer: keep at most a few chunks between batches. */
-    if (s->copy.cap > 4 * COPY_CHUNK) buf_free(&s->copy);
+    if (s->copy.cap > 4 * COPY_CHUNK)
+        buf_free(&s->copy);
     return 0;
 }
 
 /* Read the stored offset outside a transaction (after losing the insert race). */
-static int reread_offset(store *s, const char *const *vals, int64_t *out) {
+static int reread_offset(store *s, const char *const *vals, int64_t *out)
+{
     PGresult *r = run(s, SCHEMA_LOCK_OFFSET, 2, vals);
     int rc = ERR_RETRY;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
@@ -259,7 +305,8 @@ static int reread_offset(store *s, const char *const *vals, int64_t *out) {
     return rc;
 }
 
-static void fmt_i64(char *dst, int has, int64_t v, const char **slot) {
+static void fmt_i64(char *dst, int has, int64_t v, const char **slot)
+{
     if (!has) {
         *slot = NULL; /* SQL NULL */
         return;
@@ -269,7 +316,8 @@ static void fmt_i64(char *dst, int has, int64_t v, const char **slot) {
 }
 
 /* One attempt. 0, ERR_STALE, ERR_INVALID, ERR_RETRY or ERR_TIMEOUT (= try again now). */
-static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
+static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res)
+{
     char part[24], from[24], to[24], rows[24], msgs[24], newest[24], oldest[24];
     const char *vals[8];
     vals[0] = b->topic;
@@ -282,11 +330,13 @@ static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
     fmt_i64(oldest, b->has_oldest_ingest_ms, b->oldest_ingest_ms, &vals[7]);
 
     PGresult *r = PQexec(s->conn, "BEGIN");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) return fault_rc(fail(s, r, "begin", res));
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return fault_rc(fail(s, r, "begin", res));
     PQclear(r);
 
     r = run(s, SCHEMA_LOCK_OFFSET, 2, vals);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) return fault_rc(fail(s, r, "lock offset", res));
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fault_rc(fail(s, r, "lock offset", res));
     int found = PQntuples(r) == 1;
     int64_t stored = found ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
     PQclear(r);
@@ -295,8 +345,8 @@ static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
         r = PQexec(s->conn, "ROLLBACK");
         PQclear(r);
         res->stored_offset = stored;
-        snprintf(res->message, sizeof res->message,
-                 "stored next offset %" PRId64 " != from_offset %" PRId64, stored, b->from_offset);
+        snprintf(res->message, sizeof res->message, "stored next offset %" PRId64 " != from_offset %" PRId64,
+                 stored, b->from_offset);
         return ERR_STALE;
     }
     if (!found) {
@@ -306,10 +356,12 @@ static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
         r = run(s, SCHEMA_INSERT_OFFSET, 3, ins);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             fault f = fail(s, r, "insert offset", res);
-            if (f != F_UNIQUE) return fault_rc(f);
-            if (reread_offset(s, vals, &res->stored_offset) != 0) return ERR_TIMEOUT;
-            snprintf(res->message, sizeof res->message,
-                     "another writer stored offset %" PRId64 " first", res->stored_offset);
+            if (f != F_UNIQUE)
+                return fault_rc(f);
+            if (reread_offset(s, vals, &res->stored_offset) != 0)
+                return ERR_TIMEOUT;
+            snprintf(res->message, sizeof res->message, "another writer stored offset %" PRId64 " first",
+                     res->stored_offset);
             return ERR_STALE;
         }
         PQclear(r);
@@ -317,7 +369,8 @@ static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
 
     if (b->n_rows > 0) {
         int rc = copy_rows(s, b, res);
-        if (rc != 0) return rc;
+        if (rc != 0)
+            return rc;
     }
 
     r = run(s, SCHEMA_APPLY, 8, vals);
@@ -338,7 +391,8 @@ static int apply_once(store *s, const Rsvp__V1__Batch *b, store_result *res) {
     return 0;
 }
 
-int store_apply_batch(store *s, const Rsvp__V1__Batch *b, store_result *res) {
+int store_apply_batch(store *s, const Rsvp__V1__Batch *b, store_result *res)
+{
     memset(res, 0, sizeof *res);
     res->stored_offset = -1;
     for (int attempt = 0;; attempt++) {
@@ -347,21 +401,25 @@ int store_apply_batch(store *s, const Rsvp__V1__Batch *b, store_result *res) {
             return ERR_RETRY;
         }
         int rc = apply_once(s, b, res);
-        if (rc != ERR_TIMEOUT) return rc;
-        if (attempt >= s->o.tx_retries) return ERR_RETRY;
+        if (rc != ERR_TIMEOUT)
+            return rc;
+        if (attempt >= s->o.tx_retries)
+            return ERR_RETRY;
         res->tx_retries++;
     }
 }
 
-int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_t n, int64_t *out,
-                        char *msg, size_t cap) {
+int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_t n, int64_t *out, char *msg,
+                        size_t cap)
+{
     if (store_ensure(s) != 0) {
         msg_set(msg, cap, "database unavailable", NULL);
         return ERR_RETRY;
     }
     buf arr = {0};
     int rc = buf_putc(&arr, '{');
-    for (size_t i = 0; i < n && rc == 0; i++) rc = buf_printf(&arr, "%s%d", i ? "," : "", parts[i]);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = buf_printf(&arr, "%s%d", i ? "," : "", parts[i]);
     rc = rc ? rc : buf_putc(&arr, '}');
     if (rc != 0) {
         buf_free(&arr);
@@ -377,26 +435,33 @@ int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_
         msg_set(msg, cap, tmp.message, NULL);
         return f == F_BAD ? ERR_INVALID : ERR_RETRY;
     }
-    for (size_t i = 0; i < n; i++) out[i] = -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = -1;
     for (int row = 0; row < PQntuples(r); row++) {
         int32_t p = (int32_t)strtol(PQgetvalue(r, row, 0), NULL, 10);
         int64_t off = strtoll(PQgetvalue(r, row, 1), NULL, 10);
         for (size_t i = 0; i < n; i++)
-            if (parts[i] == p) out[i] = off;
+            if (parts[i] == p)
+                out[i] = off;
     }
     PQclear(r);
     return 0;
 }
 
-void store_free(store *s) {
-    if (s == NULL) return;
-    if (s->conn) PQfinish(s->conn);
+void store_free(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
     buf_free(&s->copy);
     free(s);
 }
 
-void store_mask_url(const char *url, char *out, size_t cap) {
-    if (cap == 0) return;
+void store_mask_url(const char *url, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
     buf b = {0};
     const char *scheme = url ? strstr(url, "://") : NULL;
     if (url == NULL) {
@@ -407,7 +472,8 @@ void store_mask_url(const char *url, char *out, size_t cap) {
         const char *end = auth + strcspn(auth, "/?");
         const char *at = NULL;
         for (const char *p = auth; p < end; p++)
-            if (*p == '@') at = p;
+            if (*p == '@')
+                at = p;
         const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
         if (colon) {
             buf_append(&b, url, (size_t)(colon + 1 - url));
@@ -432,15 +498,19 @@ void store_mask_url(const char *url, char *out, size_t cap) {
         const char *pw = strstr(p, "password");
         if (pw) {
             const char *eq = pw + 8;
-            while (*eq == ' ') eq++;
+            while (*eq == ' ')
+                eq++;
             if (*eq == '=') {
                 eq++;
-                while (*eq == ' ') eq++;
+                while (*eq == ' ')
+                    eq++;
                 const char *v = eq;
                 if (*v == '\'') {
                     v++;
-                    while (*v && *v != '\'') v += (*v == '\\' && v[1]) ? 2 : 1;
-                    if (*v) v++;
+                    while (*v && *v != '\'')
+                        v += (*v == '\\' && v[1]) ? 2 : 1;
+                    if (*v)
+                        v++;
                 } else {
                     v += strcspn(v, " ");
                 }

@@ -14,13 +14,13 @@
 typedef struct store store;
 
 typedef struct store_opts {
-    const char *pg_url;            /* libpq URL or key=value string */
-    const schema *sch;             /* borrowed; outlives the store */
-    int64_t backoff_base_ms;       /* reconnect backoff */
+    const char *pg_url;      /* libpq URL or key=value string */
+    const schema *sch;       /* borrowed; outlives the store */
+    int64_t backoff_base_ms; /* reconnect backoff */
     int64_t backoff_max_ms;
-    int64_t connect_timeout_s;     /* libpq connect_timeout (>= 2) */
-    int64_t statement_timeout_ms;  /* 0 = none */
-    int tx_retries;                /* serialization failure / deadlock: internal retries */
+    int64_t connect_timeout_s;    /* libpq connect_timeout (>= 2) */
+    int64_t statement_timeout_ms; /* 0 = none */
+    int tx_retries;               /* serialization failure / deadlock: internal retries */
 } store_opts;
 
 /* Outcome details of store_apply_batch(). */
@@ -57,8 +57,8 @@ int store_apply_batch(store *s, const Rsvp__V1__Batch *b, store_result *res);
 
 /* store_query_offsets: out[i] = stored next offset of parts[i] (-1 when none).
  * 0, ERR_RETRY or ERR_INVALID; msg (cap >= 1) explains a failure. */
-int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_t n, int64_t *out,
-                        char *msg, size_t cap);
+int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_t n, int64_t *out, char *msg,
+                        size_t cap);
 
 /* store_mask_url: url with its password replaced by "***" (URL form user:pw@ and key=value form
  * password=pw), for logs. Always NUL-terminates out (truncating). Pure. */

@@ -19,12 +19,11 @@
 #include "services/writer/validate.h"
 
 enum { R_OK, R_STALE, R_RETRY, R_ERROR, R_COUNT };
-enum { BAD_EMPTY, BAD_UNPACK, BAD_NO_BODY, BAD_INVALID_BATCH, BAD_INVALID_QUERY, BAD_OVERSIZE,
-       BAD_COUNT };
+enum { BAD_EMPTY, BAD_UNPACK, BAD_NO_BODY, BAD_INVALID_BATCH, BAD_INVALID_QUERY, BAD_OVERSIZE, BAD_COUNT };
 
 static const char *const result_names[R_COUNT] = {"ok", "stale", "retry", "error"};
-static const char *const bad_names[BAD_COUNT] = {"empty", "unpack", "no_body", "invalid_batch",
-                                                 "invalid_query", "oversize"};
+static const char *const bad_names[BAD_COUNT] = {"empty",         "unpack",        "no_body",
+                                                 "invalid_batch", "invalid_query", "oversize"};
 
 static struct {
     mcounter *batches[R_COUNT];
@@ -43,7 +42,8 @@ typedef struct ratelog {
 
 static ratelog rl_bad[BAD_COUNT], rl_batch[R_COUNT];
 
-static int ratelog_allow(ratelog *rl, uint64_t *suppressed) {
+static int ratelog_allow(ratelog *rl, uint64_t *suppressed)
+{
     int64_t now = clock_mono_ms(), last = atomic_load(&rl->last_ms);
     if (now - last < 1000 || !atomic_compare_exchange_strong(&rl->last_ms, &last, now)) {
         atomic_fetch_add(&rl->suppressed, 1);
@@ -72,7 +72,8 @@ struct writer_arena {
 
 #define ARENA_ALIGN _Alignof(max_align_t)
 
-static void *arena_alloc(void *data, size_t n) {
+static void *arena_alloc(void *data, size_t n)
+{
     writer_arena *a = data;
     n = n == 0 ? ARENA_ALIGN : (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (n <= a->cap - a->used) {
@@ -81,20 +82,23 @@ static void *arena_alloc(void *data, size_t n) {
         return p;
     }
     extra_piece *e = malloc(sizeof *e + n);
-    if (e == NULL) return NULL;
+    if (e == NULL)
+        return NULL;
     e->next = a->extra;
     a->extra = e;
     a->extra_bytes += n;
     return e->data;
 }
 
-static void arena_free_one(void *data, void *p) {
+static void arena_free_one(void *data, void *p)
+{
     (void)data; /* freed with the whole request in arena_reset() */
     (void)p;
 }
 
 /* Drop everything handed out; size the block for a request like the last one. */
-static void arena_reset(writer_arena *a) {
+static void arena_reset(writer_arena *a)
+{
     size_t need = a->used + a->extra_bytes;
     while (a->extra) {
         extra_piece *e = a->extra;
@@ -114,9 +118,11 @@ static void arena_reset(writer_arena *a) {
     }
 }
 
-int writer_arena_new(writer_arena **out, size_t keep_bytes) {
+int writer_arena_new(writer_arena **out, size_t keep_bytes)
+{
     writer_arena *a = calloc(1, sizeof *a);
-    if (a == NULL) return ERR_NOMEM;
+    if (a == NULL)
+        return ERR_NOMEM;
     a->keep = keep_bytes;
     a->pa.alloc = arena_alloc;
     a->pa.free = arena_free_one;
@@ -125,75 +131,84 @@ int writer_arena_new(writer_arena **out, size_t keep_bytes) {
     return 0;
 }
 
-void writer_arena_free(writer_arena *a) {
-    if (a == NULL) return;
+void writer_arena_free(writer_arena *a)
+{
+    if (a == NULL)
+        return;
     arena_reset(a);
     free(a->block);
     free(a);
 }
 
-int writer_metrics_init(void) {
-    static const double secs[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                  0.25,  0.5,    1,     2.5,  5,    10,   30};
+int writer_metrics_init(void)
+{
+    static const double secs[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const double fresh[] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900};
     char labels[64];
     for (int i = 0; i < R_COUNT; i++) {
         snprintf(labels, sizeof labels, "result=\"%s\"", result_names[i]);
-        M.batches[i] = metrics_counter("rsvp_writer_batches_total", labels,
-                                       "Batches answered, by result");
+        M.batches[i] = metrics_counter("rsvp_writer_batches_total", labels, "Batches answered, by result");
         if (i != R_STALE)
             M.queries[i] = metrics_counter("rsvp_writer_offset_queries_total", labels,
                                            "Offset queries answered, by result");
-        if (!M.batches[i] || (i != R_STALE && !M.queries[i])) return ERR_NOMEM;
+        if (!M.batches[i] || (i != R_STALE && !M.queries[i]))
+            return ERR_NOMEM;
     }
     for (int i = 0; i < BAD_COUNT; i++) {
         snprintf(labels, sizeof labels, "reason=\"%s\"", bad_names[i]);
         M.bad[i] = metrics_counter("rsvp_writer_bad_requests_total", labels,
                                    "Requests answered ERROR without touching the database");
-        if (!M.bad[i]) return ERR_NOMEM;
+        if (!M.bad[i])
+            return ERR_NOMEM;
     }
     M.rows = metrics_counter("rsvp_writer_rows_total", NULL, "Aggregate rows committed");
-    M.messages = metrics_counter("rsvp_writer_messages_total", NULL,
-                                 "RSVPs covered by committed batches");
+    M.messages = metrics_counter("rsvp_writer_messages_total", NULL, "RSVPs covered by committed batches");
     M.tx_retries = metrics_counter("rsvp_writer_tx_retries_total", NULL,
                                    "Batch transactions re-run after serialization failure or "
                                    "deadlock");
-    M.batch_seconds = metrics_histogram("rsvp_writer_batch_seconds", NULL,
-                                        "Time to apply one batch (all results)", secs,
-                                        (int)(sizeof secs / sizeof secs[0]));
+    M.batch_seconds =
+        metrics_histogram("rsvp_writer_batch_seconds", NULL, "Time to apply one batch (all results)", secs,
+                          (int)(sizeof secs / sizeof secs[0]));
     M.freshness = metrics_histogram("rsvp_writer_freshness_seconds", NULL,
-                                    "Commit time minus ingest time of the newest RSVP in a batch",
-                                    fresh, (int)(sizeof fresh / sizeof fresh[0]));
-    M.db_up = metrics_gauge("rsvp_writer_db_up", NULL, "1 when a worker holds a ready database "
-                                                       "connection (schema created)");
+                                    "Commit time minus ingest time of the newest RSVP in a batch", fresh,
+                                    (int)(sizeof fresh / sizeof fresh[0]));
+    M.db_up = metrics_gauge("rsvp_writer_db_up", NULL,
+                            "1 when a worker holds a ready database "
+                            "connection (schema created)");
     if (!M.rows || !M.messages || !M.tx_retries || !M.batch_seconds || !M.freshness || !M.db_up)
         return ERR_NOMEM;
     return 0;
 }
 
-void writer_set_db_up(int up) { mgauge_set(M.db_up, up ? 1.0 : 0.0); }
+void writer_set_db_up(int up)
+{
+    mgauge_set(M.db_up, up ? 1.0 : 0.0);
+}
 
-static int pack_reply(const Rsvp__V1__WriterReply *rep, buf *out) {
+static int pack_reply(const Rsvp__V1__WriterReply *rep, buf *out)
+{
     size_t n = rsvp__v1__writer_reply__get_packed_size(rep);
     buf_reset(out);
-    if (buf_reserve(out, n + 1) != 0) return ERR_NOMEM;
+    if (buf_reserve(out, n + 1) != 0)
+        return ERR_NOMEM;
     out->len = rsvp__v1__writer_reply__pack(rep, (uint8_t *)out->data);
     return 0;
 }
 
-static int reply_bad(int reason, const char *why, buf *out) {
+static int reply_bad(int reason, const char *why, buf *out)
+{
     mcounter_add(M.bad[reason], 1);
     uint64_t sup;
     if (ratelog_allow(&rl_bad[reason], &sup))
-        log_warn("bad request", "reason=%s detail=%s suppressed=%" PRIu64, bad_names[reason], why,
-                 sup);
+        log_warn("bad request", "reason=%s detail=%s suppressed=%" PRIu64, bad_names[reason], why, sup);
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     rep.status = RSVP__V1__WRITER_REPLY__STATUS__ERROR;
     rep.message = (char *)why;
     return pack_reply(&rep, out);
 }
 
-static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Batch *b, buf *out) {
+static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Batch *b, buf *out)
+{
     int64_t t0 = clock_mono_ns();
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     const char *why = NULL;
@@ -210,7 +225,8 @@ static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Bat
     } else {
         rc = store_apply_batch(st, b, &res);
     }
-    if (res.tx_retries > 0) mcounter_add(M.tx_retries, (uint64_t)res.tx_retries);
+    if (res.tx_retries > 0)
+        mcounter_add(M.tx_retries, (uint64_t)res.tx_retries);
     int result;
     switch (rc) {
     case 0:
@@ -219,7 +235,8 @@ static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Bat
         rep.has_batch_id = 1;
         rep.batch_id = res.batch_id;
         mcounter_add(M.rows, b->n_rows);
-        if (b->has_messages) mcounter_add(M.messages, (uint64_t)b->messages);
+        if (b->has_messages)
+            mcounter_add(M.messages, (uint64_t)b->messages);
         if (b->has_newest_ingest_ms && b->newest_ingest_ms > 0) {
             double age = (double)(clock_wall_ms() - b->newest_ingest_ms) / 1000.0;
             mhist_observe(M.freshness, age < 0 ? 0 : age);
@@ -247,21 +264,23 @@ static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Bat
     mhist_observe(M.batch_seconds, (double)(clock_mono_ns() - t0) / 1e9);
     uint64_t sup;
     if (result == R_OK || result == R_STALE) {
-        log_debug("batch", "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
-                  " rows=%zu batch_id=%" PRId64 " stored=%" PRId64,
-                  result_names[result], b->topic, b->partition, b->from_offset, b->to_offset,
-                  b->n_rows, res.batch_id, res.stored_offset);
+        log_debug("batch",
+                  "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64 " rows=%zu batch_id=%" PRId64
+                  " stored=%" PRId64,
+                  result_names[result], b->topic, b->partition, b->from_offset, b->to_offset, b->n_rows,
+                  res.batch_id, res.stored_offset);
     } else if (ratelog_allow(&rl_batch[result], &sup)) {
-        log_warn("batch failed", "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
+        log_warn("batch failed",
+                 "result=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
                  " rows=%zu sender=%s error=%s suppressed=%" PRIu64,
-                 result_names[result], b->topic, b->partition, b->from_offset, b->to_offset,
-                 b->n_rows, b->sender, res.message, sup);
+                 result_names[result], b->topic, b->partition, b->from_offset, b->to_offset, b->n_rows,
+                 b->sender, res.message, sup);
     }
     return pack_reply(&rep, out);
 }
 
-static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__OffsetQuery *q,
-                        buf *out) {
+static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__OffsetQuery *q, buf *out)
+{
     const char *why = NULL;
     if (validate_offset_query(q, lim->max_partitions, &why) != 0) {
         mcounter_add(M.queries[R_ERROR], 1);
@@ -274,8 +293,7 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
     Rsvp__V1__PartitionOffset **pp = calloc(q->n_partitions, sizeof *pp);
     int rc = ERR_NOMEM;
     if (offs && po && pp) {
-        rc = st ? store_query_offsets(st, q->topic, q->partitions, q->n_partitions, offs, msg,
-                                      sizeof msg)
+        rc = st ? store_query_offsets(st, q->topic, q->partitions, q->n_partitions, offs, msg, sizeof msg)
                 : ERR_RETRY;
     }
     int result;
@@ -292,8 +310,8 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
         rep.offsets = pp;
     } else {
         result = rc == ERR_INVALID ? R_ERROR : R_RETRY;
-        rep.status = rc == ERR_INVALID ? RSVP__V1__WRITER_REPLY__STATUS__ERROR
-                                       : RSVP__V1__WRITER_REPLY__STATUS__RETRY;
+        rep.status =
+            rc == ERR_INVALID ? RSVP__V1__WRITER_REPLY__STATUS__ERROR : RSVP__V1__WRITER_REPLY__STATUS__RETRY;
         rep.message = msg;
     }
     mcounter_add(M.queries[result], 1);
@@ -304,25 +322,28 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
     return rc;
 }
 
-int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req,
-                  size_t len, buf *out) {
-    if (len == 0) return reply_bad(BAD_EMPTY, "empty request", out);
+int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req, size_t len,
+                  buf *out)
+{
+    if (len == 0)
+        return reply_bad(BAD_EMPTY, "empty request", out);
     if (len > lim->max_request_bytes)
         return reply_bad(BAD_OVERSIZE, "request larger than MAX_REQUEST_BYTES", out);
     Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(ar ? &ar->pa : NULL, len, req);
     if (r == NULL) {
-        if (ar) arena_reset(ar);
+        if (ar)
+            arena_reset(ar);
         return reply_bad(BAD_UNPACK, "request is not a WriterRequest", out);
     }
     int rc;
     switch (r->body_case) {
     case RSVP__V1__WRITER_REQUEST__BODY_BATCH: rc = handle_batch(st, lim, r->batch, out); break;
-    case RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY:
-        rc = handle_query(st, lim, r->offset_query, out);
-        break;
+    case RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY: rc = handle_query(st, lim, r->offset_query, out); break;
     default: rc = reply_bad(BAD_NO_BODY, "request has no batch or offset_query", out); break;
     }
-    if (ar) arena_reset(ar); /* the whole request at once */
-    else rsvp__v1__writer_request__free_unpacked(r, NULL);
+    if (ar)
+        arena_reset(ar); /* the whole request at once */
+    else
+        rsvp__v1__writer_request__free_unpacked(r, NULL);
     return rc;
 }

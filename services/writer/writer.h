@@ -11,9 +11,9 @@
 #include "services/writer/store.h"
 
 typedef struct writer_limits {
-    int64_t max_batch_rows;  /* more rows -> ERROR */
+    int64_t max_batch_rows;   /* more rows -> ERROR */
     size_t max_request_bytes; /* longer request -> ERROR (reason "oversize") */
-    size_t max_partitions;   /* per OffsetQuery */
+    size_t max_partitions;    /* per OffsetQuery */
 } writer_limits;
 
 /* Decode memory for one worker's requests: unpacking a batch allocates once per row and per
@@ -34,8 +34,8 @@ int writer_metrics_init(void);
  * malloc), which is emptied before returning. The packed reply replaces out's content.
  * Never fails for bad input (that is an ERROR reply); returns ERR_NOMEM only if no reply could
  * be built. Thread-safe across workers (each with its own store and arena). */
-int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req,
-                  size_t len, buf *out);
+int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req, size_t len,
+                  buf *out);
 
 /* writer_set_db_up: export the database state (1 up, 0 down) as rsvp_writer_db_up. */
 void writer_set_db_up(int up);

@@ -9,12 +9,12 @@
 
 #include "services/ingestor/linesplit.h"
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_linesplit: check failed: %s\n", #c);                             \
-            abort();                                                                               \
-        }                                                                                          \
+#define CHECK(c)                                                                                             \
+    do {                                                                                                     \
+        if (!(c)) {                                                                                          \
+            fprintf(stderr, "fuzz_linesplit: check failed: %s\n", #c);                                       \
+            abort();                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,7 +28,8 @@ typedef struct event {
 
 /* model: the events the stream s[0..n) must produce with a splitter of max_line; returns the count.
  * A trailing partial line produces OVERSIZE only when it is already too long to be valid. */
-static size_t model(const char *s, size_t n, size_t max_line, event *ev) {
+static size_t model(const char *s, size_t n, size_t max_line, event *ev)
+{
     size_t k = 0, i = 0;
     while (i < n) {
         const char *nl = memchr(s + i, '\n', n - i);
@@ -40,7 +41,8 @@ static size_t model(const char *s, size_t n, size_t max_line, event *ev) {
         }
         size_t l = (size_t)(nl - (s + i));
         size_t len = l;
-        if (len > 0 && s[i + len - 1] == '\r') len--;
+        if (len > 0 && s[i + len - 1] == '\r')
+            len--;
         if (len > max_line)
             ev[k++] = (event){LINESPLIT_OVERSIZE, NULL, 0};
         else if (len > 0)
@@ -50,8 +52,10 @@ static size_t model(const char *s, size_t n, size_t max_line, event *ev) {
     return k;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 2) return 0;
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return 0;
     size_t max_line = (size_t)(data[0] % 64) + 1;
     uint32_t rng = data[1] * 2654435761u + 1;
     const char *s = (const char *)data + 2;
@@ -67,8 +71,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while (off < n) {
         rng = rng * 1103515245u + 12345u;
         size_t chunk = (size_t)((rng >> 16) % 97) + 1; /* 1..97 bytes, lines cross chunks */
-        if (chunk > n - off) chunk = n - off;
-        if (chunk > largest_feed) largest_feed = chunk;
+        if (chunk > n - off)
+            chunk = n - off;
+        if (chunk > largest_feed)
+            largest_feed = chunk;
         CHECK(linesplit_feed(ls, s + off, chunk) == 0);
         off += chunk;
         for (;;) {
@@ -76,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             size_t len = 0;
             int r = linesplit_next(ls, &line, &len);
             CHECK(r == LINESPLIT_NONE || r == LINESPLIT_LINE || r == LINESPLIT_OVERSIZE);
-            if (r == LINESPLIT_NONE) break;
+            if (r == LINESPLIT_NONE)
+                break;
             CHECK(got < nwant);
             CHECK(want[got].kind == r);
             if (r == LINESPLIT_LINE) {

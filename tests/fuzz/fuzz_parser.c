@@ -16,12 +16,12 @@ static const char OTHER[] =
     "\"venue\":{\"lat\":1,\"lon\":1},\"member\":{\"other_services\":{\"a\":{\"identifier\":"
     "\"b\"}}},\"group\":{\"group_topics\":[{}]}}";
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_parser: check failed: %s\n", #c);                                \
-            abort();                                                                               \
-        }                                                                                          \
+#define CHECK(c)                                                                                             \
+    do {                                                                                                     \
+        if (!(c)) {                                                                                          \
+            fprintf(stderr, "fuzz_parser: check failed: %s\n", #c);                                          \
+            abort();                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 static void outcome(rsvp_json *p, const uint8_t *data, size_t size, buf *out)
@@ -35,8 +35,7 @@ static void outcome(rsvp_json *p, const uint8_t *data, size_t size, buf *out)
         return;
     }
     CHECK(x->has_rsvp_id && x->has_mtime && x->has_response);
-    CHECK(x->response == RSVP__V1__RESPONSE__RESPONSE_YES ||
-          x->response == RSVP__V1__RESPONSE__RESPONSE_NO);
+    CHECK(x->response == RSVP__V1__RESPONSE__RESPONSE_YES || x->response == RSVP__V1__RESPONSE__RESPONSE_NO);
     CHECK(x->event && x->event->event_id && x->event->event_id[0]);
     if (x->venue) {
         CHECK(!x->venue->has_lat || (x->venue->lat >= -90 && x->venue->lat <= 90));

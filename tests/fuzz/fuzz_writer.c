@@ -15,17 +15,16 @@
 #include "services/writer/validate.h"
 #include "services/writer/writer.h"
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "fuzz_writer: check failed: %s\n", #c);                                \
-            abort();                                                                               \
-        }                                                                                          \
+#define CHECK(c)                                                                                             \
+    do {                                                                                                     \
+        if (!(c)) {                                                                                          \
+            fprintf(stderr, "fuzz_writer: check failed: %s\n", #c);                                          \
+            abort();                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 /* Small limits so that the oversize and too-many-rows paths are reachable by the fuzzer. */
-static const writer_limits LIMITS = {.max_batch_rows = 64, .max_request_bytes = 16384,
-                                     .max_partitions = 64};
+static const writer_limits LIMITS = {.max_batch_rows = 64, .max_request_bytes = 16384, .max_partitions = 64};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* One arena for the whole run, as a worker has (kept small so its overflow path runs too). */
 static writer_arena *arena;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
     (void)argc;
     (void)argv;
     log_init("fuzz-writer", "fuzz", LOGL_ERROR);
@@ -42,12 +42,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static uint32_t get32(const unsigned char *p) {
+static uint32_t get32(const unsigned char *p)
+{
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Field *at of the tuple (n bytes) must be the string s (NULL: length -1). */
-static void check_str(const unsigned char *t, size_t n, size_t *at, const char *s) {
+static void check_str(const unsigned char *t, size_t n, size_t *at, const char *s)
+{
     CHECK(*at + 4 <= n);
     uint32_t len = get32(t + *at);
     *at += 4;
@@ -60,7 +62,8 @@ static void check_str(const unsigned char *t, size_t n, size_t *at, const char *
 }
 
 /* Field *at must be a float8 with the bits of v (-0.0 as 0.0, every NaN as NAN), or NULL. */
-static void check_dbl(const unsigned char *t, size_t n, size_t *at, int has, double v) {
+static void check_dbl(const unsigned char *t, size_t n, size_t *at, int has, double v)
+{
     CHECK(*at + 4 <= n);
     uint32_t len = get32(t + *at);
     *at += 4;
@@ -77,7 +80,8 @@ static void check_dbl(const unsigned char *t, size_t n, size_t *at, int has, dou
 }
 
 /* copy_check: every row of an accepted batch is one tuple of 13 fields equal to the row. */
-static void copy_check(const Rsvp__V1__Batch *b, buf *out) {
+static void copy_check(const Rsvp__V1__Batch *b, buf *out)
+{
     for (size_t i = 0; i < b->n_rows; i++) {
         const Rsvp__V1__AggRow *r = b->rows[i];
         buf_reset(out);
@@ -102,11 +106,11 @@ static void copy_check(const Rsvp__V1__Batch *b, buf *out) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     buf out_buf = {0}, *out = &out_buf;
     CHECK(writer_handle(NULL, &LIMITS, arena, data, size, out) == 0);
-    Rsvp__V1__WriterReply *rep =
-        rsvp__v1__writer_reply__unpack(NULL, out->len, (const uint8_t *)out->data);
+    Rsvp__V1__WriterReply *rep = rsvp__v1__writer_reply__unpack(NULL, out->len, (const uint8_t *)out->data);
     CHECK(rep != NULL);
     rsvp__v1__writer_reply__free_unpacked(rep, NULL);
 
@@ -119,7 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             else
                 CHECK(why != NULL);
         }
-        if (r) rsvp__v1__writer_request__free_unpacked(r, NULL);
+        if (r)
+            rsvp__v1__writer_request__free_unpacked(r, NULL);
     }
     buf_free(out);
     return 0;

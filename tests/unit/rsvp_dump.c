@@ -20,8 +20,7 @@ static int dump_str(buf *b, const char *s)
         case '\t': rc = buf_puts(b, "\\t"); break;
         case '\b': rc = buf_puts(b, "\\b"); break;
         case '\f': rc = buf_puts(b, "\\f"); break;
-        default:
-            rc = *p < 0x20 ? buf_printf(b, "\\u%04x", *p) : buf_putc(b, (char)*p);
+        default: rc = *p < 0x20 ? buf_printf(b, "\\u%04x", *p) : buf_putc(b, (char)*p);
         }
     }
     return rc ? rc : buf_putc(b, '"');

@@ -12,11 +12,12 @@
 
 #include "services/aggregator/keytab.h"
 
-static keyview key_base(void) {
+static keyview key_base(void)
+{
     keyview k;
     memset(&k, 0, sizeof k);
     static const char *s[KEY_NSTR] = {"Walk", "https://x/e/1", "1527350400000", "Club", "ca",
-                                      "BC", "Victoria"};
+                                      "BC",   "Victoria"};
     for (int i = 0; i < KEY_NSTR; i++) {
         k.str[i] = s[i];
         k.str_len[i] = strlen(s[i]);
@@ -30,13 +31,15 @@ static keyview key_base(void) {
     return k;
 }
 
-static void set(keyview *k, int i, const char *s) {
+static void set(keyview *k, int i, const char *s)
+{
     k->str[i] = s;
     k->str_len[i] = s ? strlen(s) : 0;
 }
 
 /* Adds a then b (delta 1 each) to a fresh table; returns the number of distinct keys. */
-static size_t distinct(const keyview *a, const keyview *b) {
+static size_t distinct(const keyview *a, const keyview *b)
+{
     keytab *t = keytab_new();
     assert_non_null(t);
     assert_int_equal(keytab_add(t, a, 1), 0);
@@ -46,7 +49,8 @@ static size_t distinct(const keyview *a, const keyview *b) {
     return n;
 }
 
-static void test_same_key_merges(void **state) {
+static void test_same_key_merges(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base();
     char copy[16];
@@ -55,7 +59,8 @@ static void test_same_key_merges(void **state) {
     assert_int_equal(distinct(&a, &b), 1);
 }
 
-static void test_null_differs_from_empty_string(void **state) {
+static void test_null_differs_from_empty_string(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base();
     set(&a, KEY_GROUP_STATE, NULL);
@@ -66,7 +71,8 @@ static void test_null_differs_from_empty_string(void **state) {
     assert_int_equal(distinct(&a, &c), 1);
 }
 
-static void test_null_double_differs_from_zero(void **state) {
+static void test_null_double_differs_from_zero(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base();
     a.has_num[KEY_LAT] = 0;
@@ -80,7 +86,8 @@ static void test_null_double_differs_from_zero(void **state) {
     assert_int_equal(distinct(&a, &c), 1);
 }
 
-static void test_negative_zero_is_zero(void **state) {
+static void test_negative_zero_is_zero(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base();
     a.num[KEY_LON] = 0.0;
@@ -99,7 +106,8 @@ static void test_negative_zero_is_zero(void **state) {
     keytab_free(t);
 }
 
-static void test_strings_differing_in_length(void **state) {
+static void test_strings_differing_in_length(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base();
     set(&a, KEY_EVENT_NAME, "Walk");
@@ -116,7 +124,8 @@ static void test_strings_differing_in_length(void **state) {
     assert_int_equal(distinct(&c, &d), 2);
 }
 
-static void test_response_is_part_of_key(void **state) {
+static void test_response_is_part_of_key(void **state)
+{
     (void)state;
     keyview a = key_base(), b = key_base(), c = key_base();
     b.response = KEY_RESPONSE_NO;
@@ -126,7 +135,8 @@ static void test_response_is_part_of_key(void **state) {
     assert_int_equal(distinct(&b, &c), 2);
 }
 
-static void test_deltas_and_iteration_order(void **state) {
+static void test_deltas_and_iteration_order(void **state)
+{
     (void)state;
     keytab *t = keytab_new();
     keyview a = key_base(), b = key_base();
@@ -163,7 +173,8 @@ static void test_deltas_and_iteration_order(void **state) {
     keytab_free(NULL);
 }
 
-static void test_many_keys_and_memory(void **state) {
+static void test_many_keys_and_memory(void **state)
+{
     (void)state;
     keytab *t = keytab_new();
     enum { N = 200000 };
@@ -176,7 +187,8 @@ static void test_many_keys_and_memory(void **state) {
             set(&k, KEY_EVENT_NAME, name);
             assert_int_equal(keytab_add(t, &k, 1), 0);
             if (round == 0) {
-                for (int j = 0; j < KEY_NSTR; j++) strbytes += k.str_len[j];
+                for (int j = 0; j < KEY_NSTR; j++)
+                    strbytes += k.str_len[j];
             }
         }
     }
@@ -191,14 +203,14 @@ static void test_many_keys_and_memory(void **state) {
     assert_int_equal(n, N);
     double used = (double)(keytab_used_bytes(t) - strbytes) / N;
     double held = (double)(keytab_bytes(t) - strbytes) / N;
-    print_message("keytab: %.1f B/key in use, %.1f B/key held, beyond the string bytes\n", used,
-                  held);
+    print_message("keytab: %.1f B/key in use, %.1f B/key held, beyond the string bytes\n", used, held);
     assert_true(used <= 100.0); /* the goal: <= 100 bytes per key + strings */
     assert_true(held <= 150.0); /* + growth slack */
     keytab_free(t);
 }
 
-static void test_key_from_rsvp(void **state) {
+static void test_key_from_rsvp(void **state)
+{
     (void)state;
     Rsvp__V1__Rsvp r = RSVP__V1__RSVP__INIT;
     Rsvp__V1__Event e = RSVP__V1__EVENT__INIT;
@@ -241,7 +253,8 @@ static void test_key_from_rsvp(void **state) {
 }
 
 /* event_time's text: the decimal digits printf would write, for every digit count and sign. */
-static void test_time_digits(void **state) {
+static void test_time_digits(void **state)
+{
     (void)state;
     int64_t vals[200];
     size_t n = 0;
@@ -255,7 +268,8 @@ static void test_time_digits(void **state) {
         vals[n++] = -p;
         vals[n++] = -(p - 1);
         vals[n++] = p * 7 + 3;
-        if (p > INT64_MAX / 10) break;
+        if (p > INT64_MAX / 10)
+            break;
     }
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 100000; i++) {
@@ -264,7 +278,8 @@ static void test_time_digits(void **state) {
         x ^= x << 17;
         int64_t v = (int64_t)(x >> (x % 64));
         char want[32], got[24];
-        if (i < (int)n) v = vals[i];
+        if (i < (int)n)
+            v = vals[i];
         int wl = snprintf(want, sizeof want, "%lld", (long long)v);
         size_t gl = keytab_i64_dec(v, got);
         assert_int_equal(gl, (size_t)wl);
@@ -272,7 +287,8 @@ static void test_time_digits(void **state) {
     }
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_digits),
         cmocka_unit_test(test_same_key_merges),

@@ -15,7 +15,8 @@
 #include "services/aggregator/aggregator.h"
 
 /* A packed Rsvp for event `name` with response yes (1) / no (2) / absent (0). */
-static size_t rsvp(const char *name, int response, int64_t ingest, uint8_t *out, size_t cap) {
+static size_t rsvp(const char *name, int response, int64_t ingest, uint8_t *out, size_t cap)
+{
     Rsvp__V1__Rsvp r = RSVP__V1__RSVP__INIT;
     Rsvp__V1__Event e = RSVP__V1__EVENT__INIT;
     e.event_name = (char *)name;
@@ -35,14 +36,16 @@ static size_t rsvp(const char *name, int response, int64_t ingest, uint8_t *out,
     return rsvp__v1__rsvp__pack(&r, out);
 }
 
-static int consume(agg *a, int32_t p, int64_t off, const char *name, int response) {
+static int consume(agg *a, int32_t p, int64_t off, const char *name, int response)
+{
     uint8_t b[1024];
     size_t n = rsvp(name, response, 1000 + off, b, sizeof b);
     return agg_consume(a, p, off, b, n);
 }
 
 /* Takes the next request and decodes its batch (caller frees with writer_request__free_unpacked). */
-static Rsvp__V1__WriterRequest *take(agg *a, int32_t *partition) {
+static Rsvp__V1__WriterRequest *take(agg *a, int32_t *partition)
+{
     const void *data;
     size_t len;
     assert_int_equal(agg_next_request(a, partition, &data, &len), 1);
@@ -52,18 +55,23 @@ static Rsvp__V1__WriterRequest *take(agg *a, int32_t *partition) {
     return req;
 }
 
-static int64_t row_delta(const Rsvp__V1__Batch *b, const char *name, const char *resp) {
+static int64_t row_delta(const Rsvp__V1__Batch *b, const char *name, const char *resp)
+{
     for (size_t i = 0; i < b->n_rows; i++) {
         const Rsvp__V1__AggRow *r = b->rows[i];
-        if (strcmp(r->event_name, name) != 0) continue;
-        if ((resp == NULL) != (r->response == NULL)) continue;
-        if (resp && strcmp(resp, r->response) != 0) continue;
+        if (strcmp(r->event_name, name) != 0)
+            continue;
+        if ((resp == NULL) != (r->response == NULL))
+            continue;
+        if (resp && strcmp(resp, r->response) != 0)
+            continue;
         return r->delta;
     }
     return -1;
 }
 
-static void reply(agg *a, Rsvp__V1__WriterReply__Status st, int64_t stored, agg_action *act) {
+static void reply(agg *a, Rsvp__V1__WriterReply__Status st, int64_t stored, agg_action *act)
+{
     Rsvp__V1__WriterReply r = RSVP__V1__WRITER_REPLY__INIT;
     r.status = st;
     if (stored != -100) {
@@ -73,7 +81,8 @@ static void reply(agg *a, Rsvp__V1__WriterReply__Status st, int64_t stored, agg_
     agg_on_reply(a, 0, &r, act);
 }
 
-static void test_freeze_builds_batch_over_range(void **state) {
+static void test_freeze_builds_batch_over_range(void **state)
+{
     (void)state;
     agg *a = agg_new("rsvps.parsed", "agg-0", 1000, 0);
     assert_int_equal(agg_assign(a, 3, 10), 0);
@@ -110,7 +119,8 @@ static void test_freeze_builds_batch_over_range(void **state) {
     agg_free(a);
 }
 
-static void test_ok_starts_next_range_without_merging(void **state) {
+static void test_ok_starts_next_range_without_merging(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 0, -1); /* nothing stored */
@@ -146,7 +156,8 @@ static void test_ok_starts_next_range_without_merging(void **state) {
     agg_free(a);
 }
 
-static void test_stale_equal_to_offset_is_success(void **state) {
+static void test_stale_equal_to_offset_is_success(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 1, 100);
@@ -168,7 +179,8 @@ static void test_stale_equal_to_offset_is_success(void **state) {
     agg_free(a);
 }
 
-static void test_stale_other_drops_state_and_seeks(void **state) {
+static void test_stale_other_drops_state_and_seeks(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 1, 100);
@@ -205,7 +217,8 @@ static void test_stale_other_drops_state_and_seeks(void **state) {
     agg_free(a);
 }
 
-static void test_retry_keeps_frozen_batch_byte_identical(void **state) {
+static void test_retry_keeps_frozen_batch_byte_identical(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 2, 0);
@@ -243,7 +256,8 @@ static void test_retry_keeps_frozen_batch_byte_identical(void **state) {
     agg_free(a);
 }
 
-static void test_error_drops_state_and_requeries(void **state) {
+static void test_error_drops_state_and_requeries(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 0, 40);
@@ -265,7 +279,8 @@ static void test_error_drops_state_and_requeries(void **state) {
     agg_free(a);
 }
 
-static void test_revoke_discards_and_drops_inflight_reply(void **state) {
+static void test_revoke_discards_and_drops_inflight_reply(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 0, 0);
@@ -297,7 +312,8 @@ static void test_revoke_discards_and_drops_inflight_reply(void **state) {
     agg_free(a);
 }
 
-static void test_decode_error_still_covers_offset(void **state) {
+static void test_decode_error_still_covers_offset(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 0, 0);
@@ -317,7 +333,8 @@ static void test_decode_error_still_covers_offset(void **state) {
     agg_free(a);
 }
 
-static void test_null_response_creates_zero_row(void **state) {
+static void test_null_response_creates_zero_row(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 1000, 0);
     agg_assign(a, 0, 0);
@@ -332,7 +349,8 @@ static void test_null_response_creates_zero_row(void **state) {
     agg_free(a);
 }
 
-static void test_max_keys_freezes_early_and_backlogs(void **state) {
+static void test_max_keys_freezes_early_and_backlogs(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 2, 0);
     agg_assign(a, 0, 0);
@@ -359,7 +377,8 @@ static void test_max_keys_freezes_early_and_backlogs(void **state) {
 /* Full while the previous batch is in flight: a further message is refused (ERR_RANGE), not
  * counted and not covered, so the next batch never exceeds max_keys (the writer's row limit) and
  * the message is read again from the range end after the pause. */
-static void test_full_table_defers_messages_until_acked(void **state) {
+static void test_full_table_defers_messages_until_acked(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 2, 0);
     agg_assign(a, 0, 0);
@@ -388,7 +407,8 @@ static void test_full_table_defers_messages_until_acked(void **state) {
 
 /* Full when its previous batch is acknowledged, before anyone froze it: the next message cuts the
  * batch first, so it never grows past max_keys. */
-static void test_full_table_is_cut_before_the_next_message(void **state) {
+static void test_full_table_is_cut_before_the_next_message(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 2, 0);
     agg_assign(a, 0, 0);
@@ -403,7 +423,8 @@ static void test_full_table_is_cut_before_the_next_message(void **state) {
     agg_free(a);
 }
 
-static void test_max_bytes_freezes_early(void **state) {
+static void test_max_bytes_freezes_early(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 0, 8192); /* no key limit, 8 KiB of keys */
     agg_assign(a, 0, 0);
@@ -426,7 +447,8 @@ static void test_max_bytes_freezes_early(void **state) {
     agg_free(a);
 }
 
-static void test_batches_counted_by_trigger(void **state) {
+static void test_batches_counted_by_trigger(void **state)
+{
     (void)state;
     agg *a = agg_new("t", "s", 2, 0);
     agg_assign(a, 0, 0);
@@ -454,7 +476,8 @@ static void test_batches_counted_by_trigger(void **state) {
     agg_free(a);
 }
 
-static void test_offset_query_packs(void **state) {
+static void test_offset_query_packs(void **state)
+{
     (void)state;
     int32_t parts[] = {0, 3};
     void *buf;
@@ -473,7 +496,8 @@ static void test_offset_query_packs(void **state) {
 /* agg_consume_many (what the service uses) == agg_consume one message at a time: same statuses,
  * stats, ranges and byte-identical batches, through early cuts, deferrals, duplicates, decode
  * errors and unassigned partitions falling in the middle of a call. */
-static void test_consume_many_equals_one_by_one(void **state) {
+static void test_consume_many_equals_one_by_one(void **state)
+{
     (void)state;
     agg *one = agg_new("t", "s", 7, 0), *many = agg_new("t", "s", 7, 0);
     assert_non_null(one);
@@ -495,17 +519,18 @@ static void test_consume_many_equals_one_by_one(void **state) {
             unsigned r = (unsigned)(x >> 33);
             int32_t part = r % 10 == 0 ? 3 : (int32_t)(r % 3); /* 3 is never assigned */
             int64_t off = next_off[part]++;
-            if (r % 37 == 0 && off > 2) off -= 2; /* a duplicate */
+            if (r % 37 == 0 && off > 2)
+                off -= 2; /* a duplicate */
             char name[16];
             snprintf(name, sizeof name, "e%u", (r >> 8) % 23);
             size_t len = rsvp(name, (int)((r >> 4) % 3), 1000 + off, pay[i], sizeof pay[i]);
-            if (r % 53 == 0) len = 3; /* truncated: a decode error */
+            if (r % 53 == 0)
+                len = 3; /* truncated: a decode error */
             m[i] = (agg_msg){part, off, pay[i], len, 12345};
         }
         agg_consume_many(many, m, n);
         for (size_t i = 0; i < n; i++)
-            assert_int_equal(m[i].rc, agg_consume(one, m[i].partition, m[i].offset, m[i].payload,
-                                                  m[i].len));
+            assert_int_equal(m[i].rc, agg_consume(one, m[i].partition, m[i].offset, m[i].payload, m[i].len));
         done += (int)n;
         /* a writer round every chunk: cut, compare the requests byte for byte, acknowledge */
         int all = (x >> 20) % 4 == 0;
@@ -542,7 +567,8 @@ static void test_consume_many_equals_one_by_one(void **state) {
     agg_free(many);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_builds_batch_over_range),
         cmocka_unit_test(test_ok_starts_next_range_without_merging),

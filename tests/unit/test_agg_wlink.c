@@ -21,7 +21,8 @@
  * do not collide: URL is the fake writer, DEAD a port nobody listens on. */
 static char URL[64], DEAD[64], BOTH[160];
 
-static int setup_urls(void **state) {
+static int setup_urls(void **state)
+{
     (void)state;
     int port = 31230 + 2 * (int)(getpid() % 30);
     snprintf(URL, sizeof URL, "tcp://127.0.0.1:%d", port);
@@ -39,18 +40,19 @@ typedef struct fake {
     pthread_t th;
 } fake;
 
-static void *serve(void *arg) {
+static void *serve(void *arg)
+{
     fake *f = arg;
     for (;;) {
         nng_msg *msg;
-        if (nng_recvmsg(f->sock, &msg, 0) != 0) return NULL; /* closed */
+        if (nng_recvmsg(f->sock, &msg, 0) != 0)
+            return NULL; /* closed */
         Rsvp__V1__WriterRequest *req =
             rsvp__v1__writer_request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
         nng_msg_free(msg);
         f->served++;
-        if (f->m == ANSWER_NEVER ||
-            (f->m == ANSWER_QUERIES && req &&
-             req->body_case != RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY)) {
+        if (f->m == ANSWER_NEVER || (f->m == ANSWER_QUERIES && req &&
+                                     req->body_case != RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY)) {
             rsvp__v1__writer_request__free_unpacked(req, NULL);
             continue;
         }
@@ -80,7 +82,8 @@ static void *serve(void *arg) {
     }
 }
 
-static void fake_start(fake *f, mode m) {
+static void fake_start(fake *f, mode m)
+{
     memset(f, 0, sizeof *f);
     f->m = m;
     assert_int_equal(nng_rep0_open(&f->sock), 0);
@@ -88,12 +91,14 @@ static void fake_start(fake *f, mode m) {
     pthread_create(&f->th, NULL, serve, f);
 }
 
-static void fake_stop(fake *f) {
+static void fake_stop(fake *f)
+{
     nng_close(f->sock);
     pthread_join(f->th, NULL);
 }
 
-static size_t query(uint8_t *out, int32_t part) {
+static size_t query(uint8_t *out, int32_t part)
+{
     Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
     q.topic = "t";
     q.n_partitions = 1;
@@ -104,7 +109,8 @@ static size_t query(uint8_t *out, int32_t part) {
     return rsvp__v1__writer_request__pack(&req, out);
 }
 
-static void test_reply_arrives_with_dead_url_in_list(void **state) {
+static void test_reply_arrives_with_dead_url_in_list(void **state)
+{
     (void)state;
     fake f;
     fake_start(&f, ANSWER_OK);
@@ -128,7 +134,8 @@ static void test_reply_arrives_with_dead_url_in_list(void **state) {
 }
 
 /* A batch request to a writer that is stuck on it does not block an offset query. */
-static size_t batch(uint8_t *out) {
+static size_t batch(uint8_t *out)
+{
     Rsvp__V1__Batch b = RSVP__V1__BATCH__INIT;
     b.topic = "t";
     b.from_offset = -1;
@@ -139,7 +146,8 @@ static size_t batch(uint8_t *out) {
     return rsvp__v1__writer_request__pack(&req, out);
 }
 
-static void test_query_channel_independent_of_batch(void **state) {
+static void test_query_channel_independent_of_batch(void **state)
+{
     (void)state;
     fake f;
     fake_start(&f, ANSWER_QUERIES);
@@ -165,7 +173,8 @@ static void test_query_channel_independent_of_batch(void **state) {
     fake_stop(&f);
 }
 
-static void test_silent_writer_times_out(void **state) {
+static void test_silent_writer_times_out(void **state)
+{
     (void)state;
     fake f;
     fake_start(&f, ANSWER_NEVER);
@@ -181,7 +190,8 @@ static void test_silent_writer_times_out(void **state) {
     fake_stop(&f);
 }
 
-static void test_no_writer_times_out(void **state) {
+static void test_no_writer_times_out(void **state)
+{
     (void)state;
     wlink *w;
     assert_int_equal(wlink_open(&w, DEAD), 0);
@@ -192,7 +202,8 @@ static void test_no_writer_times_out(void **state) {
     wlink_free(w);
 }
 
-static void test_garbage_reply_is_invalid(void **state) {
+static void test_garbage_reply_is_invalid(void **state)
+{
     (void)state;
     fake f;
     fake_start(&f, ANSWER_GARBAGE);
@@ -206,7 +217,8 @@ static void test_garbage_reply_is_invalid(void **state) {
     fake_stop(&f);
 }
 
-static void test_bad_url_rejected(void **state) {
+static void test_bad_url_rejected(void **state)
+{
     (void)state;
     wlink *w = NULL;
     assert_int_equal(wlink_open(&w, "nonsense://x"), ERR_INVALID);
@@ -217,7 +229,8 @@ static void test_bad_url_rejected(void **state) {
 
 /* tls+tcp:// is checked before anything is dialled: a CA is required, files must be readable
  * PEM, a certificate needs its key. Plain tcp:// URLs ignore the TLS settings. */
-static void test_tls_settings_checked(void **state) {
+static void test_tls_settings_checked(void **state)
+{
     (void)state;
     wlink *w = NULL;
     const char *tls_url = "tls+tcp://127.0.0.1:31299";
@@ -235,7 +248,8 @@ static void test_tls_settings_checked(void **state) {
     wlink_free(w);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_arrives_with_dead_url_in_list),
         cmocka_unit_test(test_query_channel_independent_of_batch),

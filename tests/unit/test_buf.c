@@ -79,12 +79,15 @@ static void test_json_utf8(void **state)
     json("caf\xc3\xa9", 5, "\"caf\xc3\xa9\"");
     json("\xf0\x9f\x8e\x89", 4, "\"\xf0\x9f\x8e\x89\"");
     json("\xff", 1, "\"\xef\xbf\xbd\"");
-    json("\xc3", 1, "\"\xef\xbf\xbd\"");                   /* truncated */
-    json("\xc0\x80", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"");   /* overlong NUL */
-    json("\xed\xb0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* surrogate */
-    json("\xf4\x90\x80\x80", 4,
-         "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* above U+10FFFF */
-    json("a\x80" "b", 3, "\"a\xef\xbf\xbd" "b\"");
+    json("\xc3", 1, "\"\xef\xbf\xbd\"");                                                 /* truncated */
+    json("\xc0\x80", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\"");                                 /* overlong NUL */
+    json("\xed\xb0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");                 /* surrogate */
+    json("\xf4\x90\x80\x80", 4, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""); /* above U+10FFFF */
+    json("a\x80"
+         "b",
+         3,
+         "\"a\xef\xbf\xbd"
+         "b\"");
 }
 
 int main(void)

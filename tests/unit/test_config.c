@@ -26,6 +26,7 @@ static int s_verbose;
 static cfg_common s_common;
 static char *s_brokers;
 
+/* clang-format off */
 static const cfg_option OPTS[] = {
     {"source-url", "TEST_SOURCE_URL", CFG_STRING, "http://a/", "stream URL", 0, 0, 0, &s_url},
     {"password", "TEST_PASSWORD", CFG_STRING, "hunter2", "db password", 0, 0, 1, &s_pass},
@@ -39,6 +40,7 @@ static const cfg_option OPTS[] = {
     CFG_COMMON_OPTIONS(&s_common, "127.0.0.1:9999"),
     {NULL, NULL, 0, NULL, NULL, 0, 0, 0, NULL},
 };
+/* clang-format on */
 
 static int parse(int argc, char **argv)
 {
@@ -48,10 +50,10 @@ static int parse(int argc, char **argv)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const envs[] = {"TEST_SOURCE_URL", "TEST_PASSWORD", "TEST_BATCH",
-                                       "TEST_INTERVAL", "TEST_MAX_BYTES", "TEST_RATIO",
-                                       "TEST_VERBOSE", "KAFKA_BROKERS", "LOG_LEVEL",
-                                       "KAFKA_SECURITY_PROTOCOL", "KAFKA_LINGER_MS"};
+    static const char *const envs[] = {
+        "TEST_SOURCE_URL", "TEST_PASSWORD", "TEST_BATCH",    "TEST_INTERVAL", "TEST_MAX_BYTES",
+        "TEST_RATIO",      "TEST_VERBOSE",  "KAFKA_BROKERS", "LOG_LEVEL",     "KAFKA_SECURITY_PROTOCOL",
+        "KAFKA_LINGER_MS"};
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++)
         unsetenv(envs[i]);
     /* and any other KAFKA_* of the calling shell (test runners set KAFKA_PORT and the like) */

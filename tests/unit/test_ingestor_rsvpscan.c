@@ -23,10 +23,10 @@ typedef struct scan_case {
 static const scan_case CASES[] = {
     {"{\"rsvp_id\":1658877353,\"mtime\":1489925471668}", 1, 1658877353, 1489925471668},
     {"  { \"mtime\" : 5 , \"rsvp_id\" : 7 }  ", 1, 7, 5},
-    {"{\"rsvp_id\":\"123\",\"mtime\":\"456\"}", 1, 123, 456}, /* numeric strings */
+    {"{\"rsvp_id\":\"123\",\"mtime\":\"456\"}", 1, 123, 456},                       /* numeric strings */
     {"{\"venue\":{\"rsvp_id\":1,\"mtime\":2},\"rsvp_id\":3,\"mtime\":4}", 1, 3, 4}, /* nested keys ignored */
     {"{\"s\":\"\\\"rsvp_id\\\":9\",\"rsvp_id\":3,\"mtime\":4}", 1, 3, 4}, /* key text inside a string */
-    {"{\"rsvp_id\":3,\"mtime\":4,\"rsvp_id\":5}", 1, 3, 4}, /* first occurrence wins */
+    {"{\"rsvp_id\":3,\"mtime\":4,\"rsvp_id\":5}", 1, 3, 4},               /* first occurrence wins */
     {"{\"a\":[1,2.5e3,-0.1,true,false,null,{\"b\":[]}],\"rsvp_id\":0,\"mtime\":0}", 1, 0, 0},
     {"{\"n\":\"caf\xc3\xa9 \\u00e9 \xf0\x9f\x98\x80\",\"rsvp_id\":1,\"mtime\":2}", 1, 1, 2}, /* UTF-8 */
     {"{\"rsvp_id\":9223372036854775807,\"mtime\":1}", 1, INT64_MAX, 1},
@@ -36,16 +36,16 @@ static const scan_case CASES[] = {
     {"{}", 0, 0, 0},
     {"this is not json", 0, 0, 0},
     {"[{\"rsvp_id\":1,\"mtime\":2}]", 0, 0, 0},
-    {"{\"rsvp_id\":1,\"mtime\":2", 0, 0, 0},                   /* truncated */
-    {"{\"rsvp_id\":1,\"mtime\":2,\"event\":{\"a\":", 0, 0, 0}, /* truncated after the keys */
-    {"{\"rsvp_id\":1,\"mtime\":2} x", 0, 0, 0},                /* trailing garbage */
-    {"{\"rsvp_id\":1,\"mtime\":2,}", 0, 0, 0},                 /* trailing comma */
-    {"{\"n\":\"\xff\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},   /* invalid byte */
-    {"{\"n\":\"\xc0\xaf\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0}, /* overlong */
+    {"{\"rsvp_id\":1,\"mtime\":2", 0, 0, 0},                         /* truncated */
+    {"{\"rsvp_id\":1,\"mtime\":2,\"event\":{\"a\":", 0, 0, 0},       /* truncated after the keys */
+    {"{\"rsvp_id\":1,\"mtime\":2} x", 0, 0, 0},                      /* trailing garbage */
+    {"{\"rsvp_id\":1,\"mtime\":2,}", 0, 0, 0},                       /* trailing comma */
+    {"{\"n\":\"\xff\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},         /* invalid byte */
+    {"{\"n\":\"\xc0\xaf\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},     /* overlong */
     {"{\"n\":\"\xed\xa0\x80\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0}, /* surrogate */
-    {"{\"n\":\"\xe2\x82\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0}, /* cut sequence */
-    {"{\"n\":\"a\tb\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},   /* raw control char */
-    {"{\"n\":\"\\x\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},    /* bad escape */
+    {"{\"n\":\"\xe2\x82\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},     /* cut sequence */
+    {"{\"n\":\"a\tb\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},         /* raw control char */
+    {"{\"n\":\"\\x\",\"rsvp_id\":1,\"mtime\":2}", 0, 0, 0},          /* bad escape */
     {"{\"rsvp_id\":-1,\"mtime\":2}", 0, 0, 0},
     {"{\"rsvp_id\":1.5,\"mtime\":2}", 0, 0, 0},
     {"{\"rsvp_id\":1e3,\"mtime\":2}", 0, 0, 0},
@@ -183,8 +183,8 @@ static int ref_string(ref_cursor *c, const unsigned char **s, size_t *n, int *es
                 return -1;
             unsigned char e = c->p[1];
             if (e == 'u') {
-                if (c->end - c->p < 6 || !ref_hex(c->p[2]) || !ref_hex(c->p[3]) ||
-                    !ref_hex(c->p[4]) || !ref_hex(c->p[5]))
+                if (c->end - c->p < 6 || !ref_hex(c->p[2]) || !ref_hex(c->p[3]) || !ref_hex(c->p[4]) ||
+                    !ref_hex(c->p[5]))
                     return -1;
                 c->p += 6;
             } else if (strchr("\"\\/bfnrt", e) && e) {
@@ -306,20 +306,13 @@ static int ref_value(ref_cursor *c, int depth)
     if (c->p >= c->end)
         return -1;
     switch (*c->p) {
-    case '{':
-        return ref_container(c, depth, '}');
-    case '[':
-        return ref_container(c, depth, ']');
-    case '"':
-        return ref_string(c, &s, &n, &flag);
-    case 't':
-        return ref_literal(c, "true");
-    case 'f':
-        return ref_literal(c, "false");
-    case 'n':
-        return ref_literal(c, "null");
-    default:
-        return ref_number(c, &s, &n, &flag);
+    case '{': return ref_container(c, depth, '}');
+    case '[': return ref_container(c, depth, ']');
+    case '"': return ref_string(c, &s, &n, &flag);
+    case 't': return ref_literal(c, "true");
+    case 'f': return ref_literal(c, "false");
+    case 'n': return ref_literal(c, "null");
+    default: return ref_number(c, &s, &n, &flag);
     }
 }
 
@@ -435,10 +428,43 @@ static uint64_t rng(void)
 
 /* Bytes that move a JSON walker between states, plus UTF-8 fragments. */
 static const char *const PIECES[] = {
-    "\"", "\\", "\\u00e9", "\\uZZ", "\\/", "{", "}", "[", "]", ",", ":", " ", "\t", "\r", "\n",
-    "0", "-", "1.5e3", "01", "true", "fals", "null", "\x7f", "\x01", "\xc3\xa9", "\xc3", "\xe2\x82",
-    "\xe2\x82\xac", "\xed\xa0\x80", "\xf0\x9f\x98\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\xff",
-    "\"rsvp_id\":", "\"mtime\":", "\"rsvp_id\":\"12\"", "\"mtime\":9223372036854775808",
+    "\"",
+    "\\",
+    "\\u00e9",
+    "\\uZZ",
+    "\\/",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    " ",
+    "\t",
+    "\r",
+    "\n",
+    "0",
+    "-",
+    "1.5e3",
+    "01",
+    "true",
+    "fals",
+    "null",
+    "\x7f",
+    "\x01",
+    "\xc3\xa9",
+    "\xc3",
+    "\xe2\x82",
+    "\xe2\x82\xac",
+    "\xed\xa0\x80",
+    "\xf0\x9f\x98\x80",
+    "\xf4\x90\x80\x80",
+    "\xc0\xaf",
+    "\xff",
+    "\"rsvp_id\":",
+    "\"mtime\":",
+    "\"rsvp_id\":\"12\"",
+    "\"mtime\":9223372036854775808",
 };
 
 /* mutate: one random edit of src into dst (cap bytes); returns the new length. */
@@ -469,9 +495,7 @@ static size_t mutate(const char *src, size_t n, char *dst, size_t cap)
             del = n - at;
         memcpy(dst + out, src + at + del, n - at - del);
         return n - del;
-    default: /* truncate */
-        memcpy(dst, src, at);
-        return at;
+    default: /* truncate */ memcpy(dst, src, at); return at;
     }
 }
 

@@ -52,8 +52,7 @@ static void test_layering(void **state)
     setenv("KAFKA_CLIENT_ID", "from-env", 1);
     char *argv[] = {"t", "-X", "client.id=from-flag", NULL};
     assert_int_equal(cfg_parse("t", "t", OPTS, 3, argv), 0);
-    const char *defaults[] = {"linger.ms", "1", "batch.num.messages", "500", "client.id", "dflt",
-                              NULL};
+    const char *defaults[] = {"linger.ms", "1", "batch.num.messages", "500", "client.id", "dflt", NULL};
     rd_kafka_conf_t *conf = NULL;
     char err[512];
     assert_int_equal(kafka_conf_new(&conf, "t", defaults, err, sizeof err), 0);
@@ -125,8 +124,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_layering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bootstrap_override, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_from_env_skipped_from_flag_fails, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_from_env_skipped_from_flag_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_registered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define TOPIC "fenced"
-#define MSGS 2000
+#define TOPIC          "fenced"
+#define MSGS           2000
 #define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of ProduceRequest (rdkafka_protocol.h is internal) */
 
 static int g_reports; /* delivery reports seen, any outcome */
@@ -42,16 +42,20 @@ static rd_kafka_t *fenced_producer(int *produced, int *queued)
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *kv[] = {
-        "test.mock.num.brokers", "1",
-        "transactional.id", "test-kafka-fenced",
-        "linger.ms", "50",          /* several batches stay queued behind the fenced one */
-        "batch.num.messages", "100",
-        "log_level", "0",
+        "test.mock.num.brokers",
+        "1",
+        "transactional.id",
+        "test-kafka-fenced",
+        "linger.ms",
+        "50", /* several batches stay queued behind the fenced one */
+        "batch.num.messages",
+        "100",
+        "log_level",
+        "0",
         NULL,
     };
     for (int i = 0; kv[i]; i += 2)
-        assert_int_equal(rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr),
-                         RD_KAFKA_CONF_OK);
+        assert_int_equal(rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr), RD_KAFKA_CONF_OK);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     assert_non_null(rk);
@@ -68,9 +72,9 @@ static rd_kafka_t *fenced_producer(int *produced, int *queued)
     memset(payload, 'x', sizeof payload);
     *produced = 0;
     for (int i = 0; i < MSGS; i++) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_MSGFLAGS(0),
-            RD_KAFKA_V_VALUE(payload, sizeof payload), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_MSGFLAGS(0),
+                              RD_KAFKA_V_VALUE(payload, sizeof payload), RD_KAFKA_V_END);
         if (err)
             break; /* fatal already */
         (*produced)++;

@@ -56,9 +56,8 @@ static void test_numbers_and_strings(void **state)
 {
     (void)state;
     log_format_line(line, sizeof line, LOGL_INFO, "m",
-                    "s=%s n=%d neg=%ld ll=%lld u=%u z=%zu hh=%hhd x=%.3f e=%g c=%c", "str", 42,
-                    -7L, (long long)1 << 40, 4000000000u, (size_t)9, (signed char)-1, 3.14159, 1e21,
-                    'q');
+                    "s=%s n=%d neg=%ld ll=%lld u=%u z=%zu hh=%hhd x=%.3f e=%g c=%c", "str", 42, -7L,
+                    (long long)1 << 40, 4000000000u, (size_t)9, (signed char)-1, 3.14159, 1e21, 'q');
     assert_string_equal(after_msg(line), ",\"s\":\"str\",\"n\":42,\"neg\":-7,\"ll\":1099511627776,"
                                          "\"u\":4000000000,\"z\":9,\"hh\":-1,\"x\":3.142,"
                                          "\"e\":1e+21,\"c\":\"q\"}");
@@ -68,16 +67,15 @@ static void test_null_string_and_non_finite(void **state)
 {
     (void)state;
     const char *volatile nul = NULL;
-    log_format_line(line, sizeof line, LOGL_INFO, "m", "a=%s b=%f c=%g d=%.2f", nul, NAN,
-                    -INFINITY, 1.0);
+    log_format_line(line, sizeof line, LOGL_INFO, "m", "a=%s b=%f c=%g d=%.2f", nul, NAN, -INFINITY, 1.0);
     assert_string_equal(after_msg(line), ",\"a\":null,\"b\":null,\"c\":null,\"d\":1.00}");
 }
 
 static void test_precision_and_star(void **state)
 {
     (void)state;
-    log_format_line(line, sizeof line, LOGL_INFO, "m", "s=%.*s w=%5d p=%-8s h=%x", 3, "abcdef",
-                    7, "left", 255u);
+    log_format_line(line, sizeof line, LOGL_INFO, "m", "s=%.*s w=%5d p=%-8s h=%x", 3, "abcdef", 7, "left",
+                    255u);
     assert_string_equal(after_msg(line), ",\"s\":\"abc\",\"w\":7,\"p\":\"left\",\"h\":\"0xff\"}");
 }
 
@@ -86,8 +84,8 @@ static void test_precision_and_star(void **state)
 static void test_composite_values_keep_arguments_in_step(void **state)
 {
     (void)state;
-    log_format_line(line, sizeof line, LOGL_INFO, "m", "addr=%s:%d pct=%d%% lit=abc t=%.1fms s=%s",
-                    "host", 9092, 50, 2.25, "after");
+    log_format_line(line, sizeof line, LOGL_INFO, "m", "addr=%s:%d pct=%d%% lit=abc t=%.1fms s=%s", "host",
+                    9092, 50, 2.25, "after");
     assert_string_equal(after_msg(line), ",\"addr\":\"host:9092\",\"pct\":\"50%\",\"lit\":\"abc\","
                                          "\"t\":\"2.2ms\",\"s\":\"after\"}");
 }
@@ -105,8 +103,8 @@ static void test_utf8_valid_kept_invalid_replaced(void **state)
     (void)state;
     /* é (2 bytes), € (3), 😀 (4) are kept; a lone continuation byte, a truncated sequence, an
      * overlong '/' and a surrogate become U+FFFD */
-    log_format_line(line, sizeof line, LOGL_INFO, "m", "ok=%s bad=%s",
-                    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\x80x\xe2\x82y\xc0\xafz\xed\xa0\x80");
+    log_format_line(line, sizeof line, LOGL_INFO, "m", "ok=%s bad=%s", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
+                    "\x80x\xe2\x82y\xc0\xafz\xed\xa0\x80");
     assert_string_equal(after_msg(line),
                         ",\"ok\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"bad\":\"\xef\xbf\xbdx"
                         "\xef\xbf\xbd\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbd"

@@ -17,8 +17,8 @@
 #include "tests/unit/testdata.h"
 
 #define CASES_GLOB "tests/unit/parser_cases/*.txt"
-#define MUTATIONS 24 /* per input and limit set */
-#define INPUT_MAX 70000
+#define MUTATIONS  24 /* per input and limit set */
+#define INPUT_MAX  70000
 
 typedef struct pair {
     rsvp_json *fast, *ref;
@@ -26,10 +26,9 @@ typedef struct pair {
 } pair;
 
 /* Bytes that change how a string, number or container is read. */
-static const unsigned char interesting[] = {'"', '\\', ']', '}', '[', '{', ',', ':', 'u', ' ',
-                                            '\n', '0', '-', 'e', '.', 't', 'n', 0x00, 0x01, 0x1f,
-                                            0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe0, 0xed, 0xf0, 0xf4,
-                                            0xff};
+static const unsigned char interesting[] = {'"',  '\\', ']',  '}',  '[',  '{',  ',',  ':',  'u',  ' ',
+                                            '\n', '0',  '-',  'e',  '.',  't',  'n',  0x00, 0x01, 0x1f,
+                                            0x7f, 0x80, 0xbf, 0xc0, 0xc3, 0xe0, 0xed, 0xf0, 0xf4, 0xff};
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -63,8 +62,8 @@ static void compare(pair *pp, const char *data, size_t len)
     if (n1 != n2 || memcmp(a, b, n1))
         fail_msg("packed output differs for: %.*s", (int)(len < 300 ? len : 300), data);
     if (n1 > rsvp_json_packed_bound(pp->fast))
-        fail_msg("packed %zu bytes, over the bound %zu, for: %.*s", n1,
-                 rsvp_json_packed_bound(pp->fast), (int)(len < 300 ? len : 300), data);
+        fail_msg("packed %zu bytes, over the bound %zu, for: %.*s", n1, rsvp_json_packed_bound(pp->fast),
+                 (int)(len < 300 ? len : 300), data);
 }
 
 /* compare_mutations: the input itself, then MUTATIONS seeded single edits of it (replace, insert

@@ -131,8 +131,8 @@ static int run_file(const char *path, int *ncases)
         (*ncases)++;
         if (strcmp(got.data, expected) != 0) {
             failures++;
-            fprintf(stderr, "%s:%d: FAIL\n  input:    %s\n  expected: %s\n  got:      %s\n", path,
-                    case_line, line, expected, got.data);
+            fprintf(stderr, "%s:%d: FAIL\n  input:    %s\n  expected: %s\n  got:      %s\n", path, case_line,
+                    line, expected, got.data);
         }
     }
     free(line);
@@ -152,8 +152,7 @@ static void test_golden_cases(void **state)
     int failures = 0, ncases = 0;
     for (size_t i = 0; i < g.gl_pathc; i++)
         failures += run_file(g.gl_pathv[i], &ncases);
-    fprintf(stderr, "golden cases: %d files, %d cases, %d failures\n", (int)g.gl_pathc, ncases,
-            failures);
+    fprintf(stderr, "golden cases: %d files, %d cases, %d failures\n", (int)g.gl_pathc, ncases, failures);
     globfree(&g);
     assert_true(ncases > 50);
     assert_int_equal(failures, 0);
@@ -163,8 +162,7 @@ static const char GOOD[] =
     "{\"rsvp_id\":1,\"mtime\":2,\"response\":\"yes\",\"event\":{\"event_id\":\"e\"},"
     "\"venue\":{\"lat\":1.5,\"lon\":2.5},\"group\":{\"group_topics\":[{\"urlkey\":\"a\"}]},"
     "\"member\":{\"other_services\":{\"twitter\":{\"identifier\":\"@x\"}}}}";
-static const char BARE[] =
-    "{\"rsvp_id\":3,\"mtime\":4,\"response\":\"no\",\"event\":{\"event_id\":\"f\"}}";
+static const char BARE[] = "{\"rsvp_id\":3,\"mtime\":4,\"response\":\"no\",\"event\":{\"event_id\":\"f\"}}";
 
 /* A message must not inherit anything from the one before it on the same parser. */
 static void test_no_state_leaks_between_messages(void **state)

@@ -60,8 +60,8 @@ static void test_every_recorded_message_round_trips(void **state)
         assert_int_equal(rsvp_dump(&round, u), 0);
         rsvp__v1__rsvp__free_unpacked(u, NULL);
         if (strcmp(direct.data, round.data) != 0)
-            fail_msg("line %d: round trip differs\n  parsed:   %s\n  unpacked: %s", count,
-                     direct.data, round.data);
+            fail_msg("line %d: round trip differs\n  parsed:   %s\n  unpacked: %s", count, direct.data,
+                     round.data);
         fprintf(out, "%s\n", round.data);
     }
     assert_int_equal(count, RECORDED_LINES);
@@ -80,8 +80,8 @@ static void test_matches_python_and_reference_counts(void **state)
     char rec[1200], ref[1200], cmd[4096];
     testdata_path(rec, sizeof rec, TESTDATA_RECORDED);
     testdata_path(ref, sizeof ref, TESTDATA_REFERENCE);
-    snprintf(cmd, sizeof cmd, "python3 tests/unit/parser_recorded_check.py '%s' '%s' '%s'",
-             g_out_path, rec, ref);
+    snprintf(cmd, sizeof cmd, "python3 tests/unit/parser_recorded_check.py '%s' '%s' '%s'", g_out_path, rec,
+             ref);
     assert_int_equal(system(cmd), 0);
 }
 

@@ -27,8 +27,7 @@ static void expect_rewrite(const char *line, int64_t id, int64_t mtime, const ch
 static void test_rewrite_plain_line(void **state)
 {
     (void)state;
-    expect_rewrite("{\"a\":1,\"rsvp_id\":1658877353,\"mtime\":1489925471668,\"z\":\"x\"}",
-                   10001658877353, 42,
+    expect_rewrite("{\"a\":1,\"rsvp_id\":1658877353,\"mtime\":1489925471668,\"z\":\"x\"}", 10001658877353, 42,
                    "{\"a\":1,\"rsvp_id\":10001658877353,\"mtime\":42,\"z\":\"x\"}");
 }
 

@@ -27,11 +27,16 @@ static char *write_tmp(const char *text)
     return path;
 }
 
-static timeline *make(timeline_kind kind, const char *path, double rate, int64_t per_ms,
-                      int64_t start, int64_t count)
+static timeline *make(timeline_kind kind, const char *path, double rate, int64_t per_ms, int64_t start,
+                      int64_t count)
 {
-    timeline_cfg cfg = {.kind = kind, .path = path, .seed = 1, .rate = rate, .per_ms = per_ms,
-                        .start_ms = start, .count = count};
+    timeline_cfg cfg = {.kind = kind,
+                        .path = path,
+                        .seed = 1,
+                        .rate = rate,
+                        .per_ms = per_ms,
+                        .start_ms = start,
+                        .count = count};
     timeline *t = NULL;
     char err[256];
     assert_int_equal(timeline_new(&t, &cfg, err, sizeof err), 0);

@@ -17,8 +17,7 @@
 #include "tools/rsvpctl/cli.h"
 #include "tools/rsvpctl/control.h"
 
-static control_proc proc(const char *name, const char *svc, int replica, int pid,
-                         const char *state)
+static control_proc proc(const char *name, const char *svc, int replica, int pid, const char *state)
 {
     control_proc p;
     memset(&p, 0, sizeof p);

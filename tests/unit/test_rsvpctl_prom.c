@@ -14,23 +14,22 @@
 #include "tools/rsvpctl/prom.h"
 #include "tools/rsvpctl/top.h"
 
-static const char scrape[] =
-    "# HELP rsvp_parser_dead_lettered_total messages sent to the DLQ\n"
-    "# TYPE rsvp_parser_dead_lettered_total counter\n"
-    "rsvp_parser_dead_lettered_total{reason=\"not_json\"} 3\n"
-    "rsvp_parser_dead_lettered_total{reason=\"bad}\\\"utf8\",partition=\"1\"} 4.5\n"
-    "rsvp_parser_dead_lettered_total_extra 100\n"
-    "rsvp_parser_dead_lettered 1000\n"
-    "rsvp_parser_parsed_total 12345 1700000000000\n"
-    "  rsvp_parser_consumer_lag{partition=\"0\"} 7\n"
-    "rsvp_parser_consumer_lag{partition=\"1\"}\t5\n"
-    "rsvp_writer_batches_total{result=\"ok\"} 10\n"
-    "rsvp_writer_batches_total{result=\"stale\"} 2\n"
-    "rsvp_writer_batches_total{other=\"result=\\\"ok\\\"\"} 100\n"
-    "rsvp_broken{ 1\n"
-    "rsvp_nan NaN\n"
-    "rsvp_inf +Inf\n"
-    "rsvp_last_line_without_newline 9";
+static const char scrape[] = "# HELP rsvp_parser_dead_lettered_total messages sent to the DLQ\n"
+                             "# TYPE rsvp_parser_dead_lettered_total counter\n"
+                             "rsvp_parser_dead_lettered_total{reason=\"not_json\"} 3\n"
+                             "rsvp_parser_dead_lettered_total{reason=\"bad}\\\"utf8\",partition=\"1\"} 4.5\n"
+                             "rsvp_parser_dead_lettered_total_extra 100\n"
+                             "rsvp_parser_dead_lettered 1000\n"
+                             "rsvp_parser_parsed_total 12345 1700000000000\n"
+                             "  rsvp_parser_consumer_lag{partition=\"0\"} 7\n"
+                             "rsvp_parser_consumer_lag{partition=\"1\"}\t5\n"
+                             "rsvp_writer_batches_total{result=\"ok\"} 10\n"
+                             "rsvp_writer_batches_total{result=\"stale\"} 2\n"
+                             "rsvp_writer_batches_total{other=\"result=\\\"ok\\\"\"} 100\n"
+                             "rsvp_broken{ 1\n"
+                             "rsvp_nan NaN\n"
+                             "rsvp_inf +Inf\n"
+                             "rsvp_last_line_without_newline 9";
 
 static double sum(const char *name, const char *match)
 {
@@ -86,8 +85,8 @@ static top_sample sample(const char *url, int ok, double produced, double lag)
     s.ok = ok;
     char text[256];
     snprintf(text, sizeof text,
-             "rsvp_ingestor_produced_total %g\nrsvp_parser_consumer_lag{partition=\"0\"} %g\n",
-             produced, lag);
+             "rsvp_ingestor_produced_total %g\nrsvp_parser_consumer_lag{partition=\"0\"} %g\n", produced,
+             lag);
     top_sample_parse(&s, text, strlen(text));
     return s;
 }
@@ -95,8 +94,7 @@ static top_sample sample(const char *url, int ok, double produced, double lag)
 static void test_compute_per_replica_rates(void **state)
 {
     (void)state;
-    top_sample prev[] = {sample("a", 1, 100, 1), sample("b", 1, 1000, 1),
-                         sample("gone", 1, 5000, 1)};
+    top_sample prev[] = {sample("a", 1, 100, 1), sample("b", 1, 1000, 1), sample("gone", 1, 5000, 1)};
     top_sample cur[] = {sample("a", 1, 300, 2), sample("b", 1, 50, 3), /* b restarted */
                         sample("new", 1, 7000, 4), sample("down", 0, 0, 0)};
     top_stats st;

@@ -32,8 +32,7 @@ static void test_healthy_run_starts_over(void **state)
     backoff_init(&b, pol.base_ms, pol.max_ms, 7);
     for (int i = 0; i < 8; i++)
         restart_decide(&b, &pol, 50, 1, 0);
-    assert_in_range(restart_decide(&b, &pol, pol.stable_ms, -1, 9), pol.base_ms / 2,
-                    pol.base_ms);
+    assert_in_range(restart_decide(&b, &pol, pol.stable_ms, -1, 9), pol.base_ms / 2, pol.base_ms);
     /* the next quick crash continues from there */
     assert_in_range(restart_decide(&b, &pol, 10, 1, 0), pol.base_ms, 2 * pol.base_ms);
 }

@@ -16,8 +16,7 @@
 static void test_replicas_sets_only_named_services(void **state)
 {
     (void)state;
-    int c[SVC_COUNT] = {[SVC_WRITER] = 1, [SVC_AGGREGATOR] = 2, [SVC_PARSER] = 2,
-                        [SVC_INGESTOR] = 1};
+    int c[SVC_COUNT] = {[SVC_WRITER] = 1, [SVC_AGGREGATOR] = 2, [SVC_PARSER] = 2, [SVC_INGESTOR] = 1};
     unsigned mask = 0;
     char err[128];
     assert_int_equal(spec_parse_replicas("parser=3,aggregator=0", c, &mask, err, sizeof err), 0);
@@ -34,9 +33,8 @@ static void test_replicas_accepts_spaces_and_repeats(void **state)
     int c[SVC_COUNT] = {0};
     unsigned mask = 0;
     char err[128];
-    assert_int_equal(spec_parse_replicas(" writer=2  ingestor=1, parser=4,parser=5 ", c, &mask,
-                                         err, sizeof err),
-                     0);
+    assert_int_equal(
+        spec_parse_replicas(" writer=2  ingestor=1, parser=4,parser=5 ", c, &mask, err, sizeof err), 0);
     assert_int_equal(c[SVC_WRITER], 2);
     assert_int_equal(c[SVC_INGESTOR], 1);
     assert_int_equal(c[SVC_PARSER], 5);
@@ -45,10 +43,10 @@ static void test_replicas_accepts_spaces_and_repeats(void **state)
 static void test_replicas_rejects_bad_specs_without_change(void **state)
 {
     (void)state;
-    static const char *bad[] = {"",          "parser",      "parser=",      "parser=x",
-                                "parser=-1", "parser=17",   "parser=3x",    "bogus=1",
-                                "replay=1",  "parser=2,,x", "=3",           "parser=99999999999",
-                                "parser==2", "PARSER=1",    "parser=1;writer=1"};
+    static const char *bad[] = {
+        "",          "parser",   "parser=",          "parser=x",    "parser=-1", "parser=17",
+        "parser=3x", "bogus=1",  "replay=1",         "parser=2,,x", "=3",        "parser=99999999999",
+        "parser==2", "PARSER=1", "parser=1;writer=1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int c[SVC_COUNT] = {1, 1, 1, 1, 1};
         unsigned mask = 0;
@@ -76,8 +74,7 @@ static void test_ports_and_orders(void **state)
     assert_int_equal(spec_find("aggregator", 10), SVC_AGGREGATOR);
     assert_int_equal(spec_find("aggregat", 8), -1);
     char out[128];
-    int c[SVC_COUNT] = {[SVC_WRITER] = 1, [SVC_AGGREGATOR] = 2, [SVC_PARSER] = 3,
-                        [SVC_INGESTOR] = 1};
+    int c[SVC_COUNT] = {[SVC_WRITER] = 1, [SVC_AGGREGATOR] = 2, [SVC_PARSER] = 3, [SVC_INGESTOR] = 1};
     spec_format_replicas(c, out, sizeof out);
     assert_string_equal(out, "ingestor=1,parser=3,aggregator=2,writer=1");
 }
@@ -202,8 +199,7 @@ static void test_env_merge_passes_tls_through(void **state)
     assert_string_equal(env_lookup(e, "TLS_CERT"), "/pki/c.crt");
     assert_string_equal(env_lookup(e, "TLS_KEY"), "/pki/c.key");
     assert_string_equal(env_lookup(e, "TLS_SERVER_NAME"), "localhost");
-    assert_string_equal(env_lookup(e, "WRITER_URL"),
-                        "tls+tcp://127.0.0.1:7400,tls+tcp://127.0.0.1:7401");
+    assert_string_equal(env_lookup(e, "WRITER_URL"), "tls+tcp://127.0.0.1:7400,tls+tcp://127.0.0.1:7401");
     free(e);
 }
 

@@ -14,14 +14,19 @@
 #include "common/buf.h"
 #include "services/writer/copy.h"
 
-static uint32_t get32(const char *p) {
+static uint32_t get32(const char *p)
+{
     const unsigned char *u = (const unsigned char *)p;
     return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
-static uint64_t get64(const char *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+static uint64_t get64(const char *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
 
-static uint64_t bits(double v) {
+static uint64_t bits(double v)
+{
     uint64_t u;
     memcpy(&u, &v, sizeof u);
     return u;
@@ -34,7 +39,8 @@ typedef struct field {
 } field;
 
 /* Decode one tuple at p (n bytes available) into f[COPY_FIELDS]; returns bytes used. */
-static size_t decode_tuple(const char *p, size_t n, field *f) {
+static size_t decode_tuple(const char *p, size_t n, field *f)
+{
     assert_true(n >= 2);
     assert_int_equal(((unsigned char)p[0] << 8) | (unsigned char)p[1], COPY_FIELDS);
     size_t at = 2;
@@ -53,16 +59,19 @@ static size_t decode_tuple(const char *p, size_t n, field *f) {
     return at;
 }
 
-static void assert_str_field(const field *f, const char *want) {
+static void assert_str_field(const field *f, const char *want)
+{
     if (want == NULL) {
         assert_int_equal(f->len, -1);
         return;
     }
     assert_int_equal(f->len, (int32_t)strlen(want));
-    if (f->len > 0) assert_memory_equal(f->data, want, strlen(want));
+    if (f->len > 0)
+        assert_memory_equal(f->data, want, strlen(want));
 }
 
-static void assert_dbl_field(const field *f, int has, uint64_t want_bits) {
+static void assert_dbl_field(const field *f, int has, uint64_t want_bits)
+{
     if (!has) {
         assert_int_equal(f->len, -1);
         return;
@@ -71,7 +80,8 @@ static void assert_dbl_field(const field *f, int has, uint64_t want_bits) {
     assert_true(get64(f->data) == want_bits);
 }
 
-static void test_header_and_trailer(void **state) {
+static void test_header_and_trailer(void **state)
+{
     (void)state;
     buf b = {0};
     assert_int_equal(copy_append_header(&b), 0);
@@ -84,12 +94,21 @@ static void test_header_and_trailer(void **state) {
     buf_free(&b);
 }
 
-static void test_strings_are_length_prefixed_bytes(void **state) {
+static void test_strings_are_length_prefixed_bytes(void **state)
+{
     (void)state;
     static const char *const cases[] = {
-        "Victoria Club Tread", " leading and trailing ",
+        "Victoria Club Tread",
+        " leading and trailing ",
         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\x89",
-        "a\tb", "a\nb", "a\rb", "a\\b", "\\N", "\\.", "quote\"s and 'apostrophes'", "\t\n\r\\",
+        "a\tb",
+        "a\nb",
+        "a\rb",
+        "a\\b",
+        "\\N",
+        "\\.",
+        "quote\"s and 'apostrophes'",
+        "\t\n\r\\",
     };
     buf b = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -103,7 +122,8 @@ static void test_strings_are_length_prefixed_bytes(void **state) {
     buf_free(&b);
 }
 
-static void test_empty_string_is_not_null(void **state) {
+static void test_empty_string_is_not_null(void **state)
+{
     (void)state;
     buf b = {0};
     assert_int_equal(copy_append_str(&b, ""), 0);
@@ -116,12 +136,23 @@ static void test_empty_string_is_not_null(void **state) {
     buf_free(&b);
 }
 
-static void test_doubles_are_exact_bits(void **state) {
+static void test_doubles_are_exact_bits(void **state)
+{
     (void)state;
     buf b = {0};
-    const double vals[] = {48.497765, -123.379341, -123.35, 0.1, 1e308, -1e308, 1e-300,
-                           5e-324,    -5e-324,     2.2250738585072014e-308, 1.7976931348623157e308,
-                           1.0 / 0.0, -1.0 / 0.0};
+    const double vals[] = {48.497765,
+                           -123.379341,
+                           -123.35,
+                           0.1,
+                           1e308,
+                           -1e308,
+                           1e-300,
+                           5e-324,
+                           -5e-324,
+                           2.2250738585072014e-308,
+                           1.7976931348623157e308,
+                           1.0 / 0.0,
+                           -1.0 / 0.0};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         buf_reset(&b);
         assert_int_equal(copy_append_double(&b, 1, vals[i]), 0);
@@ -134,7 +165,8 @@ static void test_doubles_are_exact_bits(void **state) {
     buf_free(&b);
 }
 
-static void test_negative_zero_and_nan_are_normalised(void **state) {
+static void test_negative_zero_and_nan_are_normalised(void **state)
+{
     (void)state;
     buf b = {0};
     assert_int_equal(copy_append_double(&b, 1, -0.0), 0);
@@ -149,7 +181,8 @@ static void test_negative_zero_and_nan_are_normalised(void **state) {
     buf_free(&b);
 }
 
-static void test_row_has_13_fields_in_key_order(void **state) {
+static void test_row_has_13_fields_in_key_order(void **state)
+{
     (void)state;
     Rsvp__V1__AggRow r = RSVP__V1__AGG_ROW__INIT;
     r.event_name = "Walk\tand talk";
@@ -194,14 +227,16 @@ static void test_row_has_13_fields_in_key_order(void **state) {
     assert_int_equal(copy_append_row(&b, &r), 0);
     size_t used = decode_tuple(b.data, b.len, f);
     assert_int_equal(used, 2 + 12 * 4 + 4 + 8);
-    for (int i = 0; i < 12; i++) assert_int_equal(f[i].len, -1);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(f[i].len, -1);
     assert_true((int64_t)get64(f[12].data) == INT64_MAX);
     assert_int_equal(used + decode_tuple(b.data + used, b.len - used, f), b.len);
     assert_str_field(&f[0], "Walk\tand talk");
     buf_free(&b);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_trailer),
         cmocka_unit_test(test_strings_are_length_prefixed_bytes),

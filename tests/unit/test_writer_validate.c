@@ -16,7 +16,8 @@
 static Rsvp__V1__AggRow row1 = RSVP__V1__AGG_ROW__INIT;
 static Rsvp__V1__AggRow *rows1[1] = {&row1};
 
-static Rsvp__V1__Batch good_batch(void) {
+static Rsvp__V1__Batch good_batch(void)
+{
     Rsvp__V1__Batch b = RSVP__V1__BATCH__INIT;
     b.topic = "rsvps.parsed";
     b.partition = 0;
@@ -29,14 +30,16 @@ static Rsvp__V1__Batch good_batch(void) {
     return b;
 }
 
-static void expect_invalid(const Rsvp__V1__Batch *b, int code, const char *why_part) {
+static void expect_invalid(const Rsvp__V1__Batch *b, int code, const char *why_part)
+{
     const char *why = NULL;
     assert_int_equal(validate_batch(b, 1000, &why), code);
     assert_non_null(why);
     assert_non_null(strstr(why, why_part));
 }
 
-static void test_good_batches_pass(void **state) {
+static void test_good_batches_pass(void **state)
+{
     (void)state;
     Rsvp__V1__Batch b = good_batch();
     const char *why = NULL;
@@ -49,7 +52,8 @@ static void test_good_batches_pass(void **state) {
     assert_null(why);
 }
 
-static void test_bad_fields_are_rejected(void **state) {
+static void test_bad_fields_are_rejected(void **state)
+{
     (void)state;
     Rsvp__V1__Batch b = good_batch();
     b.topic = "";
@@ -79,7 +83,8 @@ static void test_bad_fields_are_rejected(void **state) {
     assert_int_equal(validate_batch(NULL, 10, &why), ERR_INVALID);
 }
 
-static void test_row_limit(void **state) {
+static void test_row_limit(void **state)
+{
     (void)state;
     Rsvp__V1__Batch b = good_batch();
     const char *why = NULL;
@@ -88,7 +93,8 @@ static void test_row_limit(void **state) {
     assert_string_equal(why, "too many rows");
 }
 
-static void test_strings_must_be_utf8(void **state) {
+static void test_strings_must_be_utf8(void **state)
+{
     (void)state;
     assert_true(validate_utf8("plain", 5));
     assert_true(validate_utf8("caf\xc3\xa9 \xf0\x9f\x8e\x89", 10));
@@ -118,7 +124,8 @@ static void test_strings_must_be_utf8(void **state) {
     expect_invalid(&b, ERR_INVALID, "topic");
 }
 
-static void test_offset_query(void **state) {
+static void test_offset_query(void **state)
+{
     (void)state;
     int32_t parts[] = {0, 1, 2};
     Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
@@ -137,13 +144,12 @@ static void test_offset_query(void **state) {
     assert_int_equal(validate_offset_query(&q, 10, &why), ERR_INVALID);
 }
 
-static void test_table_names_become_quoted_identifiers(void **state) {
+static void test_table_names_become_quoted_identifiers(void **state)
+{
     (void)state;
     schema *s = NULL;
     const char *why = NULL;
-    assert_int_equal(schema_new(&s, "meetup_table", "rsvp_counts", "rsvp_offsets", "rsvp_batches",
-                                &why),
-                     0);
+    assert_int_equal(schema_new(&s, "meetup_table", "rsvp_counts", "rsvp_offsets", "rsvp_batches", &why), 0);
     assert_non_null(strstr(schema_ddl(s), "CREATE TABLE IF NOT EXISTS \"meetup_table\""));
     assert_non_null(strstr(schema_ddl(s), "NULLS NOT DISTINCT"));
     assert_non_null(strstr(schema_sql(s, SCHEMA_APPLY), "ON CONFLICT"));
@@ -152,7 +158,14 @@ static void test_table_names_become_quoted_identifiers(void **state) {
     assert_int_equal(schema_new(&s, "app.meetup", "c", "o", "b", &why), 0);
     assert_non_null(strstr(schema_ddl(s), "\"app\".\"meetup\""));
     schema_free(s);
-    const char *bad[] = {"", "1abc", "a b", "a;drop table x", "a\"b", "a.b.c", ".a", "a.",
+    const char *bad[] = {"",
+                         "1abc",
+                         "a b",
+                         "a;drop table x",
+                         "a\"b",
+                         "a.b.c",
+                         ".a",
+                         "a.",
                          "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = NULL;
@@ -163,7 +176,8 @@ static void test_table_names_become_quoted_identifiers(void **state) {
     schema_free(NULL);
 }
 
-static void test_password_is_masked(void **state) {
+static void test_password_is_masked(void **state)
+{
     (void)state;
     char out[256];
     store_mask_url("postgresql://postgres@127.0.0.1:15432/postgres", out, sizeof out);
@@ -178,7 +192,8 @@ static void test_password_is_masked(void **state) {
     assert_string_equal(out, "host=db password = *** dbname=x");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_batches_pass),
         cmocka_unit_test(test_bad_fields_are_rejected),

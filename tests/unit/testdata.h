@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define TESTDATA_DIR "tests/data"
-#define TESTDATA_RECORDED "meetup-rsvps-recorded.ndjson"
+#define TESTDATA_DIR       "tests/data"
+#define TESTDATA_RECORDED  "meetup-rsvps-recorded.ndjson"
 #define TESTDATA_REFERENCE "reference-counts-recorded.jsonl"
 
 /* Writes the path of the data file NAME into out[0..cap) and returns out. A missing file is the caller's

@@ -54,6 +54,7 @@ static int dump(const timeline *tl, int64_t from)
 /* The options, set by cfg_parse() from this table (default < environment < flag). */
 static replay_opts o;
 static cfg_common common;
+/* clang-format off */
 static const cfg_option opts[] = {
     {"listen", "REPLAY_LISTEN", CFG_STRING, "127.0.0.1:8080",
      "host:port of the stream", 0, 0, 0, &o.listen},
@@ -113,6 +114,7 @@ static const cfg_option opts[] = {
     CFG_COMMON_OPTIONS(&common, "127.0.0.1:9105"),
     {0},
 };
+/* clang-format on */
 
 /* Validation the option table cannot express; prints why and returns nonzero. */
 static int validate(int64_t *since)
@@ -141,8 +143,8 @@ static int validate(int64_t *since)
 int main(int argc, char **argv)
 {
     /* 1. configuration: exit 0 after --help, 2 on a bad value */
-    int rc = cfg_parse("rsvp-replay", "replays or synthesises Meetup's RSVP stream over HTTP",
-                       opts, argc, argv);
+    int rc =
+        cfg_parse("rsvp-replay", "replays or synthesises Meetup's RSVP stream over HTTP", opts, argc, argv);
     int64_t since = 0;
     log_level level = LOGL_INFO;
     if (rc != 0 || validate(&since) || log_level_parse(common.log_level, &level) != 0) {
@@ -159,8 +161,12 @@ int main(int argc, char **argv)
     timeline_cfg tc = {.kind = o.synthetic ? TIMELINE_SYNTHETIC
                                : o.loop    ? TIMELINE_FILE_LOOP
                                            : TIMELINE_FILE_ONCE,
-                       .path = o.file, .seed = (uint64_t)o.seed, .rate = o.rate,
-                       .per_ms = o.per_ms, .start_ms = start_ms, .count = o.count};
+                       .path = o.file,
+                       .seed = (uint64_t)o.seed,
+                       .rate = o.rate,
+                       .per_ms = o.per_ms,
+                       .start_ms = start_ms,
+                       .count = o.count};
     timeline *tl = NULL;
     httpd *http = NULL;
     server *srv = NULL;
@@ -179,17 +185,24 @@ int main(int argc, char **argv)
         log_error("metrics endpoint failed", "addr=%s error=%s", common.metrics_addr, err_str(rc));
         goto out;
     }
-    server_cfg sc = {.listen = o.listen, .tl = tl, .rate = o.rate, .start_mono_ns = start_mono,
-                     .chunk_bytes = o.chunk_bytes, .max_clients = o.max_clients,
-                     .gzip_level = o.gzip ? (int)o.gzip_level : -1, .faults = o.faults};
+    server_cfg sc = {.listen = o.listen,
+                     .tl = tl,
+                     .rate = o.rate,
+                     .start_mono_ns = start_mono,
+                     .chunk_bytes = o.chunk_bytes,
+                     .max_clients = o.max_clients,
+                     .gzip_level = o.gzip ? (int)o.gzip_level : -1,
+                     .faults = o.faults};
     if ((rc = server_new(&srv, &sc)) != 0) {
         log_error("cannot listen", "addr=%s error=%s", o.listen, err_str(rc));
         goto out;
     }
     httpd_set_ready(http, 1, NULL);
-    log_info("up", "version=%s listen=%s port=%d source=%s count=%lld rate=%g start_mtime=%lld",
-             RSVP_VERSION, o.listen, server_port(srv),
-             o.synthetic ? "synthetic" : o.loop ? "file-loop" : "file-once",
+    log_info("up", "version=%s listen=%s port=%d source=%s count=%lld rate=%g start_mtime=%lld", RSVP_VERSION,
+             o.listen, server_port(srv),
+             o.synthetic ? "synthetic"
+             : o.loop    ? "file-loop"
+                         : "file-once",
              (long long)timeline_count(tl), o.rate, (long long)start_ms);
     cfg_log_effective(opts);
 

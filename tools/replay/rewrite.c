@@ -140,10 +140,8 @@ int rewrite_apply(buf *out, const char *line, size_t len, const rewrite_spans *s
     }
     if (b_off + b_len > len || a_off + a_len > b_off)
         return ERR_INVALID;
-    if (buf_reserve(out, len + 48) != 0 || buf_append(out, line, a_off) != 0 ||
-        put_i64(out, a_v) != 0 ||
-        buf_append(out, line + a_off + a_len, b_off - (a_off + a_len)) != 0 ||
-        put_i64(out, b_v) != 0 ||
+    if (buf_reserve(out, len + 48) != 0 || buf_append(out, line, a_off) != 0 || put_i64(out, a_v) != 0 ||
+        buf_append(out, line + a_off + a_len, b_off - (a_off + a_len)) != 0 || put_i64(out, b_v) != 0 ||
         buf_append(out, line + b_off + b_len, len - (b_off + b_len)) != 0) {
         out->len = keep;
         if (out->data)

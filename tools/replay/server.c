@@ -28,23 +28,23 @@
 #define REQ_MAX 8192
 /* Refill a connection when fewer bytes than this wait in its buffer; render at most FILL_BUDGET
  * bytes per refill so one fast client cannot starve the others within a loop turn. */
-#define OUT_LOW (64 * 1024)
+#define OUT_LOW     (64 * 1024)
 #define FILL_BUDGET (256 * 1024)
 
 enum conn_state { C_REQ, C_STREAM, C_RESPOND };
 
 enum fault_kind { F_CLOSE, F_STALL, F_TRUNCATED, F_BAD_UTF8, F_HUGE, F_NONJSON, F_STATUS, F_N };
-static const char *const FAULT_NAMES[F_N] = {"close",   "stall",   "truncated", "bad_utf8",
-                                             "huge",    "nonjson", "status"};
+static const char *const FAULT_NAMES[F_N] = {"close", "stall",   "truncated", "bad_utf8",
+                                             "huge",  "nonjson", "status"};
 
 typedef struct conn {
     int fd;
     enum conn_state state;
-    int chunked;         /* HTTP/1.1: chunked framing; HTTP/1.0: raw body until close */
-    int closing;         /* close once out is drained */
+    int chunked; /* HTTP/1.1: chunked framing; HTTP/1.0: raw body until close */
+    int closing; /* close once out is drained */
     char req[REQ_MAX];
     size_t req_len;
-    buf out;             /* bytes to send: out.data[out_off .. out.len) */
+    buf out; /* bytes to send: out.data[out_off .. out.len) */
     size_t out_off;
     int64_t next_i;      /* next timeline index */
     int64_t sent;        /* timeline messages queued on this connection */
@@ -78,8 +78,7 @@ static int set_listen(server *s, const char *addr)
 {
     char host[256], port[16];
     const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof host || strlen(colon + 1) >= sizeof port ||
-        !colon[1])
+    if (!colon || (size_t)(colon - addr) >= sizeof host || strlen(colon + 1) >= sizeof port || !colon[1])
         return ERR_INVALID;
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = '\0';
@@ -138,10 +137,8 @@ int server_new(server **out, const server_cfg *cfg)
         server_free(s);
         return rc;
     }
-    s->m_conns = metrics_counter("rsvp_replay_connections_total", NULL,
-                                 "Stream connections accepted.");
-    s->m_active = metrics_gauge("rsvp_replay_active_connections", NULL,
-                                "Client connections currently open.");
+    s->m_conns = metrics_counter("rsvp_replay_connections_total", NULL, "Stream connections accepted.");
+    s->m_active = metrics_gauge("rsvp_replay_active_connections", NULL, "Client connections currently open.");
     s->m_msgs = metrics_counter("rsvp_replay_messages_sent_total", NULL,
                                 "Timeline messages queued to clients (injected lines excluded).");
     s->m_bytes = metrics_counter("rsvp_replay_bytes_sent_total", NULL,
@@ -150,8 +147,8 @@ int server_new(server **out, const server_cfg *cfg)
     for (int k = 0; k < F_N; k++) {
         char labels[64];
         snprintf(labels, sizeof labels, "kind=\"%s\"", FAULT_NAMES[k]);
-        s->m_faults[k] = metrics_counter("rsvp_replay_faults_injected_total", labels,
-                                         "Faults injected, by kind.");
+        s->m_faults[k] =
+            metrics_counter("rsvp_replay_faults_injected_total", labels, "Faults injected, by kind.");
         ok = ok && s->m_faults[k];
     }
     if (cfg->faults.huge_every > 0) {
@@ -361,8 +358,8 @@ static void on_request(server *s, conn *c, int64_t now)
     if (s->cfg.gzip_level > 0 && accepts_gzip(c->req)) {
         c->z = calloc(1, sizeof *c->z);
         /* windowBits 15 + 16: a gzip wrapper; memLevel 8 is zlib's default */
-        if (c->z && deflateInit2(c->z, s->cfg.gzip_level, Z_DEFLATED, 15 + 16, 8,
-                                 Z_DEFAULT_STRATEGY) != Z_OK) {
+        if (c->z &&
+            deflateInit2(c->z, s->cfg.gzip_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
             free(c->z);
             c->z = NULL;
         }
@@ -388,8 +385,8 @@ static void inject(server *s, conn *c, size_t line_start)
     if (f->truncated_every > 0 && c->sent % f->truncated_every == 0) {
         size_t n = (p->len - line_start - 1) / 2; /* half of the line, without its newline */
         buf_reset(&s->tmp);
-        if (buf_append(&s->tmp, p->data + line_start, n) == 0 &&
-            buf_append(p, s->tmp.data, n) == 0 && buf_putc(p, '\n') == 0)
+        if (buf_append(&s->tmp, p->data + line_start, n) == 0 && buf_append(p, s->tmp.data, n) == 0 &&
+            buf_putc(p, '\n') == 0)
             mcounter_add(s->m_faults[F_TRUNCATED], 1);
     }
     if (f->bad_utf8_every > 0 && c->sent % f->bad_utf8_every == 0) {
@@ -493,8 +490,7 @@ static int fill(server *s, conn *c, int64_t now)
         }
         if (c->next_i >= count)
             break;
-        if (s->cfg.rate > 0 &&
-            timeline_due_ns(s->cfg.rate, c->next_i) > now - s->cfg.start_mono_ns)
+        if (s->cfg.rate > 0 && timeline_due_ns(s->cfg.rate, c->next_i) > now - s->cfg.start_mono_ns)
             break;
         size_t line_start = s->payload.len;
         rc = timeline_render(tl, c->next_i, &s->payload);

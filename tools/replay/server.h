@@ -24,11 +24,11 @@ typedef struct server_faults {
 } server_faults;
 
 typedef struct server_cfg {
-    const char *listen;        /* "host:port" (port 0 picks one) */
-    const timeline *tl;        /* not owned; must outlive the server */
-    double rate;               /* msgs/s, <= 0: unpaced */
-    int64_t start_mono_ns;     /* pacing origin (clock_mono_ns() at start) */
-    int64_t chunk_bytes;       /* largest chunk payload; lines may be split across chunks */
+    const char *listen;    /* "host:port" (port 0 picks one) */
+    const timeline *tl;    /* not owned; must outlive the server */
+    double rate;           /* msgs/s, <= 0: unpaced */
+    int64_t start_mono_ns; /* pacing origin (clock_mono_ns() at start) */
+    int64_t chunk_bytes;   /* largest chunk payload; lines may be split across chunks */
     int64_t max_clients;
     int gzip_level; /* 1..9: gzip the body for clients sending Accept-Encoding: gzip; -1: never */
     server_faults faults;

@@ -81,74 +81,97 @@ typedef struct topic {
 } topic;
 
 static const topic TOPICS[] = {
-    {"softwaredev", "Software Development"}, {"python", "Python"},
-    {"javascript", "JavaScript"}, {"data-science", "Data Science"},
-    {"machine-learning", "Machine Learning"}, {"startups", "Startup Businesses"},
-    {"entrepreneurship", "Entrepreneurship"}, {"hiking", "Hiking"},
-    {"outdoors", "Outdoors"}, {"walkers", "Walking"},
-    {"language", "Language & Culture"}, {"language-exchange", "Language Exchange"},
-    {"french-language", "French Language"}, {"spanish", "Spanish Language"},
-    {"wine", "Wine"}, {"food-and-drink", "Food and Drink"},
-    {"diningout", "Dining Out"}, {"newintown", "New In Town"},
-    {"socialnetwork", "Social Networking"}, {"fun-times", "Fun Times"},
-    {"boardgames", "Board Games"}, {"gaming", "Gaming"},
-    {"photo", "Photography"}, {"yoga", "Yoga"},
-    {"meditation", "Meditation"}, {"running", "Running"},
-    {"cycling", "Cycling"}, {"book-club", "Book Club"},
-    {"writing", "Writing"}, {"film", "Film"},
-    {"live-music", "Live Music"}, {"dance", "Dance"},
-    {"salsa", "Salsa"}, {"cafe", "Caf\\u00e9 Culture"},
-    {"blockchain", "Blockchain"}, {"cloud-computing", "Cloud Computing"},
-    {"devops", "DevOps"}, {"women-in-tech", "Women in Technology"},
-    {"parents", "Parents"}, {"singles", "Singles"},
-    {"geek", "Geek Culture"}, {"self-improvement", "Self-Improvement"},
+    {"softwaredev", "Software Development"},
+    {"python", "Python"},
+    {"javascript", "JavaScript"},
+    {"data-science", "Data Science"},
+    {"machine-learning", "Machine Learning"},
+    {"startups", "Startup Businesses"},
+    {"entrepreneurship", "Entrepreneurship"},
+    {"hiking", "Hiking"},
+    {"outdoors", "Outdoors"},
+    {"walkers", "Walking"},
+    {"language", "Language & Culture"},
+    {"language-exchange", "Language Exchange"},
+    {"french-language", "French Language"},
+    {"spanish", "Spanish Language"},
+    {"wine", "Wine"},
+    {"food-and-drink", "Food and Drink"},
+    {"diningout", "Dining Out"},
+    {"newintown", "New In Town"},
+    {"socialnetwork", "Social Networking"},
+    {"fun-times", "Fun Times"},
+    {"boardgames", "Board Games"},
+    {"gaming", "Gaming"},
+    {"photo", "Photography"},
+    {"yoga", "Yoga"},
+    {"meditation", "Meditation"},
+    {"running", "Running"},
+    {"cycling", "Cycling"},
+    {"book-club", "Book Club"},
+    {"writing", "Writing"},
+    {"film", "Film"},
+    {"live-music", "Live Music"},
+    {"dance", "Dance"},
+    {"salsa", "Salsa"},
+    {"cafe", "Caf\\u00e9 Culture"},
+    {"blockchain", "Blockchain"},
+    {"cloud-computing", "Cloud Computing"},
+    {"devops", "DevOps"},
+    {"women-in-tech", "Women in Technology"},
+    {"parents", "Parents"},
+    {"singles", "Singles"},
+    {"geek", "Geek Culture"},
+    {"self-improvement", "Self-Improvement"},
 };
 #define NTOPICS ((int)(sizeof TOPICS / sizeof TOPICS[0]))
 
 static const char *const ADJ[] = {
-    "Monthly", "Weekly", "Friday", "Saturday Morning", "Sunday", "Intro to", "Advanced",
-    "Beginner", "Evening", "Open", "Summer", "Winter", "Late Night", "Casual",
+    "Monthly",  "Weekly",  "Friday", "Saturday Morning", "Sunday", "Intro to",   "Advanced",
+    "Beginner", "Evening", "Open",   "Summer",           "Winter", "Late Night", "Casual",
 };
 #define NADJ ((int)(sizeof ADJ / sizeof ADJ[0]))
 
 /* Drawn for ~8% of events: raw UTF-8, \uXXXX escapes and one surrogate pair (an emoji). */
 static const char *const INTL[] = {
-    "Sp\u00e9cial", "Gro\u00dfer", "Soir\u00e9e", "Fr\\u00fchlings", "Caf\u00e9",
+    "Sp\u00e9cial",       "Gro\u00dfer",   "Soir\u00e9e",          "Fr\\u00fchlings", "Caf\u00e9",
     "\u65e5\u672c\u8a9e", "\\u00c9change", "Sushi \\ud83c\\udf63", "Stra\u00dfen",
 };
 #define NINTL ((int)(sizeof INTL / sizeof INTL[0]))
 
 static const char *const NOUN[] = {
-    "Python", "Hike", "Board Game", "Language Exchange", "Wine Tasting", "Startup Pitch",
-    "Data Science", "Yoga", "Photo Walk", "Book Club", "Salsa", "Run", "Hack Night",
-    "Networking", "Meditation", "Film", "Trivia", "Stammtisch", "Kubernetes", "Brunch",
-    "Sushi", "Tapas", "Code Dojo",
+    "Python",        "Hike",         "Board Game", "Language Exchange", "Wine Tasting",
+    "Startup Pitch", "Data Science", "Yoga",       "Photo Walk",        "Book Club",
+    "Salsa",         "Run",          "Hack Night", "Networking",        "Meditation",
+    "Film",          "Trivia",       "Stammtisch", "Kubernetes",        "Brunch",
+    "Sushi",         "Tapas",        "Code Dojo",
 };
 #define NNOUN ((int)(sizeof NOUN / sizeof NOUN[0]))
 
 static const char *const KIND[] = {
-    "Meetup", "Night", "Session", "Social", "Workshop", "Talk", "Party", "Club", "Walk",
-    "Get-Together", "Happy Hour", "Q&A", "Jam",
+    "Meetup", "Night", "Session",      "Social",     "Workshop", "Talk", "Party",
+    "Club",   "Walk",  "Get-Together", "Happy Hour", "Q&A",      "Jam",
 };
 #define NKIND ((int)(sizeof KIND / sizeof KIND[0]))
 
 static const char *const GSUFFIX[] = {
-    "Meetup", "Club", "Community", "Society", "Group", "Enthusiasts", "Lovers", "Network",
-    "Collective", "Friends",
+    "Meetup",      "Club",   "Community", "Society",    "Group",
+    "Enthusiasts", "Lovers", "Network",   "Collective", "Friends",
 };
 #define NGSUFFIX ((int)(sizeof GSUFFIX / sizeof GSUFFIX[0]))
 
 static const char *const VENUE[] = {
-    "The Crown & Anchor", "Caf\u00e9 Central", "WeWork", "Public Library", "Central Park",
-    "The Hub", "Brauhaus", "Starbucks", "Community Center", "Innovation Lab", "Irish Pub",
-    "Bierg\u00e4rtchen", "Google Office", "City Hall", "Rooftop Bar", "Trailhead",
-    "Caf\\u00e9 de Flore", "Yoga Studio", "Coworking Space", "Jack Straw's  Castle",
+    "The Crown & Anchor",  "Caf\u00e9 Central", "WeWork",          "Public Library",
+    "Central Park",        "The Hub",           "Brauhaus",        "Starbucks",
+    "Community Center",    "Innovation Lab",    "Irish Pub",       "Bierg\u00e4rtchen",
+    "Google Office",       "City Hall",         "Rooftop Bar",     "Trailhead",
+    "Caf\\u00e9 de Flore", "Yoga Studio",       "Coworking Space", "Jack Straw's  Castle",
 };
 #define NVENUE ((int)(sizeof VENUE / sizeof VENUE[0]))
 
 static const char *const FIRST[] = {
-    "Jos\u00e9", "Fran\\u00e7ois", "J\u00fcrgen", "Zo\u00eb", "Bj\u00f6rn", "\u674e\u660e",
-    "Ana", "Ren\u00e9e", "S\u00f8ren", "\\u00c9milie",
+    "Jos\u00e9", "Fran\\u00e7ois", "J\u00fcrgen", "Zo\u00eb",     "Bj\u00f6rn", "\u674e\u660e",
+    "Ana",       "Ren\u00e9e",     "S\u00f8ren",  "\\u00c9milie",
 };
 #define NFIRST ((int)(sizeof FIRST / sizeof FIRST[0]))
 
@@ -243,20 +266,18 @@ static int render_group(buf *b, uint64_t seed, uint32_t g)
     int rc = buf_puts(b, "\"group\":{\"group_topics\":[");
     for (int k = 0; k < ntopics && rc == 0; k++) {
         const topic *t = &TOPICS[(t0 + (uint32_t)k * 5u) % NTOPICS /* 5 is coprime to 42 */];
-        rc = buf_printf(b, "%s{\"urlkey\":\"%s\",\"topic_name\":\"%s\"}", k ? "," : "", t->urlkey,
-                        t->name);
+        rc = buf_printf(b, "%s{\"urlkey\":\"%s\",\"topic_name\":\"%s\"}", k ? "," : "", t->urlkey, t->name);
     }
     const topic *main_topic = &TOPICS[t0];
     rc = rc ? rc
             : buf_printf(b,
                          "],\"group_city\":\"%s\",\"group_country\":\"%s\",\"group_id\":%u,"
                          "\"group_name\":\"%s %s %s%s\",\"group_lon\":",
-                         c->name, c->country, 1000000u + g * 7919u + (uint32_t)(seed % 997),
-                         c->name, main_topic->name, suffix, emoji ? " \\ud83c\\udf1f" : "");
+                         c->name, c->country, 1000000u + g * 7919u + (uint32_t)(seed % 997), c->name,
+                         main_topic->name, suffix, emoji ? " \\ud83c\\udf1f" : "");
     rc = rc ? rc : put_coord(b, c->lon);
-    rc = rc ? rc
-            : buf_printf(b, ",\"group_urlname\":\"%s-%s-%s-%u\"", c->slug, main_topic->urlkey,
-                         suffix, g);
+    rc =
+        rc ? rc : buf_printf(b, ",\"group_urlname\":\"%s-%s-%s-%u\"", c->slug, main_topic->urlkey, suffix, g);
     if (c->state && rc == 0)
         rc = buf_printf(b, ",\"group_state\":\"%s\"", c->state);
     rc = rc ? rc : buf_puts(b, ",\"group_lat\":");
@@ -283,8 +304,7 @@ static int render_event(synth *s, uint32_t e)
             lat = c->lat + (rng_unit(&r) - 0.5) * 0.2;
             lon = c->lon + (rng_unit(&r) - 0.5) * 0.2;
         }
-        rc = buf_printf(b, "\"venue\":{\"venue_name\":\"%s\",\"lon\":",
-                        VENUE[rng_below(&r, NVENUE)]);
+        rc = buf_printf(b, "\"venue\":{\"venue_name\":\"%s\",\"lon\":", VENUE[rng_below(&r, NVENUE)]);
         rc = rc ? rc : put_coord(b, lon);
         rc = rc ? rc : buf_puts(b, ",\"lat\":");
         rc = rc ? rc : put_coord(b, lat);
@@ -306,16 +326,14 @@ static int render_event(synth *s, uint32_t e)
     int64_t when = 1735689600000LL + (int64_t)rng_below(&r, 365 * 96) * 900000LL;
     int spaced = rng_below(&r, 100) == 0; /* a few names keep a trailing space, as recorded */
     /* one draw per statement: argument evaluation order is unspecified in C */
-    const char *adj =
-        rng_below(&r, 100) < 8 ? INTL[rng_below(&r, NINTL)] : ADJ[rng_below(&r, NADJ)];
+    const char *adj = rng_below(&r, 100) < 8 ? INTL[rng_below(&r, NINTL)] : ADJ[rng_below(&r, NADJ)];
     const char *noun = NOUN[rng_below(&r, NNOUN)];
     const char *kind = KIND[rng_below(&r, NKIND)];
     rc = rc ? rc
             : buf_printf(b,
                          "\"event\":{\"event_name\":\"%s %s %s #%u%s\",\"event_id\":\"%s\","
                          "\"time\":%lld,\"event_url\":\"https:\\/\\/www.meetup.com\\/",
-                         adj, noun, kind, 1 + e % 97, spaced ? " " : "", event_id,
-                         (long long)when);
+                         adj, noun, kind, 1 + e % 97, spaced ? " " : "", event_id, (long long)when);
     /* the url carries the group's urlname: render the group into a scratch tail, then splice */
     buf grp = {0};
     rc = rc ? rc : render_group(&grp, s->seed, g);

@@ -21,8 +21,8 @@ typedef struct line {
 struct timeline {
     timeline_cfg cfg;
     int64_t count;
-    char *text;   /* the whole file */
-    line *lines;  /* FILE_ONCE: sorted by mtime (stable); FILE_LOOP: file order */
+    char *text;  /* the whole file */
+    line *lines; /* FILE_ONCE: sorted by mtime (stable); FILE_LOOP: file order */
     int64_t nlines;
     synth *syn;
 };
@@ -245,9 +245,7 @@ int timeline_render(const timeline *t, int64_t i, buf *out)
                            l->sp.rsvp_id + lap * TIMELINE_LOOP_ID_STRIDE, timeline_mtime(t, i));
         break;
     }
-    default:
-        rc = synth_render(t->syn, i, timeline_mtime(t, i), out);
-        break;
+    default: rc = synth_render(t->syn, i, timeline_mtime(t, i), out); break;
     }
     return rc ? rc : buf_putc(out, '\n');
 }

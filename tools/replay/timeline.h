@@ -17,7 +17,7 @@ typedef enum timeline_kind {
 } timeline_kind;
 
 #define TIMELINE_LOOP_ID_STRIDE 10000000000LL
-#define TIMELINE_UNBOUNDED INT64_MAX
+#define TIMELINE_UNBOUNDED      INT64_MAX
 
 typedef struct timeline_cfg {
     timeline_kind kind;

@@ -91,7 +91,9 @@ int cli_render_status(buf *out, const control_proc *procs, const int *ready, siz
             rc |= buf_json_str(out, p->state, strlen(p->state));
             rc |= buf_printf(out, ",\"restarts\":%d,\"uptime_ms\":%lld,\"ready\":%s", p->restarts,
                              (long long)p->uptime_ms,
-                             ready[i] > 0 ? "true" : ready[i] == 0 ? "false" : "null");
+                             ready[i] > 0    ? "true"
+                             : ready[i] == 0 ? "false"
+                                             : "null");
             rc |= buf_puts(out, ",\"metrics_addr\":");
             rc |= buf_json_str(out, p->metrics_addr, strlen(p->metrics_addr));
             rc |= buf_puts(out, ",\"last_exit\":");
@@ -104,8 +106,8 @@ int cli_render_status(buf *out, const control_proc *procs, const int *ready, siz
         rc |= buf_puts(out, "]}\n");
         return rc ? ERR_NOMEM : 0;
     }
-    rc |= buf_printf(out, "%-14s %8s %-10s %8s %9s %-5s %-21s %s\n", "NAME", "PID", "STATE",
-                     "RESTARTS", "UPTIME", "READY", "METRICS", "LAST EXIT");
+    rc |= buf_printf(out, "%-14s %8s %-10s %8s %9s %-5s %-21s %s\n", "NAME", "PID", "STATE", "RESTARTS",
+                     "UPTIME", "READY", "METRICS", "LAST EXIT");
     for (size_t i = 0; i < n; i++) {
         const control_proc *p = &procs[i];
         if (p->pid)
@@ -114,9 +116,10 @@ int cli_render_status(buf *out, const control_proc *procs, const int *ready, siz
             snprintf(up, sizeof up, "-");
         rc |= buf_printf(out, "%-14s %8d %-10s %8d %9s %-5s %-21s %s\n", p->name, p->pid, p->state,
                          p->restarts, up,
-                         ready[i] > 0 ? "yes" : ready[i] == 0 ? "no" : "-",
-                         p->metrics_addr[0] ? p->metrics_addr : "-",
-                         p->last_exit[0] ? p->last_exit : "-");
+                         ready[i] > 0    ? "yes"
+                         : ready[i] == 0 ? "no"
+                                         : "-",
+                         p->metrics_addr[0] ? p->metrics_addr : "-", p->last_exit[0] ? p->last_exit : "-");
     }
     return rc ? ERR_NOMEM : 0;
 }
@@ -141,6 +144,7 @@ int cli_status(int argc, char **argv)
     char *url = NULL;
     int json = 0;
     int64_t timeout_ms = 0, ready_timeout_ms = 0;
+    /* clang-format off */
     const cfg_option opts[] = {
         {"control-url", "CONTROL_URL", CFG_STRING, CLI_DEFAULT_CONTROL_URL,
          "nng address of the supervisor's control socket", 0, 0, 0, &url},
@@ -151,6 +155,7 @@ int cli_status(int argc, char **argv)
          &ready_timeout_ms},
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
+    /* clang-format on */
     buf reply = {0}, out = {0};
     control_proc *procs = NULL;
     int *ready = NULL;
@@ -195,11 +200,13 @@ int cli_status(int argc, char **argv)
 int cli_scale(int argc, char **argv)
 {
     char *url = NULL;
+    /* clang-format off */
     const cfg_option opts[] = {
         {"control-url", "CONTROL_URL", CFG_STRING, CLI_DEFAULT_CONTROL_URL,
          "nng address of the supervisor's control socket", 0, 0, 0, &url},
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
+    /* clang-format on */
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     buf req = {0}, reply = {0};
     int nflags = 0, rc;
@@ -216,8 +223,8 @@ int cli_scale(int argc, char **argv)
         else
             flags[nflags++] = argv[i];
     }
-    rc = cfg_parse("rsvpctl scale", "change replica counts: rsvpctl scale parser=3 aggregator=2",
-                   opts, nflags, flags);
+    rc = cfg_parse("rsvpctl scale", "change replica counts: rsvpctl scale parser=3 aggregator=2", opts,
+                   nflags, flags);
     if (rc != 0) {
         rc = rc == 1 ? 0 : 2;
         goto out;
@@ -251,6 +258,7 @@ int cli_stop(int argc, char **argv)
 {
     char *url = NULL;
     int64_t wait_ms = 0;
+    /* clang-format off */
     const cfg_option opts[] = {
         {"control-url", "CONTROL_URL", CFG_STRING, CLI_DEFAULT_CONTROL_URL,
          "nng address of the supervisor's control socket", 0, 0, 0, &url},
@@ -259,10 +267,10 @@ int cli_stop(int argc, char **argv)
          &wait_ms},
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
+    /* clang-format on */
     buf reply = {0};
     char err[256];
-    int rc = cfg_parse("rsvpctl stop", "stop every service gracefully and the supervisor", opts,
-                       argc, argv);
+    int rc = cfg_parse("rsvpctl stop", "stop every service gracefully and the supervisor", opts, argc, argv);
 
     if (rc != 0) {
         cfg_free(opts);

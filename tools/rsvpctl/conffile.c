@@ -59,8 +59,8 @@ static int add(conffile *c, entry e)
 }
 
 /* parse_line: key k[0..kn), value v[0..vn) of one line into c. */
-static int parse_line(conffile *c, const char *k, size_t kn, const char *v, size_t vn,
-                      char *err, size_t errlen)
+static int parse_line(conffile *c, const char *k, size_t kn, const char *v, size_t vn, char *err,
+                      size_t errlen)
 {
     entry e = {.kind = ENT_OPTION, .svc = -1};
     const char *dot = memchr(k, '.', kn);

@@ -29,8 +29,8 @@ int control_format_proc(buf *out, const control_proc *p)
     clean(state, sizeof state, p->state);
     clean(addr, sizeof addr, p->metrics_addr[0] ? p->metrics_addr : "-");
     clean(last, sizeof last, p->last_exit[0] ? p->last_exit : "-");
-    return buf_printf(out, "%s\t%s\t%d\t%d\t%s\t%d\t%lld\t%s\t%s\n", name, svc, p->replica, p->pid,
-                      state, p->restarts, (long long)p->uptime_ms, addr, last);
+    return buf_printf(out, "%s\t%s\t%d\t%d\t%s\t%d\t%lld\t%s\t%s\n", name, svc, p->replica, p->pid, state,
+                      p->restarts, (long long)p->uptime_ms, addr, last);
 }
 
 /* copy_field: the next tab-separated field of [*p, end) into dst; 0 or -1 when missing. */
@@ -54,11 +54,10 @@ static int parse_line(const char *s, const char *end, control_proc *p)
 {
     char num[4][24];
     memset(p, 0, sizeof *p);
-    if (copy_field(&s, end, p->name, sizeof p->name) || copy_field(&s, end, p->service,
-                                                                   sizeof p->service) ||
+    if (copy_field(&s, end, p->name, sizeof p->name) || copy_field(&s, end, p->service, sizeof p->service) ||
         copy_field(&s, end, num[0], sizeof num[0]) || copy_field(&s, end, num[1], sizeof num[1]) ||
-        copy_field(&s, end, p->state, sizeof p->state) ||
-        copy_field(&s, end, num[2], sizeof num[2]) || copy_field(&s, end, num[3], sizeof num[3]) ||
+        copy_field(&s, end, p->state, sizeof p->state) || copy_field(&s, end, num[2], sizeof num[2]) ||
+        copy_field(&s, end, num[3], sizeof num[3]) ||
         copy_field(&s, end, p->metrics_addr, sizeof p->metrics_addr) ||
         copy_field(&s, end, p->last_exit, sizeof p->last_exit))
         return -1;
@@ -80,8 +79,8 @@ static int parse_line(const char *s, const char *end, control_proc *p)
     return 0;
 }
 
-int control_parse_status(const char *text, size_t len, control_proc **procs, size_t *n,
-                         char *err, size_t errlen)
+int control_parse_status(const char *text, size_t len, control_proc **procs, size_t *n, char *err,
+                         size_t errlen)
 {
     const char *p = text, *end = text + len;
     const char *eol = memchr(p, '\n', len);
@@ -215,8 +214,7 @@ void control_server_free(control_server *s)
     free(s);
 }
 
-int control_request(const char *url, const char *req, int timeout_ms, buf *reply, char *err,
-                    size_t errlen)
+int control_request(const char *url, const char *req, int timeout_ms, buf *reply, char *err, size_t errlen)
 {
     nng_socket sock;
     int rv, rc = 0;

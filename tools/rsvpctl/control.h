@@ -16,10 +16,10 @@
 #include "common/buf.h"
 
 typedef struct control_proc {
-    char name[32];         /* "parser-1" */
-    char service[16];      /* "parser" */
+    char name[32];    /* "parser-1" */
+    char service[16]; /* "parser" */
     int replica;
-    int pid;               /* 0 when not running */
+    int pid; /* 0 when not running */
     char state[16];
     int restarts;
     int64_t uptime_ms;     /* 0 when not running */
@@ -32,8 +32,8 @@ int control_format_proc(buf *out, const control_proc *p);
 /* control_parse_status: parse a whole "status" reply. On success *procs is a malloc'ed array of *n
  * entries (free()), returns 0. An "error: ..." reply or a malformed line returns ERR_INVALID with
  * the reason in err. */
-int control_parse_status(const char *text, size_t len, control_proc **procs, size_t *n,
-                         char *err, size_t errlen);
+int control_parse_status(const char *text, size_t len, control_proc **procs, size_t *n, char *err,
+                         size_t errlen);
 
 typedef struct control_server control_server;
 
@@ -54,7 +54,6 @@ void control_server_free(control_server *s);
 /* control_request: one request to the supervisor at url; the reply text (NUL-terminated) is
  * appended to reply. Returns 0, ERR_NOTFOUND when nobody listens at url, ERR_TIMEOUT when no
  * reply came within timeout_ms, ERR_IO otherwise (nng's message in err). */
-int control_request(const char *url, const char *req, int timeout_ms, buf *reply, char *err,
-                    size_t errlen);
+int control_request(const char *url, const char *req, int timeout_ms, buf *reply, char *err, size_t errlen);
 
 #endif

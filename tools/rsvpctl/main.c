@@ -64,6 +64,7 @@ static char *o_config, *o_replicas, *o_bin, *o_replay, *o_control, *o_log_level,
 static char *o_writer_scheme;
 static int64_t o_stop_timeout, o_port_base, o_writer_base, o_rbase, o_rmax, o_rstable;
 
+/* clang-format off */
 static cfg_option up_options[] = {
     {"config", "RSVPCTL_CONFIG", CFG_STRING, NULL, "config file (see below)", 0, 0, 0, &o_config},
     {"replicas", "REPLICAS", CFG_STRING, NULL,
@@ -98,6 +99,7 @@ static cfg_option up_options[] = {
      0, &o_log_level},
     {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
 };
+/* clang-format on */
 
 /* load_config_defaults: read the --config / RSVPCTL_CONFIG file (found before cfg_parse, since
  * its values become the options' defaults) and apply its option lines to up_options. */
@@ -204,8 +206,7 @@ static void serve(super *s, control_server *cs)
 
 /* up_validate: the supervisor's options from the parsed flags: replica counts (defaults <
  * config file < --replicas), bin directory, log level. 0, or ERR_INVALID after printing why. */
-static int up_validate(const conffile *conf, super_opts *so, char *bin, size_t cap,
-                       log_level *level)
+static int up_validate(const conffile *conf, super_opts *so, char *bin, size_t cap, log_level *level)
 {
     char err[256];
     unsigned mask = 0;
@@ -230,8 +231,7 @@ static int up_validate(const conffile *conf, super_opts *so, char *bin, size_t c
         return ERR_INVALID;
     }
     if (!spec_writer_scheme_ok(o_writer_scheme)) {
-        fprintf(stderr, "rsvpctl up: --writer-scheme: %s: must be tcp or tls+tcp\n",
-                o_writer_scheme);
+        fprintf(stderr, "rsvpctl up: --writer-scheme: %s: must be tcp or tls+tcp\n", o_writer_scheme);
         return ERR_INVALID;
     }
     if (log_level_parse(o_log_level, level) != 0) {
@@ -261,8 +261,8 @@ static int cmd_up(int argc, char **argv)
     /* 1. configuration: default < config file < environment < flag */
     if (load_config_defaults(argc, argv, &conf) < 0)
         goto out;
-    int prc = cfg_parse("rsvpctl up", "run the pipeline's services as supervised child processes",
-                        up_options, argc, argv);
+    int prc = cfg_parse("rsvpctl up", "run the pipeline's services as supervised child processes", up_options,
+                        argc, argv);
     if (prc != 0) {
         for (int i = 1; prc == 1 && i < argc; i++)
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -295,10 +295,11 @@ static int cmd_up(int argc, char **argv)
         goto out;
     }
     spec_format_replicas(so.counts, replicas, sizeof replicas);
-    log_info("up", "version=%s control_url=%s bin=%s replicas=%s replay=%s stop_timeout_ms=%lld "
-                   "metrics_port_base=%d writer_port_base=%d writer_scheme=%s instance_prefix=%s",
-             RSVP_VERSION, o_control, bin, replicas, o_replay, (long long)o_stop_timeout,
-             (int)o_port_base, (int)o_writer_base, o_writer_scheme, o_prefix);
+    log_info("up",
+             "version=%s control_url=%s bin=%s replicas=%s replay=%s stop_timeout_ms=%lld "
+             "metrics_port_base=%d writer_port_base=%d writer_scheme=%s instance_prefix=%s",
+             RSVP_VERSION, o_control, bin, replicas, o_replay, (long long)o_stop_timeout, (int)o_port_base,
+             (int)o_writer_base, o_writer_scheme, o_prefix);
 
     /* 4. loop: children's output, exits, restarts, control requests; a signal starts the stop */
     super_start(s);

@@ -21,7 +21,6 @@ typedef struct restart_policy {
  * with exit_code (>= 0), or was killed by signal signo (exit_code < 0). Advances b (initialised
  * with the policy's base and max). Returns RESTART_GIVE_UP for a configuration error (exit 2
  * before stable_ms). */
-int64_t restart_decide(backoff *b, const restart_policy *p, int64_t uptime_ms, int exit_code,
-                       int signo);
+int64_t restart_decide(backoff *b, const restart_policy *p, int64_t uptime_ms, int exit_code, int signo);
 
 #endif

@@ -8,11 +8,9 @@
 
 #include "common/err.h"
 
-static const char *const names[SVC_COUNT] = {"replay", "writer", "aggregator", "parser",
-                                             "ingestor"};
+static const char *const names[SVC_COUNT] = {"replay", "writer", "aggregator", "parser", "ingestor"};
 static const int port_offsets[SVC_COUNT] = {5, 4, 3, 2, 1};
-static const int stop_order[SVC_COUNT] = {SVC_INGESTOR, SVC_REPLAY, SVC_PARSER, SVC_AGGREGATOR,
-                                          SVC_WRITER};
+static const int stop_order[SVC_COUNT] = {SVC_INGESTOR, SVC_REPLAY, SVC_PARSER, SVC_AGGREGATOR, SVC_WRITER};
 
 const char *spec_name(int svc)
 {
@@ -42,8 +40,7 @@ int spec_stop_order(int i)
     return i >= 0 && i < SVC_COUNT ? stop_order[i] : -1;
 }
 
-int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, char *err,
-                        size_t errlen)
+int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, char *err, size_t errlen)
 {
     int tmp[SVC_COUNT];
     unsigned m = 0;
@@ -65,8 +62,7 @@ int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, ch
         }
         int svc = spec_find(name, nlen);
         if (svc < 0 || svc == SVC_REPLAY) {
-            snprintf(err, errlen,
-                     "'%.*s': unknown service (ingestor, parser, aggregator, writer)", (int)nlen,
+            snprintf(err, errlen, "'%.*s': unknown service (ingestor, parser, aggregator, writer)", (int)nlen,
                      name);
             return ERR_INVALID;
         }
@@ -75,10 +71,8 @@ int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, ch
         const char *digits = p;
         while (isdigit((unsigned char)*p) && n <= SPEC_MAX_REPLICAS)
             n = n * 10 + (*p++ - '0');
-        if (p == digits || (*p && *p != ',' && !isspace((unsigned char)*p)) ||
-            n > SPEC_MAX_REPLICAS) {
-            snprintf(err, errlen, "%s: count must be a number in 0..%d", names[svc],
-                     SPEC_MAX_REPLICAS);
+        if (p == digits || (*p && *p != ',' && !isspace((unsigned char)*p)) || n > SPEC_MAX_REPLICAS) {
+            snprintf(err, errlen, "%s: count must be a number in 0..%d", names[svc], SPEC_MAX_REPLICAS);
             return ERR_INVALID;
         }
         tmp[svc] = (int)n;
@@ -112,8 +106,7 @@ void spec_format_replicas(const int counts[SVC_COUNT], char *out, size_t cap)
         return;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof order / sizeof order[0] && off < cap; i++) {
-        int n = snprintf(out + off, cap - off, "%s%s=%d", i ? "," : "", names[order[i]],
-                         counts[order[i]]);
+        int n = snprintf(out + off, cap - off, "%s%s=%d", i ? "," : "", names[order[i]], counts[order[i]]);
         if (n < 0)
             break;
         off += (size_t)n;

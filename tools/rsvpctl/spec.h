@@ -36,8 +36,7 @@ int spec_stop_order(int i);
  * services, counts 0..SPEC_MAX_REPLICAS). On success sets counts[svc] and bit (1u << svc) in *mask
  * for each service named, leaves the others alone, and returns 0. On a bad spec returns
  * ERR_INVALID, writes a reason into err, and changes nothing. */
-int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, char *err,
-                        size_t errlen);
+int spec_parse_replicas(const char *s, int counts[SVC_COUNT], unsigned *mask, char *err, size_t errlen);
 
 /* spec_writer_scheme_ok: 1 if scheme is one the writer link may use ("tcp", "tls+tcp"), else 0. */
 int spec_writer_scheme_ok(const char *scheme);

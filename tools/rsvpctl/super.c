@@ -22,8 +22,8 @@
 #include "tools/rsvpctl/env.h"
 
 #define MAX_PROCS (SVC_COUNT * SPEC_MAX_REPLICAS)
-#define LINE_CAP 16384 /* a longer child line is forwarded in pieces */
-#define MAX_ARGS 64
+#define LINE_CAP  16384 /* a longer child line is forwarded in pieces */
+#define MAX_ARGS  64
 
 enum { P_RUNNING, P_RESTARTING, P_STOPPING, P_STOPPED };
 static const char *const state_names[] = {"running", "restarting", "stopping", "stopped"};
@@ -83,8 +83,7 @@ static int build_argv(super *s, char *err, size_t errlen)
         return ERR_NOMEM;
     int n = 1;
     char *save = NULL;
-    for (char *t = strtok_r(s->replay_argbuf, " \t\n", &save); t;
-         t = strtok_r(NULL, " \t\n", &save)) {
+    for (char *t = strtok_r(s->replay_argbuf, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save)) {
         if (n == MAX_ARGS - 1) {
             snprintf(err, errlen, "too many replay arguments (max %d)", MAX_ARGS - 2);
             return ERR_INVALID;
@@ -160,8 +159,8 @@ static proc *proc_new(super *s, int svc, int r)
     set[n++] = p->kv_metrics;
     if (svc == SVC_WRITER) {
         int k = snprintf(p->kv_extra, sizeof p->kv_extra, "%s=", SUPER_WRITER_LISTEN_ENV);
-        spec_writer_url(p->kv_extra + k, sizeof p->kv_extra - (size_t)k, s->o.writer_scheme,
-                        s->o.host, s->o.writer_port_base + r);
+        spec_writer_url(p->kv_extra + k, sizeof p->kv_extra - (size_t)k, s->o.writer_scheme, s->o.host,
+                        s->o.writer_port_base + r);
         set[n++] = p->kv_extra;
     } else if (svc == SVC_AGGREGATOR) {
         set[n++] = s->writer_kv;
@@ -314,8 +313,8 @@ static void spawn(super *s, proc *p)
     p->killed = 0;
     p->state = P_RUNNING;
     p->started_ms = clock_mono_ms();
-    log_info("started", "child=%s pid=%d metrics_addr=%s restarts=%d", p->name, (int)pid,
-             p->metrics_addr, p->restarts);
+    log_info("started", "child=%s pid=%d metrics_addr=%s restarts=%d", p->name, (int)pid, p->metrics_addr,
+             p->restarts);
 }
 
 static void schedule_restart(super *s, proc *p, int64_t delay, const char *why)
@@ -324,8 +323,8 @@ static void schedule_restart(super *s, proc *p, int64_t delay, const char *why)
     p->state = P_RESTARTING;
     p->restarts++;
     p->next_start_ms = clock_mono_ms() + delay;
-    log_warn("restarting", "child=%s why=%s restarts=%d delay_ms=%lld", p->name, why,
-             p->restarts, (long long)delay);
+    log_warn("restarting", "child=%s why=%s restarts=%d delay_ms=%lld", p->name, why, p->restarts,
+             (long long)delay);
 }
 
 void super_start(super *s)
@@ -379,8 +378,7 @@ static void on_exit_status(super *s, proc *p, int status)
     int64_t delay = restart_decide(&p->bo, &s->o.restart, uptime, code, sig);
     if (delay == RESTART_GIVE_UP) {
         p->state = P_STOPPED;
-        log_error("not restarting: configuration error (exit 2)", "child=%s exit_code=%d",
-                  p->name, code);
+        log_error("not restarting: configuration error (exit 2)", "child=%s exit_code=%d", p->name, code);
         return;
     }
     p->state = P_RESTARTING;
@@ -417,8 +415,8 @@ static void terminate(super *s, proc *p, int64_t now)
     } else if (!p->killed && now - p->term_ms >= s->o.stop_timeout_ms) {
         p->killed = 1;
         s->killed++;
-        log_warn("killing after stop timeout", "child=%s pid=%d stop_timeout_ms=%lld", p->name,
-                 (int)p->pid, (long long)s->o.stop_timeout_ms);
+        log_warn("killing after stop timeout", "child=%s pid=%d stop_timeout_ms=%lld", p->name, (int)p->pid,
+                 (long long)s->o.stop_timeout_ms);
         if (killpg(p->pid, SIGKILL) != 0)
             kill(p->pid, SIGKILL);
     }
@@ -544,8 +542,8 @@ void super_stop(super *s)
     for (int i = 0; i < s->nprocs; i++)
         if (s->procs[i]->state == P_RESTARTING)
             s->procs[i]->state = P_STOPPED;
-    log_info("stopping all", "order=%s stop_timeout_ms=%lld",
-             "ingestor,replay,parser,aggregator,writer", (long long)s->o.stop_timeout_ms);
+    log_info("stopping all", "order=%s stop_timeout_ms=%lld", "ingestor,replay,parser,aggregator,writer",
+             (long long)s->o.stop_timeout_ms);
     advance_stop(s, clock_mono_ms());
 }
 
@@ -577,19 +575,18 @@ int super_scale(super *s, const int counts[SVC_COUNT], unsigned mask, char *err,
         return ERR_INVALID;
     }
     if ((mask & (1u << SVC_WRITER)) && counts[SVC_WRITER] != s->counts[SVC_WRITER]) {
-        snprintf(err, errlen, "the writer count is fixed while running (aggregators hold the "
-                              "writer list); restart with --replicas writer=N");
+        snprintf(err, errlen,
+                 "the writer count is fixed while running (aggregators hold the "
+                 "writer list); restart with --replicas writer=N");
         return ERR_INVALID;
     }
     for (int svc = 0; svc < SVC_COUNT; svc++)
-        if ((mask & (1u << svc)) && counts[svc] > s->counts[svc] &&
-            check_bin(s, svc, err, errlen) < 0)
+        if ((mask & (1u << svc)) && counts[svc] > s->counts[svc] && check_bin(s, svc, err, errlen) < 0)
             return ERR_INVALID;
     for (int svc = 0; svc < SVC_COUNT; svc++) {
         if (!(mask & (1u << svc)) || counts[svc] == s->counts[svc])
             continue;
-        log_info("scaling", "service=%s from=%d to=%d", spec_name(svc), s->counts[svc],
-                 counts[svc]);
+        log_info("scaling", "service=%s from=%d to=%d", spec_name(svc), s->counts[svc], counts[svc]);
         int live = 0;
         for (int i = 0; i < s->nprocs; i++)
             if (s->procs[i]->svc == svc && !s->procs[i]->removing)
@@ -633,8 +630,7 @@ int super_status(const super *s, buf *out)
         control_proc cp = {.replica = p->replica, .pid = (int)p->pid, .restarts = p->restarts};
         snprintf(cp.name, sizeof cp.name, "%s", p->name);
         snprintf(cp.service, sizeof cp.service, "%s", spec_name(p->svc));
-        snprintf(cp.state, sizeof cp.state, "%s",
-                 p->removing && p->pid ? "stopping" : state_names[p->state]);
+        snprintf(cp.state, sizeof cp.state, "%s", p->removing && p->pid ? "stopping" : state_names[p->state]);
         snprintf(cp.metrics_addr, sizeof cp.metrics_addr, "%s", p->metrics_addr);
         snprintf(cp.last_exit, sizeof cp.last_exit, "%s", p->last_exit);
         cp.uptime_ms = p->pid ? now - p->started_ms : 0;

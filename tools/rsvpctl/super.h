@@ -16,7 +16,7 @@
 /* Environment variable through which a writer replica learns its nng listen URL, and through which
  * an aggregator learns every writer's URL (comma-separated). */
 #define SUPER_WRITER_LISTEN_ENV "LISTEN"
-#define SUPER_WRITER_URL_ENV "WRITER_URL"
+#define SUPER_WRITER_URL_ENV    "WRITER_URL"
 
 typedef struct super_opts {
     const char *bin_dir;         /* where rsvp-<service> binaries are */
@@ -30,8 +30,8 @@ typedef struct super_opts {
     const char *instance_prefix; /* INSTANCE_ID = prefix + "parser-1" (unique transactional ids
                                   * when several pipelines share one Kafka); may be NULL */
     restart_policy restart;
-    const conffile *conf;        /* env.* lines for the children; may be NULL; must outlive s */
-    char *const *environ;        /* the environment passed through; must outlive s */
+    const conffile *conf; /* env.* lines for the children; may be NULL; must outlive s */
+    char *const *environ; /* the environment passed through; must outlive s */
 } super_opts;
 
 typedef struct super super;

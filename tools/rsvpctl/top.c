@@ -23,7 +23,7 @@
 #include "tools/rsvpctl/prom.h"
 
 #define MAX_TARGETS 128
-#define MAX_FRAMES 64 /* scrapes kept for the rate window */
+#define MAX_FRAMES  64 /* scrapes kept for the rate window */
 
 /* One scrape of every target, kept for the rate window. */
 typedef struct frame {
@@ -65,8 +65,8 @@ void top_sample_parse(top_sample *s, const char *text, size_t len)
     }
 }
 
-void top_compute(const top_sample *prev, size_t nprev, const top_sample *cur, size_t ncur,
-                 double dt_s, top_stats *out)
+void top_compute(const top_sample *prev, size_t nprev, const top_sample *cur, size_t ncur, double dt_s,
+                 top_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->targets = (int)ncur;
@@ -110,19 +110,17 @@ int top_render(buf *out, const char *header, const top_stats *st, const top_pg *
     if (ansi)
         rc |= buf_puts(out, "\033[H");
     rc |= buf_printf(out, "%s  replicas up %d/%d%s", header, st->targets_up, st->targets, eol);
-    rc |= buf_printf(out, "%-10s %10s %12s %10s  %s%s", "STAGE", "RSVPS/S", "TOTAL", "LAG",
-                     "NOTES", eol);
+    rc |= buf_printf(out, "%-10s %10s %12s %10s  %s%s", "STAGE", "RSVPS/S", "TOTAL", "LAG", "NOTES", eol);
     cell(r, sizeof r, st, TM_ING_PRODUCED, 1);
     cell(t, sizeof t, st, TM_ING_PRODUCED, 0);
-    rc |= buf_printf(out, "%-10s %10s %12s %10s  %s%s", "ingest", r, t, "-", "produced to raw",
-                     eol);
+    rc |= buf_printf(out, "%-10s %10s %12s %10s  %s%s", "ingest", r, t, "-", "produced to raw", eol);
     cell(r, sizeof r, st, TM_PAR_PARSED, 1);
     cell(t, sizeof t, st, TM_PAR_PARSED, 0);
     cell(l, sizeof l, st, TM_PAR_LAG, 0);
     cell(x, sizeof x, st, TM_PAR_DLQ, 0);
     cell(y, sizeof y, st, TM_PAR_CONSUMED, 1);
-    rc |= buf_printf(out, "%-10s %10s %12s %10s  consumed/s %s, dead-lettered %s%s", "parse", r,
-                     t, l, y, x, eol);
+    rc |= buf_printf(out, "%-10s %10s %12s %10s  consumed/s %s, dead-lettered %s%s", "parse", r, t, l, y, x,
+                     eol);
     cell(r, sizeof r, st, TM_AGG_CONSUMED, 1);
     cell(t, sizeof t, st, TM_AGG_CONSUMED, 0);
     cell(l, sizeof l, st, TM_AGG_LAG, 0);
@@ -131,25 +129,22 @@ int top_render(buf *out, const char *header, const top_stats *st, const top_pg *
     cell(t, sizeof t, st, TM_WR_MSGS, 0);
     cell(x, sizeof x, st, TM_WR_ROWS, 1);
     cell(y, sizeof y, st, TM_WR_BATCHES, 1);
-    rc |= buf_printf(out, "%-10s %10s %12s %10s  rows/s %s, batches/s %s%s", "write", r, t, "-",
-                     x, y, eol);
+    rc |= buf_printf(out, "%-10s %10s %12s %10s  rows/s %s, batches/s %s%s", "write", r, t, "-", x, y, eol);
     rc |= buf_puts(out, eol);
     if (!pg->ok) {
         rc |= buf_printf(out, "postgres: %s%s", pg->err[0] ? pg->err : "not queried", eol);
     } else {
         if (pg->no > 0)
-            rc |= buf_printf(out, "yes/no ratio %.2f (yes %lld, no %lld)%s",
-                             (double)pg->yes / (double)pg->no, pg->yes, pg->no, eol);
+            rc |= buf_printf(out, "yes/no ratio %.2f (yes %lld, no %lld)%s", (double)pg->yes / (double)pg->no,
+                             pg->yes, pg->no, eol);
         else
             rc |= buf_printf(out, "yes/no ratio - (yes %lld, no %lld)%s", pg->yes, pg->no, eol);
         rc |= buf_printf(out, "%-50s %10s%s", "TOP EVENTS", "RSVPS", eol);
         for (int i = 0; i < pg->nevents; i++)
-            rc |= buf_printf(out, "  %-48.48s %10lld%s", pg->events[i].name, pg->events[i].count,
-                             eol);
+            rc |= buf_printf(out, "  %-48.48s %10lld%s", pg->events[i].name, pg->events[i].count, eol);
         rc |= buf_printf(out, "%-50s %10s%s", "TOP CITIES", "RSVPS", eol);
         for (int i = 0; i < pg->ncities; i++)
-            rc |= buf_printf(out, "  %-48.48s %10lld%s", pg->cities[i].name, pg->cities[i].count,
-                             eol);
+            rc |= buf_printf(out, "  %-48.48s %10lld%s", pg->cities[i].name, pg->cities[i].count, eol);
     }
     if (ansi)
         rc |= buf_puts(out, "\033[J");
@@ -159,8 +154,7 @@ int top_render(buf *out, const char *header, const top_stats *st, const top_pg *
 /* ---- I/O: targets, scrapes, PostgreSQL ---- */
 
 /* targets: the /metrics URLs to scrape, from --metrics-urls or the supervisor's process list. */
-static size_t targets(const char *control_url, const char *urls, top_sample *out, char *note,
-                      size_t notelen)
+static size_t targets(const char *control_url, const char *urls, top_sample *out, char *note, size_t notelen)
 {
     size_t n = 0;
     note[0] = '\0';
@@ -258,17 +252,20 @@ static void query_pg(PGconn **conn, const char *url, const char *table, top_pg *
     }
     snprintf(sql, sizeof sql,
              "select coalesce(event_name, '(none)'), sum(response_count)::bigint from %s "
-             "group by 1 order by 2 desc, 1 limit 5", ident);
+             "group by 1 order by 2 desc, 1 limit 5",
+             ident);
     pg->nevents = pg_rows(*conn, sql, pg->events, 5, pg);
     snprintf(sql, sizeof sql,
              "select coalesce(group_city, '(none)'), sum(response_count)::bigint from %s "
-             "group by 1 order by 2 desc, 1 limit 5", ident);
+             "group by 1 order by 2 desc, 1 limit 5",
+             ident);
     pg->ncities = pg->nevents < 0 ? -1 : pg_rows(*conn, sql, pg->cities, 5, pg);
     snprintf(sql, sizeof sql,
              "select 'x', coalesce(sum(response_count) filter (where response = 'yes'), 0)::bigint "
              "from %s union all "
              "select 'x', coalesce(sum(response_count) filter (where response = 'no'), 0)::bigint "
-             "from %s", ident, ident);
+             "from %s",
+             ident, ident);
     top_row yn[2];
     int nyn = pg->ncities < 0 ? -1 : pg_rows(*conn, sql, yn, 2, pg);
     PQfreemem(ident);
@@ -295,6 +292,7 @@ int top_main(int argc, char **argv)
     char *control_url = NULL, *urls = NULL, *pg_url = NULL, *table = NULL;
     int64_t interval_ms = 0, window_ms = 0;
     int once = 0;
+    /* clang-format off */
     const cfg_option opts[] = {
         {"control-url", "CONTROL_URL", CFG_STRING, CLI_DEFAULT_CONTROL_URL,
          "supervisor whose processes are scraped", 0, 0, 0, &control_url},
@@ -313,8 +311,9 @@ int top_main(int argc, char **argv)
          0, 0, &once},
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
-    int rc = cfg_parse("rsvpctl top", "live view: rates, lag, dead letters, top events and cities",
-                       opts, argc, argv);
+    /* clang-format on */
+    int rc = cfg_parse("rsvpctl top", "live view: rates, lag, dead letters, top events and cities", opts,
+                       argc, argv);
     if (rc != 0) {
         cfg_free(opts);
         return rc == 1 ? 0 : 2;

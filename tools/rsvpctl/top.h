@@ -48,8 +48,8 @@ typedef struct top_stats {
 /* top_compute: stats of cur; rates from the same URL's sample in prev (replicas that appeared or
  * vanished between the two contribute no rate, so scaling does not fake a spike). dt_s <= 0 or
  * prev == NULL: rates 0. */
-void top_compute(const top_sample *prev, size_t nprev, const top_sample *cur, size_t ncur,
-                 double dt_s, top_stats *out);
+void top_compute(const top_sample *prev, size_t nprev, const top_sample *cur, size_t ncur, double dt_s,
+                 top_stats *out);
 
 typedef struct top_row {
     char name[80];

@@ -12,23 +12,31 @@
 #define JSMN_STATIC
 #include <jsmn.h>
 
-static int hex4(const char *p, unsigned *out) {
+static int hex4(const char *p, unsigned *out)
+{
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         char c = p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) return o[0] = (char)cp, 1;
-    if (cp < 0x800) return o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80)
+        return o[0] = (char)cp, 1;
+    if (cp < 0x800)
+        return o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
     if (cp < 0x10000) {
         o[0] = (char)(0xE0 | (cp >> 12));
         o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
@@ -43,9 +51,11 @@ static size_t put_utf8(char *o, unsigned cp) {
 }
 
 /* Unescape the JSON string body s[0..n) into a new NUL-terminated string. */
-static char *unescape(const char *s, size_t n) {
+static char *unescape(const char *s, size_t n)
+{
     char *out = malloc(n + 1), *o = out; /* unescaping never grows the text */
-    if (out == NULL) return NULL;
+    if (out == NULL)
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\\' || i + 1 >= n) {
             *o++ = s[i];
@@ -65,8 +75,8 @@ static char *unescape(const char *s, size_t n) {
                 return NULL;
             }
             i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < n && s[i + 1] == '\\' &&
-                s[i + 2] == 'u' && hex4(s + i + 3, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+            if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
+                hex4(s + i + 3, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;
             } else if (cp >= 0xD800 && cp <= 0xDFFF) {
@@ -82,17 +92,20 @@ static char *unescape(const char *s, size_t n) {
     return out;
 }
 
-static int tok_is(const char *js, const jsmntok_t *t, const char *s) {
+static int tok_is(const char *js, const jsmntok_t *t, const char *s)
+{
     size_t n = (size_t)(t->end - t->start);
     return t->type == JSMN_STRING && strlen(s) == n && memcmp(js + t->start, s, n) == 0;
 }
 
-static int is_null(const char *js, const jsmntok_t *t) {
+static int is_null(const char *js, const jsmntok_t *t)
+{
     return t->type == JSMN_PRIMITIVE && js[t->start] == 'n';
 }
 
 /* Number of tokens of the value starting at t (a value and all its children). */
-static int skip(const jsmntok_t *t, int avail) {
+static int skip(const jsmntok_t *t, int avail)
+{
     int need = 1, i = 0;
     while (need > 0 && i < avail) {
         need += t[i].size - 1;
@@ -101,7 +114,8 @@ static int skip(const jsmntok_t *t, int avail) {
     return i;
 }
 
-int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *err, size_t errlen) {
+int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *err, size_t errlen)
+{
     rsvp__v1__agg_row__init(row);
     jsmn_parser p;
     jsmntok_t tok[128];
@@ -137,9 +151,11 @@ int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *er
         size_t vn = (size_t)(v->end - v->start);
         int matched = 0;
         for (size_t c = 0; c < sizeof cols / sizeof cols[0] && !matched; c++) {
-            if (!tok_is(line, k, cols[c].name)) continue;
+            if (!tok_is(line, k, cols[c].name))
+                continue;
             matched = 1;
-            if (is_null(line, v)) break;
+            if (is_null(line, v))
+                break;
             if (cols[c].str) {
                 /* event_time may come as a number: keep its digits */
                 free(*cols[c].str);
@@ -179,8 +195,10 @@ int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *er
     return 0;
 }
 
-void jsonrows_row_clear(Rsvp__V1__AggRow *row) {
-    if (row == NULL) return;
+void jsonrows_row_clear(Rsvp__V1__AggRow *row)
+{
+    if (row == NULL)
+        return;
     char **s[] = {&row->event_name,    &row->event_url,   &row->event_time, &row->group_name,
                   &row->group_country, &row->group_state, &row->group_city, &row->response};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {

@@ -28,45 +28,52 @@ typedef struct opts {
     int has_partition, has_from, has_to;
 } opts;
 
-static void usage(void) {
-    fprintf(stderr,
-            "usage: rsvp-writer-client [--url URL] [--timeout MS] [--tls-ca F] [--tls-cert F "
-            "--tls-key F] [--tls-server-name N] COMMAND ...\n"
-            "  batch --topic T --partition P --from F --to T [--rows-file rows.jsonl] "
-            "[--messages N] [--newest-ingest-ms MS|now] [--oldest-ingest-ms MS] [--sender S]\n"
-            "  query --topic T --partitions 0,1,...\n"
-            "  garbage --bytes N\n"
-            "  bench --topic T --partition P [--batches 100] [--rows 10000] [--fresh-keys]\n"
-            "Prints one JSON line. Exit 0 when the writer answered (any status), 1 without an "
-            "answer, 2 on usage errors.\n");
+static void usage(void)
+{
+    fprintf(stderr, "usage: rsvp-writer-client [--url URL] [--timeout MS] [--tls-ca F] [--tls-cert F "
+                    "--tls-key F] [--tls-server-name N] COMMAND ...\n"
+                    "  batch --topic T --partition P --from F --to T [--rows-file rows.jsonl] "
+                    "[--messages N] [--newest-ingest-ms MS|now] [--oldest-ingest-ms MS] [--sender S]\n"
+                    "  query --topic T --partitions 0,1,...\n"
+                    "  garbage --bytes N\n"
+                    "  bench --topic T --partition P [--batches 100] [--rows 10000] [--fresh-keys]\n"
+                    "Prints one JSON line. Exit 0 when the writer answered (any status), 1 without an "
+                    "answer, 2 on usage errors.\n");
 }
 
-static int read_pem(const char *path, char **out) {
+static int read_pem(const char *path, char **out)
+{
     FILE *f = fopen(path, "rb");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     buf b = {0};
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
     fclose(f);
     buf_putc(&b, '\0');
     *out = b.data;
     return 0;
 }
 
-static int dial(nng_socket *sock, const opts *o) {
+static int dial(nng_socket *sock, const opts *o)
+{
     int rv;
-    if ((rv = nng_req0_open(sock)) != 0) return rv;
+    if ((rv = nng_req0_open(sock)) != 0)
+        return rv;
     nng_socket_set_ms(*sock, NNG_OPT_RECVTIMEO, (nng_duration)o->timeout_ms);
     nng_socket_set_ms(*sock, NNG_OPT_SENDTIMEO, (nng_duration)o->timeout_ms);
     /* One request, one answer: no automatic resend inside the timeout. */
     nng_socket_set_ms(*sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)o->timeout_ms + 1000);
     nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, 0);
     nng_dialer d;
-    if ((rv = nng_dialer_create(&d, *sock, o->url)) != 0) return rv;
+    if ((rv = nng_dialer_create(&d, *sock, o->url)) != 0)
+        return rv;
     if (strncmp(o->url, "tls+", 4) == 0) {
         nng_tls_config *cfg;
-        if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) return rv;
+        if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0)
+            return rv;
         char *ca = NULL, *cert = NULL, *key = NULL;
         if (o->tls_ca && read_pem(o->tls_ca, &ca) == 0) {
             nng_tls_config_ca_chain(cfg, ca, NULL);
@@ -74,35 +81,42 @@ static int dial(nng_socket *sock, const opts *o) {
         } else {
             nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
         }
-        if (o->tls_cert && o->tls_key && read_pem(o->tls_cert, &cert) == 0 &&
-            read_pem(o->tls_key, &key) == 0)
+        if (o->tls_cert && o->tls_key && read_pem(o->tls_cert, &cert) == 0 && read_pem(o->tls_key, &key) == 0)
             nng_tls_config_own_cert(cfg, cert, key, NULL);
-        if (o->tls_server_name) nng_tls_config_server_name(cfg, o->tls_server_name);
+        if (o->tls_server_name)
+            nng_tls_config_server_name(cfg, o->tls_server_name);
         rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
         nng_tls_config_free(cfg);
         free(ca);
         free(cert);
         free(key);
-        if (rv != 0) return rv;
+        if (rv != 0)
+            return rv;
     }
     /* Non-blocking: the request waits (up to the timeout) for a writer still starting. */
     return nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 }
 
 /* Send req, receive and decode the reply. 0 or an nng error / -1 for an undecodable reply. */
-static int roundtrip(nng_socket sock, const void *req, size_t len, Rsvp__V1__WriterReply **rep) {
+static int roundtrip(nng_socket sock, const void *req, size_t len, Rsvp__V1__WriterReply **rep)
+{
     nng_msg *m;
     int rv = nng_msg_alloc(&m, 0);
-    if (rv == 0) rv = nng_msg_append(m, req, len);
-    if (rv == 0 && (rv = nng_sendmsg(sock, m, 0)) != 0) nng_msg_free(m);
-    if (rv != 0) return rv;
-    if ((rv = nng_recvmsg(sock, &m, 0)) != 0) return rv;
+    if (rv == 0)
+        rv = nng_msg_append(m, req, len);
+    if (rv == 0 && (rv = nng_sendmsg(sock, m, 0)) != 0)
+        nng_msg_free(m);
+    if (rv != 0)
+        return rv;
+    if ((rv = nng_recvmsg(sock, &m, 0)) != 0)
+        return rv;
     *rep = rsvp__v1__writer_reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
     nng_msg_free(m);
     return *rep ? 0 : -1;
 }
 
-static const char *status_name(int st) {
+static const char *status_name(int st)
+{
     switch (st) {
     case RSVP__V1__WRITER_REPLY__STATUS__OK: return "OK";
     case RSVP__V1__WRITER_REPLY__STATUS__STALE: return "STALE";
@@ -112,11 +126,14 @@ static const char *status_name(int st) {
     }
 }
 
-static void print_reply(const Rsvp__V1__WriterReply *r) {
+static void print_reply(const Rsvp__V1__WriterReply *r)
+{
     buf b = {0};
     buf_printf(&b, "{\"status\":\"%s\"", status_name(r->status));
-    if (r->has_batch_id) buf_printf(&b, ",\"batch_id\":%" PRId64, r->batch_id);
-    if (r->has_stored_offset) buf_printf(&b, ",\"stored_offset\":%" PRId64, r->stored_offset);
+    if (r->has_batch_id)
+        buf_printf(&b, ",\"batch_id\":%" PRId64, r->batch_id);
+    if (r->has_stored_offset)
+        buf_printf(&b, ",\"stored_offset\":%" PRId64, r->stored_offset);
     if (r->message) {
         buf_puts(&b, ",\"message\":");
         buf_json_str(&b, r->message, strlen(r->message));
@@ -134,15 +151,18 @@ static void print_reply(const Rsvp__V1__WriterReply *r) {
     buf_free(&b);
 }
 
-static void print_error(const char *what, int rv) {
+static void print_error(const char *what, int rv)
+{
     printf("{\"error\":\"%s\",\"detail\":\"%s\"}\n", what, rv > 0 ? nng_strerror(rv) : "bad reply");
     fflush(stdout);
 }
 
-static int send_request(nng_socket sock, const Rsvp__V1__WriterRequest *req, int print) {
+static int send_request(nng_socket sock, const Rsvp__V1__WriterRequest *req, int print)
+{
     size_t n = rsvp__v1__writer_request__get_packed_size(req);
     uint8_t *p = malloc(n ? n : 1);
-    if (!p) return 1;
+    if (!p)
+        return 1;
     rsvp__v1__writer_request__pack(req, p);
     Rsvp__V1__WriterReply *rep = NULL;
     int rv = roundtrip(sock, p, n, &rep);
@@ -151,13 +171,15 @@ static int send_request(nng_socket sock, const Rsvp__V1__WriterRequest *req, int
         print_error("no reply", rv);
         return 1;
     }
-    if (print) print_reply(rep);
+    if (print)
+        print_reply(rep);
     int ok = rep->status == RSVP__V1__WRITER_REPLY__STATUS__OK;
     rsvp__v1__writer_reply__free_unpacked(rep, NULL);
     return print ? 0 : !ok;
 }
 
-static int load_rows(const char *path, Rsvp__V1__AggRow **rows, size_t *n, int64_t *sum) {
+static int load_rows(const char *path, Rsvp__V1__AggRow **rows, size_t *n, int64_t *sum)
+{
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "rsvp-writer-client: %s: cannot open\n", path);
@@ -172,8 +194,10 @@ static int load_rows(const char *path, Rsvp__V1__AggRow **rows, size_t *n, int64
     *rows = NULL;
     while ((len = getline(&line, &cap, f)) > 0) {
         lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (len == 0) continue;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
         if (*n == alloc) {
             alloc = alloc ? alloc * 2 : 256;
             Rsvp__V1__AggRow *nr = realloc(*rows, alloc * sizeof **rows);
@@ -197,13 +221,16 @@ static int load_rows(const char *path, Rsvp__V1__AggRow **rows, size_t *n, int64
     return rc;
 }
 
-static int cmd_batch(nng_socket sock, const opts *o) {
+static int cmd_batch(nng_socket sock, const opts *o)
+{
     Rsvp__V1__AggRow *rows = NULL;
     size_t n = 0;
     int64_t sum = 0;
-    if (o->rows_file && load_rows(o->rows_file, &rows, &n, &sum) != 0) return 2;
+    if (o->rows_file && load_rows(o->rows_file, &rows, &n, &sum) != 0)
+        return 2;
     Rsvp__V1__AggRow **ptrs = calloc(n ? n : 1, sizeof *ptrs);
-    for (size_t i = 0; i < n; i++) ptrs[i] = &rows[i];
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = &rows[i];
     Rsvp__V1__Batch b = RSVP__V1__BATCH__INIT;
     b.topic = (char *)o->topic;
     b.partition = o->partition;
@@ -222,20 +249,23 @@ static int cmd_batch(nng_socket sock, const opts *o) {
     req.body_case = RSVP__V1__WRITER_REQUEST__BODY_BATCH;
     req.batch = &b;
     int rc = send_request(sock, &req, 1);
-    for (size_t i = 0; i < n; i++) jsonrows_row_clear(&rows[i]);
+    for (size_t i = 0; i < n; i++)
+        jsonrows_row_clear(&rows[i]);
     free(rows);
     free(ptrs);
     return rc;
 }
 
-static int cmd_query(nng_socket sock, const opts *o) {
+static int cmd_query(nng_socket sock, const opts *o)
+{
     int32_t parts[1024];
     size_t n = 0;
     for (const char *p = o->partitions; p && *p && n < 1024;) {
         char *end;
         parts[n++] = (int32_t)strtol(p, &end, 10);
         p = *end == ',' ? end + 1 : end;
-        if (end == p && *p) return 2;
+        if (end == p && *p)
+            return 2;
     }
     Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
     q.topic = (char *)o->topic;
@@ -247,7 +277,8 @@ static int cmd_query(nng_socket sock, const opts *o) {
     return send_request(sock, &req, 1);
 }
 
-static int cmd_garbage(nng_socket sock, const opts *o) {
+static int cmd_garbage(nng_socket sock, const opts *o)
+{
     size_t n = (size_t)o->bytes;
     uint8_t *p = malloc(n ? n : 1);
     uint64_t x = (uint64_t)time(NULL) * 2654435761u + 1;
@@ -256,7 +287,8 @@ static int cmd_garbage(nng_socket sock, const opts *o) {
         p[i] = (uint8_t)x;
     }
     /* Make sure it is no valid WriterRequest: field 15, wire type 7 does not exist. */
-    if (n > 0) p[0] = 0xff;
+    if (n > 0)
+        p[0] = 0xff;
     Rsvp__V1__WriterReply *rep = NULL;
     int rv = roundtrip(sock, p, n, &rep);
     free(p);
@@ -270,12 +302,14 @@ static int cmd_garbage(nng_socket sock, const opts *o) {
 }
 
 /* bench: batches of distinct keys; the same keys each batch (upserts) unless --fresh-keys. */
-static int cmd_bench(nng_socket sock, const opts *o) {
+static int cmd_bench(nng_socket sock, const opts *o)
+{
     size_t n = (size_t)o->rows;
     Rsvp__V1__AggRow *rows = calloc(n, sizeof *rows);
     Rsvp__V1__AggRow **ptrs = calloc(n, sizeof *ptrs);
     char(*names)[48] = calloc(n, sizeof *names);
-    if (!rows || !ptrs || !names) return 1;
+    if (!rows || !ptrs || !names)
+        return 1;
     /* Where does the partition stand? */
     Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
     int32_t part = o->partition;
@@ -310,8 +344,10 @@ static int cmd_bench(nng_socket sock, const opts *o) {
     for (int64_t k = 0; k < o->batches; k++) {
         for (size_t i = 0; i < n; i++) {
             rsvp__v1__agg_row__init(&rows[i]);
-            if (o->fresh_keys) snprintf(names[i], sizeof names[i], "bench-%" PRId64 "-%zu", k, i);
-            else snprintf(names[i], sizeof names[i], "bench-%zu", i);
+            if (o->fresh_keys)
+                snprintf(names[i], sizeof names[i], "bench-%" PRId64 "-%zu", k, i);
+            else
+                snprintf(names[i], sizeof names[i], "bench-%zu", i);
             rows[i].event_name = names[i];
             rows[i].event_url = "https://www.meetup.com/bench/events/1/";
             rows[i].event_time = "1527350400000";
@@ -333,7 +369,8 @@ static int cmd_bench(nng_socket sock, const opts *o) {
         b.has_newest_ingest_ms = 1;
         b.newest_ingest_ms = clock_wall_ms();
         int rc;
-        while ((rc = send_request(sock, &req, 0)) != 0 && retries < 100) retries++;
+        while ((rc = send_request(sock, &req, 0)) != 0 && retries < 100)
+            retries++;
         if (rc != 0) {
             print_error("batch failed", -1);
             return 1;
@@ -344,26 +381,40 @@ static int cmd_bench(nng_socket sock, const opts *o) {
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
     printf("{\"batches\":%" PRId64 ",\"rows_per_batch\":%zu,\"rows\":%" PRId64
            ",\"seconds\":%.3f,\"rows_per_s\":%.0f,\"fresh_keys\":%s,\"retries\":%" PRId64 "}\n",
-           o->batches, n, sent_rows, secs, (double)sent_rows / secs,
-           o->fresh_keys ? "true" : "false", retries);
+           o->batches, n, sent_rows, secs, (double)sent_rows / secs, o->fresh_keys ? "true" : "false",
+           retries);
     free(rows);
     free(ptrs);
     free(names);
     return 0;
 }
 
-static const struct option long_opts[] = {
-    {"url", 1, 0, 'u'},          {"timeout", 1, 0, 'T'},      {"topic", 1, 0, 't'},
-    {"partition", 1, 0, 'p'},    {"from", 1, 0, 'f'},         {"to", 1, 0, 'o'},
-    {"rows-file", 1, 0, 'r'},    {"partitions", 1, 0, 'P'},   {"bytes", 1, 0, 'b'},
-    {"messages", 1, 0, 'm'},     {"newest-ingest-ms", 1, 0, 'n'},
-    {"oldest-ingest-ms", 1, 0, 'O'}, {"sender", 1, 0, 's'},   {"batches", 1, 0, 'B'},
-    {"rows", 1, 0, 'R'},         {"fresh-keys", 0, 0, 'F'},   {"tls-ca", 1, 0, 'c'},
-    {"tls-cert", 1, 0, 'C'},     {"tls-key", 1, 0, 'K'},      {"tls-server-name", 1, 0, 'S'},
-    {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+static const struct option long_opts[] = {{"url", 1, 0, 'u'},
+                                          {"timeout", 1, 0, 'T'},
+                                          {"topic", 1, 0, 't'},
+                                          {"partition", 1, 0, 'p'},
+                                          {"from", 1, 0, 'f'},
+                                          {"to", 1, 0, 'o'},
+                                          {"rows-file", 1, 0, 'r'},
+                                          {"partitions", 1, 0, 'P'},
+                                          {"bytes", 1, 0, 'b'},
+                                          {"messages", 1, 0, 'm'},
+                                          {"newest-ingest-ms", 1, 0, 'n'},
+                                          {"oldest-ingest-ms", 1, 0, 'O'},
+                                          {"sender", 1, 0, 's'},
+                                          {"batches", 1, 0, 'B'},
+                                          {"rows", 1, 0, 'R'},
+                                          {"fresh-keys", 0, 0, 'F'},
+                                          {"tls-ca", 1, 0, 'c'},
+                                          {"tls-cert", 1, 0, 'C'},
+                                          {"tls-key", 1, 0, 'K'},
+                                          {"tls-server-name", 1, 0, 'S'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
 
 /* Parse options up to the first non-option word. 0, 1 (help printed) or 2 (usage error). */
-static int parse_opts(int argc, char **argv, opts *o) {
+static int parse_opts(int argc, char **argv, opts *o)
+{
     int c;
     optind = 0; /* GNU: full re-initialisation */
     while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
@@ -398,37 +449,47 @@ static int parse_opts(int argc, char **argv, opts *o) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    opts o = {.url = "tcp://127.0.0.1:7400", .timeout_ms = 10000, .batches = 100, .rows = 10000,
-              .bytes = 100};
+int main(int argc, char **argv)
+{
+    opts o = {
+        .url = "tcp://127.0.0.1:7400", .timeout_ms = 10000, .batches = 100, .rows = 10000, .bytes = 100};
     /* rsvp-writer-client [global options] COMMAND [command options] */
     int rc = parse_opts(argc, argv, &o);
-    if (rc != 0) return rc == 1 ? 0 : 2;
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
     if (optind < argc) {
         int base = optind;
         o.cmd = argv[base];
         rc = parse_opts(argc - base, argv + base, &o);
-        if (rc != 0) return rc == 1 ? 0 : 2;
-        if (base + optind < argc) return usage(), 2;
+        if (rc != 0)
+            return rc == 1 ? 0 : 2;
+        if (base + optind < argc)
+            return usage(), 2;
     }
-    if (o.cmd == NULL) return usage(), 2;
+    if (o.cmd == NULL)
+        return usage(), 2;
     int is_batch = !strcmp(o.cmd, "batch"), is_query = !strcmp(o.cmd, "query"),
         is_garbage = !strcmp(o.cmd, "garbage"), is_bench = !strcmp(o.cmd, "bench");
-    if (!is_batch && !is_query && !is_garbage && !is_bench) return usage(), 2;
-    if ((is_batch || is_query || is_bench) && o.topic == NULL) return usage(), 2;
-    if (is_batch && (!o.has_partition || !o.has_from || !o.has_to)) return usage(), 2;
-    if (is_query && o.partitions == NULL) return usage(), 2;
-    if (is_bench && (o.partition < 0 || o.rows <= 0 || o.batches <= 0)) return usage(), 2;
+    if (!is_batch && !is_query && !is_garbage && !is_bench)
+        return usage(), 2;
+    if ((is_batch || is_query || is_bench) && o.topic == NULL)
+        return usage(), 2;
+    if (is_batch && (!o.has_partition || !o.has_from || !o.has_to))
+        return usage(), 2;
+    if (is_query && o.partitions == NULL)
+        return usage(), 2;
+    if (is_bench && (o.partition < 0 || o.rows <= 0 || o.batches <= 0))
+        return usage(), 2;
     nng_socket sock;
     int rv = dial(&sock, &o);
     if (rv != 0) {
         print_error("dial failed", rv);
         return 1;
     }
-    rc = is_batch ? cmd_batch(sock, &o)
-             : is_query ? cmd_query(sock, &o)
-             : is_garbage ? cmd_garbage(sock, &o)
-                          : cmd_bench(sock, &o);
+    rc = is_batch     ? cmd_batch(sock, &o)
+         : is_query   ? cmd_query(sock, &o)
+         : is_garbage ? cmd_garbage(sock, &o)
+                      : cmd_bench(sock, &o);
     nng_close(sock);
     return rc;
 }
