@@ -3,7 +3,7 @@
 #   make test       install what is missing, build, unit tests (also under ASan+UBSan), integration tests
 #   make run        the whole pipeline on this machine (real Kafka + PostgreSQL), live view
 #   make bench      benchmarks, Markdown table on stdout and in bench/results/latest.md
-#   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS)
+#   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS); make fuzzers only builds them
 #   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
 #   make deps       install the Debian packages (idempotent)
 #   make clean
@@ -78,19 +78,44 @@ $(BUILD)/tests/$(1): $(call objs,$(2)) $(PROTO_O) $(BUILD)/lib/libcommon.a
 UNIT_TESTS += $(BUILD)/tests/$(1)
 endef
 
+# --- libFuzzer targets: $(FUZZ_BUILD)/NAME, built with clang under ASan + UBSan by `make fuzzers` ---
+CC_FUZZ ?= clang
+FUZZ_BUILD ?= build/fuzz
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SAN) $(WARN) -MMD -MP
+fuzz_objs = $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(1))
+$(FUZZ_BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CC_FUZZ) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/obj/gen/rsvp.pb-c.o: $(PROTO_C)
+	@mkdir -p $(@D)
+	$(Q)$(CC_FUZZ) $(CPPFLAGS) $(CSTD) -g -O1 $(FUZZ_SAN) -c -o $@ $<
+
+# $(call fuzzer,NAME,SOURCES,LIBS): $(FUZZ_BUILD)/NAME from SOURCES + common/ (fuzz build) + generated proto
+define fuzzer
+$(FUZZ_BUILD)/$(1): $(call fuzz_objs,$(2)) $(FUZZ_BUILD)/obj/gen/rsvp.pb-c.o $(FUZZ_BUILD)/lib/libcommon.a
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LD-FUZZ $$@")
+	$$(Q)$$(CC_FUZZ) $(FUZZ_SAN) -o $$@ $$^ $(3) $$(LIBS_PROTOBUF) $$(LIBS_BASE)
+FUZZERS += $(FUZZ_BUILD)/$(1)
+endef
+
+# Every module file must exist: a missing one is a build error, not a silently smaller build.
 include common/module.mk
--include services/ingestor/module.mk
--include services/parser/module.mk
--include services/aggregator/module.mk
--include services/writer/module.mk
--include tools/replay/module.mk
--include tools/rsvpctl/module.mk
--include tests/unit/module.mk
--include tests/fuzz/module.mk
--include bench/module.mk
+include services/ingestor/module.mk
+include services/parser/module.mk
+include services/aggregator/module.mk
+include services/writer/module.mk
+include tools/replay/module.mk
+include tools/rsvpctl/module.mk
+include tools/writer-client/module.mk
+include tests/unit/module.mk
+include tests/fuzz/module.mk
+include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark fuzz chaos deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark fuzz fuzzers chaos deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -118,7 +143,9 @@ bench:
 bench-spark:
 	$(Q)bench/spark.sh
 
-fuzz:
+fuzzers: $(FUZZERS)
+
+fuzz: fuzzers
 	$(Q)tests/fuzz/run.sh
 
 chaos:

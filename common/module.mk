@@ -5,3 +5,7 @@ COMMON_SRCS := common/err.c common/clock.c common/buf.c common/backoff.c common/
 $(BUILD)/lib/libcommon.a: $(call objs,$(COMMON_SRCS))
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/lib/libcommon.a: $(call fuzz_objs,$(COMMON_SRCS))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^

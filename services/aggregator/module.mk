@@ -1,11 +1,10 @@
 # services/aggregator: rsvp-aggregator (rsvps.parsed -> per-partition deltas -> nng batches to the
-# writer), its unit tests and its benchmark. Included after services/parser/module.mk: the
-# benchmark and the wire-decoder test read recorded JSON through the parser ($(PARSER_PURE_SRCS)).
+# writer) and its unit tests. Included after services/parser/module.mk: the wire-decoder test reads
+# recorded JSON through the parser ($(PARSER_PURE_SRCS)).
 AGG_CORE := services/aggregator/keytab.c services/aggregator/rsvpwire.c services/aggregator/aggregator.c
 AGG_SRCS := services/aggregator/main.c $(AGG_CORE) services/aggregator/wlink.c
 
 $(eval $(call program,rsvp-aggregator,$(AGG_SRCS),$(LIBS_PROTOBUF)))
-$(eval $(call program,bench-aggregator,bench/bench_aggregator.c $(AGG_CORE) $(PARSER_PURE_SRCS),$(LIBS_PROTOBUF)))
 
 $(eval $(call unit_test,test_agg_keytab,tests/unit/test_agg_keytab.c $(AGG_CORE),$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_agg_ranges,tests/unit/test_agg_ranges.c $(AGG_CORE),$(LIBS_PROTOBUF)))

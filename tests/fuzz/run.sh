@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh: build the libFuzzer targets with clang (ASan + UBSan) and run each for FUZZ_SECONDS
-# (default 60), seeded from the recorded data. Every file in tests/fuzz/regressions/<target>/ (crash
+# run.sh: run the libFuzzer targets (built by `make fuzzers` from tests/fuzz/module.mk: clang, ASan + UBSan)
+# each for FUZZ_SECONDS (default 60), seeded from the recorded data (tests/data). Every file in tests/fuzz/regressions/<target>/ (crash
 # inputs found earlier) is replayed first. Exit 1 if a target crashes (the reproducer is left in
 # var/fuzz/crash-<target>-*: copy it into tests/fuzz/regressions/<target>/ once fixed).
 # Usage: tests/fuzz/run.sh [--regress] [target ...]   (default: all; --regress: replay only, no fuzzing)
@@ -13,18 +13,9 @@ cd "$(dirname "$0")/../.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 OUT=${FUZZ_BUILD:-build/fuzz}
 DATA=${RSVP_DATA_DIR:-tests/data}
-CC_FUZZ=${CC_FUZZ:-clang}
-CFLAGS_FUZZ=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-    -fno-sanitize-recover=undefined -I. -I"$OUT/gen")
+mkdir -p var/fuzz
 
-mkdir -p "$OUT/gen" var/fuzz
-protoc-c --c_out="$OUT/gen" proto/rsvp.proto
-
-# Each target: its sources (besides the generated protobuf code) and a corpus seeding function.
-sources_fuzz_parser() {
-    echo tests/fuzz/fuzz_parser.c services/parser/rsvp_json.c tests/unit/rsvp_dump.c \
-        common/buf.c common/err.c
-}
+# Each target: a corpus seeding function (its sources are in tests/fuzz/module.mk).
 seed_fuzz_parser() { # one file per recorded line, plus every golden-case input
     local dir=$1
     [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
@@ -34,24 +25,13 @@ seed_fuzz_parser() { # one file per recorded line, plus every golden-case input
     awk 'NF && !/^#/ && !/^%/' tests/unit/parser_cases/*.txt |
         awk 'NR % 2 == 1' | split -l 1 -a 4 -d - "$dir/case-"
 }
-LIBS_fuzz_parser="-lprotobuf-c"
 
-sources_fuzz_writer() {
-    echo tests/fuzz/fuzz_writer.c services/writer/writer.c services/writer/validate.c \
-        services/writer/copy.c services/writer/store.c services/writer/schema.c common/buf.c \
-        common/err.c common/log.c common/metrics.c common/clock.c common/backoff.c common/sig.c \
-        $(pkg-config --cflags libpq)
-}
 seed_fuzz_writer() { # hand-encoded WriterRequests: queries, batches with reference rows, edge cases
     local dir=$1
     [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
     python3 tests/fuzz/seed_writer.py "$dir" "$DATA/reference-counts-recorded.jsonl"
 }
-LIBS_fuzz_writer="-lprotobuf-c -lpq -lpthread -lm"
 
-sources_fuzz_linesplit() {
-    echo tests/fuzz/fuzz_linesplit.c services/ingestor/linesplit.c common/err.c
-}
 seed_fuzz_linesplit() { # byte 0: max_line, byte 1: chunking; then stream bytes (LF, CRLF, long lines)
     local dir=$1 i
     [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
@@ -64,30 +44,23 @@ seed_fuzz_linesplit() { # byte 0: max_line, byte 1: chunking; then stream bytes 
         done
     return 0
 }
-LIBS_fuzz_linesplit="-lprotobuf-c"
 
-sources_fuzz_agg_rsvpwire() {
-    echo tests/fuzz/fuzz_agg_rsvpwire.c services/aggregator/rsvpwire.c services/aggregator/keytab.c \
-        common/err.c
-}
 seed_fuzz_agg_rsvpwire() { # the regression inputs: packed recorded RSVPs and wire edge cases
     local dir=$1
     [ -n "$(ls -A "$dir" 2>/dev/null)" ] && return 0
     mkdir -p "$dir"
     cp tests/fuzz/regressions/fuzz_agg_rsvpwire/* "$dir"/
 }
-LIBS_fuzz_agg_rsvpwire="-lprotobuf-c -lm"
 
 REGRESS_ONLY=0
 [ "${1:-}" = --regress ] && { REGRESS_ONLY=1; shift; }
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_parser fuzz_writer fuzz_linesplit fuzz_agg_rsvpwire)
 status=0
+echo "fuzz: building ${targets[*]} (make fuzzers FUZZ_BUILD=$OUT)"
+make --no-print-directory -j2 FUZZ_BUILD="$OUT" $(printf "$OUT/%s " "${targets[@]}") >"var/fuzz/build.log" 2>&1 ||
+    { tail -n 30 var/fuzz/build.log; echo "FAIL: building the fuzz targets (var/fuzz/build.log)"; exit 1; }
 for t in "${targets[@]}"; do
-    echo "fuzz: building $t"
-    # shellcheck disable=SC2046
-    "$CC_FUZZ" "${CFLAGS_FUZZ[@]}" -o "$OUT/$t" $(sources_$t) "$OUT/gen/proto/rsvp.pb-c.c" \
-        $(eval echo \$LIBS_$t)
     reg=tests/fuzz/regressions/$t
     if [ -n "$(ls -A "$reg" 2>/dev/null)" ]; then
         if "$OUT/$t" -runs=1 "$reg"/* >"$OUT/$t.regress.log" 2>&1; then
