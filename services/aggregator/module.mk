@@ -2,7 +2,8 @@
 # writer) and its unit tests. Included after services/parser/module.mk: the wire-decoder test reads
 # recorded JSON through the parser ($(PARSER_PURE_SRCS)).
 AGG_CORE := services/aggregator/keytab.c services/aggregator/rsvpwire.c services/aggregator/aggregator.c
-AGG_SRCS := services/aggregator/main.c $(AGG_CORE) services/aggregator/wlink.c
+AGG_LOOP := $(AGG_CORE) services/aggregator/aggloop.c
+AGG_SRCS := services/aggregator/main.c $(AGG_LOOP) services/aggregator/kconsumer.c services/aggregator/wlink.c
 
 $(eval $(call program,rsvp-aggregator,$(AGG_SRCS),$(LIBS_PROTOBUF)))
 
