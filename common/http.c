@@ -77,19 +77,18 @@ static void on_healthz(nng_aio *aio)
 static void on_readyz(nng_aio *aio)
 {
     httpd *h = aio_httpd(aio);
-    if (atomic_load(&h->ready)) {
-        reply(aio, 200, "text/plain", "ready\n", 6);
-        return;
-    }
+    int ready = atomic_load(&h->ready);
     char body[300];
     pthread_mutex_lock(&h->lock);
-    int n = snprintf(body, sizeof body, "not ready: %s\n", h->reason[0] ? h->reason : "starting");
+    int n = ready ? h->reason[0] ? snprintf(body, sizeof body, "ready: %s\n", h->reason)
+                                 : snprintf(body, sizeof body, "ready\n")
+                  : snprintf(body, sizeof body, "not ready: %s\n", h->reason[0] ? h->reason : "starting");
     pthread_mutex_unlock(&h->lock);
     if (n < 0)
         n = 0;
     if ((size_t)n >= sizeof body)
         n = (int)sizeof body - 1;
-    reply(aio, 503, "text/plain", body, (size_t)n);
+    reply(aio, ready ? 200 : 503, "text/plain", body, (size_t)n);
 }
 
 /* Split "host:port" / ":port" / "[v6]:port" into an nng URL. */

@@ -1,8 +1,9 @@
 /* http.h: the observability endpoint of every service, on nng's HTTP server:
  *   GET /metrics  Prometheus text from metrics.h
  *   GET /healthz  200 "ok" while the process loop is alive (httpd_set_live), else 503
- *   GET /readyz   200 "ready" when httpd_set_ready(1) (e.g. connected to broker and source), else
- *                 503 with the last reason given to httpd_set_ready()
+ *   GET /readyz   200 "ready" when httpd_set_ready(1) (e.g. connected to broker and source; with
+ *                 its reason, if one was given: "ready: <reason>"), else 503 with the last reason
+ *                 given to httpd_set_ready()
  * Served from nng's own threads. */
 #ifndef COMMON_HTTP_H
 #define COMMON_HTTP_H
@@ -14,7 +15,7 @@ typedef struct httpd httpd;
 int httpd_start(httpd **out, const char *addr);
 /* httpd_port: the bound port (useful with port 0). */
 int httpd_port(const httpd *h);
-/* httpd_set_ready: ready = 1/0; reason (copied, may be NULL) shows in the 503 body. NULL-safe. */
+/* httpd_set_ready: ready = 1/0; reason (copied, may be NULL) shows in the body. NULL-safe. */
 void httpd_set_ready(httpd *h, int ready, const char *reason);
 /* httpd_set_live: liveness; starts live. NULL-safe. */
 void httpd_set_live(httpd *h, int live);

@@ -12,18 +12,26 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define MAX_POLL_MS 100 /* the loop notices signals and replies at least this often */
-#define DRAIN_MAX   512 /* messages taken per wake-up before the loop's housekeeping runs */
-#define EXPORT_MS   500 /* metrics and readiness */
+#define MAX_POLL_MS 100  /* the loop notices signals and replies at least this often */
+#define DRAIN_MAX   512  /* messages taken per wake-up before the loop's housekeeping runs */
+#define EXPORT_MS   500  /* metrics and readiness */
+#define PROBE_MS    2000 /* a standby asks the writer this often whether it answers */
 
 typedef struct metrics_set {
     mcounter *consumed, *decode_errors, *duplicates, *rows, *retries, *discarded, *query_retries;
     mcounter *batches[AGG_NRES];
     mcounter *cut[AGG_NTRIG];
-    mgauge *keys, *pending, *lag, *state_bytes;
+    mgauge *keys, *pending, *lag, *state_bytes, *rejected;
     mhist *batch_seconds;
     agg_stats last; /* what was already added to the counters */
 } metrics_set;
+
+/* A list of partitions (and offsets) for one consumer call. */
+typedef struct plist {
+    int32_t *ids;
+    int64_t *offs;
+    size_t n, cap;
+} plist;
 
 struct aggloop {
     aggloop_opts o;
@@ -36,12 +44,15 @@ struct aggloop {
     backoff bo;
     int retry_mode;     /* a batch failed transiently: all partitions paused until it succeeds */
     int64_t retry_at;   /* monotonic ms of the next resend */
-    int paused;         /* our current pause state of the whole assignment */
-    int writer_ok;      /* the writer answered at least once */
+    int writer_ok;      /* the writer answered (a standby: its last probe did) */
+    int probing;        /* a standby's probe query is outstanding on WLINK_QUERY */
+    int64_t next_probe; /* when a standby probes the writer next */
+    size_t nrejected;   /* partitions whose batches the writer rejects (last export) */
     int assigned;       /* a rebalance assigned us (possibly zero partitions) */
     int64_t sent_at_ms; /* when the in-flight batch was sent */
     int64_t next_trigger, next_export;
-    int failed; /* ERR_NOMEM met while counting (inside a rebalance callback too) */
+    int failed;                /* ERR_NOMEM met while counting (inside a rebalance callback too) */
+    plist pause, resume, seek; /* update_pauses' lists, kept between calls */
     int has_metrics;
     metrics_set m;
     aggloop_msg pend[DRAIN_MAX]; /* polled, not yet counted (drain, flush_pending) */
@@ -94,6 +105,9 @@ static void metrics_init(metrics_set *m)
                                "frozen batches not yet acknowledged by the writer");
     m->lag = metrics_gauge("rsvp_aggregator_consumer_lag", NULL,
                            "messages behind the high watermark, all assigned partitions");
+    m->rejected = metrics_gauge("rsvp_aggregator_rejected_partitions", NULL,
+                                "partitions whose batches the writer rejects (ERROR): stuck at a record "
+                                "until the writer accepts it; /readyz and the log name the offset");
     m->state_bytes = metrics_gauge("rsvp_aggregator_state_bytes", NULL,
                                    "memory held by tables, frozen batches and scratch");
     static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -107,6 +121,42 @@ static void add_delta(mcounter *c, uint64_t now, uint64_t *last)
     if (now > *last)
         mcounter_add(c, now - *last);
     *last = now;
+}
+
+/* Ready: joined the group (a rebalance happened, maybe with no partition: a standby that can take
+ * over), the writer answers, and the writer rejects no partition's records. */
+static void set_readiness(aggloop *l)
+{
+    char why[400];
+    agg_part st, first = {0};
+    size_t n = agg_npartitions(l->a), nrej = 0;
+    for (size_t i = 0; i < n; i++)
+        if (agg_part_at(l->a, i, &st) == 0 && st.rejected && nrej++ == 0)
+            first = st;
+    l->nrejected = nrej;
+    if (l->has_metrics)
+        mgauge_set(l->m.rejected, (double)nrej);
+    if (!l->assigned) {
+        httpd_set_ready(l->http, 0, "not in the consumer group yet (no rebalance)");
+    } else if (!l->writer_ok) {
+        httpd_set_ready(l->http, 0, n ? "writer has not answered" : "standby: the writer does not answer");
+    } else if (nrej && first.bad_offset >= 0) {
+        snprintf(why, sizeof why,
+                 "partition %d stuck: the writer rejects the record at offset %lld (%zu partition(s) "
+                 "rejected): %s",
+                 first.partition, (long long)first.bad_offset, nrej, first.error);
+        httpd_set_ready(l->http, 0, why);
+    } else if (nrej) {
+        snprintf(why, sizeof why,
+                 "partition %d: the writer rejects batches before offset %lld, looking for the record "
+                 "(%zu partition(s) rejected): %s",
+                 first.partition, (long long)first.suspect_to, nrej, first.error);
+        httpd_set_ready(l->http, 0, why);
+    } else if (n == 0) {
+        httpd_set_ready(l->http, 1, "standby: in the group with no partition, the writer answers");
+    } else {
+        httpd_set_ready(l->http, 1, NULL);
+    }
 }
 
 static void export(aggloop *l)
@@ -128,8 +178,7 @@ static void export(aggloop *l)
         mgauge_set(m->state_bytes, (double)agg_state_bytes(l->a));
         mgauge_set(m->lag, (double)l->c.lag(l->c.ctx));
     }
-    httpd_set_ready(l->http, l->assigned && l->writer_ok,
-                    !l->assigned ? "no partition assignment yet" : "writer has not answered");
+    set_readiness(l);
 }
 
 static void count_retry(aggloop *l, mcounter *c)
@@ -140,43 +189,95 @@ static void count_retry(aggloop *l, mcounter *c)
 
 /* ---- consumer side effects ---- */
 
-/* Before a resume, put every partition whose next offset we know exactly there: older librdkafka
- * releases let a pause() that follows a seek() restore the pre-seek position (#3567), and our own
- * bookkeeping is the truth anyway. */
-static void seek_to_expected(aggloop *l)
+static int plist_add(plist *pl, int32_t id, int64_t off)
 {
-    int32_t ids[1024];
-    int64_t offs[1024];
-    size_t n = agg_partitions(l->a, ids, 1024), k = 0;
-    for (size_t i = 0; i < n && i < 1024; i++) {
-        int64_t from, next;
-        int pending;
-        if (agg_range(l->a, ids[i], &from, &next, &pending) == 0 && next >= 0) {
-            ids[k] = ids[i];
-            offs[k++] = next;
+    if (pl->n == pl->cap) {
+        size_t nc = pl->cap ? pl->cap * 2 : 64;
+        int32_t *ni = realloc(pl->ids, nc * sizeof *ni);
+        if (ni)
+            pl->ids = ni;
+        int64_t *no = ni ? realloc(pl->offs, nc * sizeof *no) : NULL;
+        if (!no)
+            return ERR_NOMEM;
+        pl->offs = no;
+        pl->cap = nc;
+    }
+    pl->ids[pl->n] = id;
+    pl->offs[pl->n++] = off;
+    return 0;
+}
+
+/* Bring every partition's consumer state to what the counting state asks: pause the ones that
+ * take no message now (all of them in retry mode or when pause_all); a partition that may take
+ * messages again, or that refused some, is first put at its expected next offset, then resumed.
+ * Seeking before every resume also covers older librdkafka releases, which let a pause() that
+ * follows a seek() restore the pre-seek position (#3567): our own bookkeeping is the truth. */
+static void update_pauses(aggloop *l, int pause_all)
+{
+    size_t n = agg_npartitions(l->a);
+    for (size_t i = 0; i < n; i++) {
+        agg_part st;
+        if (agg_part_at(l->a, i, &st) != 0)
+            continue;
+        int want = pause_all || l->retry_mode || st.blocked;
+        if (want && !st.paused) {
+            if (plist_add(&l->pause, st.partition, 0) != 0)
+                goto nomem;
+        } else if (!want && (st.paused || st.reread)) {
+            if (st.next >= 0 && plist_add(&l->seek, st.partition, st.next) != 0)
+                goto nomem;
+            if (st.paused && plist_add(&l->resume, st.partition, 0) != 0)
+                goto nomem;
         }
     }
-    if (k)
-        l->c.seek(l->c.ctx, ids, offs, k);
+    if (l->seek.n)
+        l->c.seek(l->c.ctx, l->seek.ids, l->seek.offs, l->seek.n);
+    for (size_t i = 0; i < n; i++) {
+        agg_part st;
+        if (agg_part_at(l->a, i, &st) == 0 && st.reread && !st.blocked && !pause_all && !l->retry_mode)
+            agg_rewound(l->a, st.partition); /* sought above (or nothing consumed yet: next < 0) */
+    }
+    if (l->resume.n) {
+        l->c.pause(l->c.ctx, l->resume.ids, l->resume.n, 0);
+        for (size_t i = 0; i < l->resume.n; i++)
+            agg_set_paused(l->a, l->resume.ids[i], 0);
+    }
+    if (l->pause.n) {
+        l->c.pause(l->c.ctx, l->pause.ids, l->pause.n, 1);
+        for (size_t i = 0; i < l->pause.n; i++)
+            agg_set_paused(l->a, l->pause.ids[i], 1);
+    }
+    if (l->pause.n || l->resume.n)
+        log_debug("consumption paused/resumed", "paused=%zu resumed=%zu sought=%zu pending_batches=%zu",
+                  l->pause.n, l->resume.n, l->seek.n, agg_pending_batches(l->a));
+    l->pause.n = l->resume.n = l->seek.n = 0;
+    return;
+nomem:
+    l->pause.n = l->resume.n = l->seek.n = 0;
+    log_error("out of memory pausing partitions", NULL);
+    l->failed = ERR_NOMEM;
 }
 
-/* Pause or resume every assigned partition (retry mode, back-pressure). */
-static void set_paused(aggloop *l, int pause)
-{
-    if (l->paused == pause)
-        return;
-    if (!pause)
-        seek_to_expected(l);
-    l->c.pause(l->c.ctx, pause);
-    log_debug(pause ? "consumption paused" : "consumption resumed", "pending_batches=%zu",
-              agg_pending_batches(l->a));
-    l->paused = pause;
-}
-
+/* Seek one partition to the start of its (new) range. */
 static void seek_partition(aggloop *l, int32_t partition, int64_t offset)
 {
     int64_t off = offset >= 0 ? offset : AGGLOOP_START_OFFSET;
     l->c.seek(l->c.ctx, &partition, &off, 1);
+    agg_rewound(l->a, partition);
+}
+
+/* Release the holds whose time came (the partition is resumed by update_pauses). */
+static void release_holds(aggloop *l, int64_t now)
+{
+    size_t n = agg_npartitions(l->a);
+    for (size_t i = 0; i < n; i++) {
+        agg_part st;
+        if (agg_part_at(l->a, i, &st) == 0 && st.hold_until && now >= st.hold_until) {
+            agg_hold(l->a, st.partition, 0);
+            log_info("resending the record the writer rejected", "partition=%d offset=%lld attempt=%u",
+                     st.partition, (long long)st.bad_offset, st.holds + 1);
+        }
+    }
 }
 
 /* ---- writer side ---- */
@@ -184,7 +285,19 @@ static void seek_partition(aggloop *l, int32_t partition, int64_t offset)
 /* One request on the query channel, waited for in 100 ms steps; ERR_CLOSED as soon as stopping. */
 static int writer_call(aggloop *l, const void *data, size_t len, Rsvp__V1__WriterReply **r)
 {
-    int rc = l->w.start(l->w.ctx, WLINK_QUERY, data, len, l->o.request_timeout_ms);
+    int rc;
+    while (l->probing) { /* the channel carries one request at a time: finish the probe first */
+        Rsvp__V1__WriterReply *pr = NULL;
+        if ((rc = l->w.poll(l->w.ctx, WLINK_QUERY, MAX_POLL_MS, &pr)) == 1) {
+            if (stopping(l))
+                return ERR_CLOSED;
+            continue;
+        }
+        l->probing = 0;
+        if (rc == 0)
+            rsvp__v1__writer_reply__free_unpacked(pr, NULL);
+    }
+    rc = l->w.start(l->w.ctx, WLINK_QUERY, data, len, l->o.request_timeout_ms);
     if (rc)
         return rc;
     while ((rc = l->w.poll(l->w.ctx, WLINK_QUERY, MAX_POLL_MS, r)) == 1)
@@ -227,7 +340,7 @@ static int query_offsets(aggloop *l, const int32_t *parts, size_t n, int64_t *st
 static int query_offsets_retry(aggloop *l, const int32_t *parts, size_t n, int64_t *stored)
 {
     backoff bo;
-    backoff_init(&bo, l->o.backoff_base_ms, l->o.backoff_max_ms, 0);
+    backoff_init(&bo, l->o.backoff_base_ms, l->o.backoff_max_ms, l->o.backoff_seed);
     for (;;) {
         int rc = query_offsets(l, parts, n, stored);
         if (rc == 0 || rc == ERR_NOMEM)
@@ -242,6 +355,35 @@ static int query_offsets_retry(aggloop *l, const int32_t *parts, size_t n, int64
         if (stopping(l))
             return ERR_CLOSED;
     }
+}
+
+static int part_state(const aggloop *l, int32_t partition, agg_part *out)
+{
+    size_t n = agg_npartitions(l->a);
+    for (size_t i = 0; i < n; i++)
+        if (agg_part_at(l->a, i, out) == 0 && out->partition == partition)
+            return 0;
+    return ERR_NOTFOUND;
+}
+
+/* The writer answered ERROR: say what the partition's rejection search knows now. */
+static void log_rejection(const aggloop *l, const agg_action *act, int64_t from)
+{
+    agg_part st;
+    if (part_state(l, act->partition, &st) != 0)
+        return;
+    if (act->search == AGG_SEARCH_FOUND)
+        log_error("writer rejects a record: partition stuck at it until the writer accepts it",
+                  "partition=%d offset=%lld attempt=%u error=%s", act->partition, (long long)st.bad_offset,
+                  st.holds + 1, st.error);
+    else if (act->search == AGG_SEARCH_STARTED)
+        log_error("writer rejects a batch: cutting smaller batches to find the record",
+                  "partition=%d from=%lld to=%lld next_batch_messages=%zu error=%s", act->partition,
+                  (long long)from, (long long)st.suspect_to, st.cap, st.error);
+    else
+        log_warn("writer rejects a smaller batch too",
+                 "partition=%d from=%lld to=%lld next_batch_messages=%zu error=%s", act->partition,
+                 (long long)from, (long long)st.suspect_to, st.cap, st.error);
 }
 
 static void handle_reply(aggloop *l, int err, Rsvp__V1__WriterReply *r)
@@ -277,22 +419,36 @@ static void handle_reply(aggloop *l, int err, Rsvp__V1__WriterReply *r)
         log_warn("batch stale, partition state dropped", "partition=%d stored_offset=%lld", act.partition,
                  (long long)act.offset);
         seek_partition(l, act.partition, act.offset);
+        if (act.offset >= 0)
+            l->c.commit(l->c.ctx, act.partition, act.offset);
         break;
     case AGG_ACT_REQUERY: {
         int64_t from, next, stored;
         int pending;
-        log_error("writer rejected batch, partition state dropped", "partition=%d result=%s message=%s",
-                  act.partition, agg_result_name(act.result), r && r->message ? r->message : "");
         if (agg_range(l->a, act.partition, &from, &next, &pending) != 0)
             break;
+        log_rejection(l, &act, from);
         if (query_offsets(l, &act.partition, 1, &stored) != 0)
             stored = from; /* best known */
+        else if (stored >= 0)
+            l->c.commit(l->c.ctx, act.partition, stored);
         if (agg_assign(l->a, act.partition, stored) != 0)
             l->failed = ERR_NOMEM;
         seek_partition(l, act.partition, stored);
+        agg_part st;
+        if (part_state(l, act.partition, &st) == 0 && st.bad_offset >= 0) {
+            /* the record alone is rejected: resend it after a backoff, never skip it */
+            unsigned sh = st.holds < 20 ? st.holds : 20;
+            int64_t d = l->o.backoff_base_ms << sh;
+            if (d > l->o.backoff_max_ms || d <= 0)
+                d = l->o.backoff_max_ms;
+            agg_hold(l->a, act.partition, now_ms(l) + d);
+        }
         break;
     }
     }
+    if (act.search == AGG_SEARCH_ENDED)
+        log_info("writer accepts the partition again", "partition=%d", act.partition);
     if (r)
         rsvp__v1__writer_reply__free_unpacked(r, NULL);
 }
@@ -365,6 +521,39 @@ static void drain(aggloop *l, int wait_ms)
     flush_pending(l);
 }
 
+/* A standby (in the group, no partition) learns whether it could take over: every PROBE_MS one
+ * offset query, without blocking the loop; writer_ok follows its outcome. */
+static void probe_writer(aggloop *l, int64_t now)
+{
+    if (l->probing) {
+        Rsvp__V1__WriterReply *r = NULL;
+        int rc = l->w.poll(l->w.ctx, WLINK_QUERY, 0, &r);
+        if (rc == 1)
+            return;
+        l->probing = 0;
+        if (l->writer_ok != (rc == 0))
+            log_info(rc == 0 ? "standby: the writer answers" : "standby: the writer does not answer",
+                     "err=%s", rc == 0 ? "none" : err_str(rc));
+        l->writer_ok = rc == 0;
+        if (rc == 0)
+            rsvp__v1__writer_reply__free_unpacked(r, NULL);
+        l->next_probe = now + PROBE_MS;
+        return;
+    }
+    if (!l->assigned || agg_npartitions(l->a) > 0 || now < l->next_probe)
+        return;
+    int32_t zero = 0;
+    void *req;
+    size_t len;
+    if (agg_pack_offset_query(l->topic, &zero, 1, &req, &len))
+        return;
+    if (l->w.start(l->w.ctx, WLINK_QUERY, req, len, l->o.request_timeout_ms) == 0)
+        l->probing = 1;
+    else
+        l->next_probe = now + PROBE_MS;
+    free(req);
+}
+
 /* ---- rebalance ---- */
 
 int aggloop_assign(aggloop *l, const int32_t *parts, size_t n, int64_t *offs)
@@ -389,6 +578,8 @@ int aggloop_assign(aggloop *l, const int32_t *parts, size_t n, int64_t *offs)
         if ((rc = agg_assign(l->a, parts[i], stored[i])) != 0)
             break;
         offs[i] = stored[i] >= 0 ? stored[i] : AGGLOOP_START_OFFSET;
+        if (stored[i] >= 0) /* the group's committed offset shows what the writer applied */
+            l->c.commit(l->c.ctx, parts[i], stored[i]);
         log_info("partition assigned", "partition=%d stored_offset=%lld", parts[i], (long long)stored[i]);
     }
     free(stored);
@@ -406,11 +597,6 @@ void aggloop_revoke(aggloop *l, const int32_t *parts, size_t n)
     /* Revoked (or lost): their unwritten deltas are somebody else's job now. */
     for (size_t i = 0; i < n; i++)
         agg_revoke(l->a, parts[i]);
-}
-
-int aggloop_paused(const aggloop *l)
-{
-    return l->paused;
 }
 
 const agg *aggloop_agg(const aggloop *l)
@@ -439,7 +625,7 @@ int aggloop_new(aggloop **out, const aggloop_opts *o, const aggloop_consumer *c,
     }
     l->o.topic = l->topic;
     l->o.sender = NULL; /* agg_new copied it */
-    backoff_init(&l->bo, o->backoff_base_ms, o->backoff_max_ms, 0);
+    backoff_init(&l->bo, o->backoff_base_ms, o->backoff_max_ms, o->backoff_seed);
     if (o->metrics) {
         metrics_init(&l->m);
         l->has_metrics = 1;
@@ -456,6 +642,11 @@ void aggloop_free(aggloop *l)
         return;
     for (int i = 0; i < l->npend; i++)
         l->c.release(l->c.ctx, &l->pend[i]);
+    plist *pls[] = {&l->pause, &l->resume, &l->seek};
+    for (size_t i = 0; i < 3; i++) {
+        free(pls[i]->ids);
+        free(pls[i]->offs);
+    }
     agg_free(l->a);
     free(l->topic);
     free(l);
@@ -475,7 +666,9 @@ int aggloop_step(aggloop *l)
         return l->failed = ERR_NOMEM;
     }
     pump_writer(l, 0);
-    set_paused(l, l->retry_mode || agg_backlogged(l->a));
+    probe_writer(l, now);
+    release_holds(l, now);
+    update_pauses(l, 0);
     if (now >= l->next_export) {
         export(l);
         l->next_export = now + EXPORT_MS;
@@ -495,7 +688,7 @@ int aggloop_run(aggloop *l)
 
 void aggloop_flush(aggloop *l)
 {
-    set_paused(l, 1);
+    update_pauses(l, 1);
     if (agg_freeze_for(l->a, 1, AGG_TRIG_SHUTDOWN) < 0)
         return;
     l->retry_mode = 0;

@@ -40,9 +40,9 @@ typedef struct aggloop_consumer {
      * aggloop_revoke. */
     int (*poll)(void *ctx, int wait_ms, aggloop_msg *m);
     void (*release)(void *ctx, aggloop_msg *m);
-    /* pause: stop (pause != 0) or restart delivery of every assigned partition. A message polled
-     * after a resume comes from the partition's position. */
-    void (*pause)(void *ctx, int pause);
+    /* pause: stop (pause != 0) or restart delivery of parts[0..n). A message polled after a resume
+     * comes from the partition's position; nothing fetched before a pause is delivered after it. */
+    void (*pause)(void *ctx, const int32_t *parts, size_t n, int pause);
     /* seek: the next message polled of parts[i] is the one at offs[i] (AGGLOOP_START_OFFSET: the
      * start offset); nothing fetched before the seek is delivered after it. */
     void (*seek)(void *ctx, const int32_t *parts, const int64_t *offs, size_t n);
@@ -75,7 +75,8 @@ typedef struct aggloop_opts {
     int64_t trigger_ms;                     /* cut every changed partition this often */
     int64_t request_timeout_ms;             /* wait this long for a writer reply */
     int64_t backoff_base_ms, backoff_max_ms;
-    int metrics; /* register and export the rsvp_aggregator_* metrics (once per process) */
+    uint64_t backoff_seed; /* jitter seed of the retry backoffs; 0: from the clock and pid */
+    int metrics;           /* register and export the rsvp_aggregator_* metrics (once per process) */
 } aggloop_opts;
 
 /* aggloop_new: a loop over the given consumer, writer link and clock (the tables are copied; their
@@ -110,10 +111,6 @@ int aggloop_assign(aggloop *l, const int32_t *parts, size_t n, int64_t *offs);
 
 /* aggloop_revoke: parts[0..n) were revoked or lost: count what was polled before, forget them. */
 void aggloop_revoke(aggloop *l, const int32_t *parts, size_t n);
-
-/* aggloop_paused: 1 while the loop holds the consumer paused (a newly assigned partition must be
- * paused too). */
-int aggloop_paused(const aggloop *l);
 
 /* aggloop_agg: the counting state (for tests and the simulator's checks). */
 const agg *aggloop_agg(const aggloop *l);

@@ -4,6 +4,7 @@
  * so a batch the writer applied is never counted twice. */
 #include "services/aggregator/aggregator.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,15 @@ typedef struct part {
     int has_frozen;
     int64_t f_from, f_to, f_msgs;
     buf frozen; /* packed WriterRequest */
+    int reread; /* a message was refused: take none until the caller re-read from next */
+    int paused; /* the caller's consumer state */
+    int64_t hold_until;
+    /* rejection search (agg_on_reply) */
+    int rejected;
+    int64_t suspect_to, bad_offset;
+    size_t cap;
+    unsigned holds;
+    char error[200];
 } part;
 
 /* One message's key, decoded and encoded ahead of counting (agg_consume_many). */
@@ -61,7 +71,8 @@ const char *agg_result_name(agg_result r)
     return (unsigned)r < AGG_NRES ? result_names[r] : "unknown";
 }
 
-static const char *const trigger_names[AGG_NTRIG] = {"interval", "max_keys", "max_bytes", "shutdown"};
+static const char *const trigger_names[AGG_NTRIG] = {"interval", "max_keys", "max_bytes", "shutdown",
+                                                     "bisect"};
 
 const char *agg_trigger_name(agg_trigger t)
 {
@@ -108,9 +119,31 @@ void agg_free(agg *a)
     free(a);
 }
 
+static int capped(const part *p)
+{
+    return p->cap && (size_t)p->msgs >= p->cap;
+}
+
 static int full(const agg *a, const part *p)
 {
-    return keytab_count(p->tab) >= a->max_keys || keytab_key_bytes(p->tab) >= a->max_bytes;
+    return keytab_count(p->tab) >= a->max_keys || keytab_key_bytes(p->tab) >= a->max_bytes || capped(p);
+}
+
+/* Takes no message now: the caller pauses it. */
+static int blocked(const agg *a, const part *p)
+{
+    return (p->has_frozen && full(a, p)) || p->hold_until != 0;
+}
+
+static void end_search(part *p)
+{
+    p->rejected = 0;
+    p->suspect_to = 0;
+    p->bad_offset = -1;
+    p->cap = 0;
+    p->holds = 0;
+    p->error[0] = '\0';
+    p->hold_until = 0;
 }
 
 static part *find(const agg *a, int32_t id)
@@ -159,11 +192,13 @@ int agg_assign(agg *a, int32_t partition, int64_t stored_next)
             return ERR_NOMEM;
         }
         p->id = partition;
+        end_search(p);
         a->parts[a->nparts++] = p;
     } else {
         drop_state(a, p);
     }
     open_range(p, stored_next < 0 ? -1 : stored_next);
+    p->reread = 0; /* the caller positions its consumer at stored_next */
     return 0;
 }
 
@@ -221,10 +256,13 @@ static int consume(agg *a, int64_t offset, const prep *pr)
         a->stats.duplicates++;
         return ERR_STALE;
     }
-    /* The table is full and its predecessor is still in flight: counting more would make the next
-     * batch exceed max_keys (and the writer's row limit). Leave the message uncounted and the range
-     * end where it is; the caller pauses (agg_backlogged) and seeks back to p->next on resume. */
-    if (p->has_frozen && full(a, p)) {
+    /* The table is full and its predecessor is still in flight (counting more would make the next
+     * batch exceed max_keys, and the writer's row limit), or the partition is held, or it refused an
+     * earlier message: leave the message uncounted and the range end where it is. Every later message
+     * is refused too until the caller has sought back to p->next (agg_rewound), whatever comes first,
+     * the writer's reply or the caller's pause: counting a later one would make the range skip this. */
+    if (p->reread || blocked(a, p)) {
+        p->reread = 1;
         a->stats.deferred++;
         return ERR_RANGE;
     }
@@ -408,6 +446,7 @@ int agg_freeze_for(agg *a, int all, agg_trigger why_all)
             continue;
         agg_trigger why = keytab_count(p->tab) >= a->max_keys        ? AGG_TRIG_MAX_KEYS
                           : keytab_key_bytes(p->tab) >= a->max_bytes ? AGG_TRIG_MAX_BYTES
+                          : capped(p)                                ? AGG_TRIG_BISECT
                                                                      : why_all;
         size_t rows = 0;
         if (pack_batch(a, p, &rows)) {
@@ -457,6 +496,26 @@ int agg_inflight(const agg *a)
     return a->inflight_any;
 }
 
+/* The writer rejected p's frozen batch: the first record it rejects lies in [f_from, f_to). Halve the
+ * batches until one record is left; that record is the one. */
+static void reject(part *p, const char *why, agg_action *out)
+{
+    out->search = p->rejected ? AGG_SEARCH_NONE : AGG_SEARCH_STARTED;
+    if (!p->rejected)
+        p->holds = 0;
+    p->rejected = 1;
+    p->suspect_to = p->f_to;
+    snprintf(p->error, sizeof p->error, "%s", why && *why ? why : "(no message)");
+    if (p->f_msgs <= 1) {
+        p->bad_offset = p->f_to - 1; /* the range holds one message: the last consumed */
+        p->cap = 1;
+        out->search = AGG_SEARCH_FOUND;
+    } else {
+        p->bad_offset = -1;
+        p->cap = (size_t)(p->f_msgs / 2);
+    }
+}
+
 static void set_result(agg *a, agg_action *out, agg_act act, agg_result res)
 {
     out->act = act;
@@ -486,6 +545,10 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
             set_result(a, out, AGG_ACT_COMMIT, AGG_RES_STALE_APPLIED);
             break;
         }
+        if (p->rejected && reply->has_stored_offset && reply->stored_offset >= p->suspect_to) {
+            end_search(p); /* someone else got past the rejected range */
+            out->search = AGG_SEARCH_ENDED;
+        }
         if (!reply->has_stored_offset) { /* a STALE without the truth: ask again */
             drop_state(a, p);
             open_range(p, p->f_from);
@@ -503,6 +566,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         return;
     case RSVP__V1__WRITER_REPLY__STATUS__RETRY: set_result(a, out, AGG_ACT_RETRY, AGG_RES_RETRY); return;
     default: /* ERROR or a status this build does not know: do not resend as is */
+        reject(p, reply->message, out);
         a->stats.discarded_msgs += (uint64_t)p->msgs + (uint64_t)p->f_msgs;
         p->has_frozen = 0;
         buf_reset(&p->frozen);
@@ -511,6 +575,10 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         return;
     }
     /* acknowledged: the live range already starts at f_to */
+    if (p->rejected && p->f_to >= p->suspect_to) {
+        end_search(p);
+        out->search = AGG_SEARCH_ENDED;
+    }
     p->has_frozen = 0;
     buf_reset(&p->frozen);
     out->offset = p->f_to;
@@ -543,6 +611,55 @@ size_t agg_state_bytes(const agg *a)
 const agg_stats *agg_get_stats(const agg *a)
 {
     return &a->stats;
+}
+
+size_t agg_npartitions(const agg *a)
+{
+    return a->nparts;
+}
+
+int agg_part_at(const agg *a, size_t i, agg_part *out)
+{
+    if (i >= a->nparts)
+        return ERR_NOTFOUND;
+    const part *p = a->parts[i];
+    *out = (agg_part){.partition = p->id,
+                      .next = p->next,
+                      .blocked = blocked(a, p),
+                      .reread = p->reread,
+                      .paused = p->paused,
+                      .hold_until = p->hold_until,
+                      .rejected = p->rejected,
+                      .suspect_to = p->suspect_to,
+                      .bad_offset = p->bad_offset,
+                      .cap = p->cap,
+                      .holds = p->holds,
+                      .error = p->error};
+    return 0;
+}
+
+void agg_set_paused(agg *a, int32_t partition, int paused)
+{
+    part *p = find(a, partition);
+    if (p)
+        p->paused = paused;
+}
+
+void agg_rewound(agg *a, int32_t partition)
+{
+    part *p = find(a, partition);
+    if (p)
+        p->reread = 0;
+}
+
+void agg_hold(agg *a, int32_t partition, int64_t until_ms)
+{
+    part *p = find(a, partition);
+    if (!p)
+        return;
+    p->hold_until = until_ms;
+    if (until_ms)
+        p->holds++;
 }
 
 int agg_range(const agg *a, int32_t partition, int64_t *from, int64_t *next, int *has_pending)

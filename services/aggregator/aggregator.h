@@ -34,10 +34,11 @@ typedef enum agg_trigger {
     AGG_TRIG_MAX_KEYS,  /* the partition's table reached max_batch_keys */
     AGG_TRIG_MAX_BYTES, /* ... or its keys reached max_batch_bytes */
     AGG_TRIG_SHUTDOWN,  /* the final flush on a stop signal */
+    AGG_TRIG_BISECT,    /* the writer rejected a batch: ranges are halved to find the record */
     AGG_NTRIG
 } agg_trigger;
 
-/* agg_trigger_name: "interval", "max_keys", "max_bytes", "shutdown"; static. */
+/* agg_trigger_name: "interval", "max_keys", "max_bytes", "shutdown", "bisect"; static. */
 const char *agg_trigger_name(agg_trigger t);
 
 /* What the caller must do after agg_on_reply. */
@@ -49,11 +50,20 @@ typedef enum agg_act {
     AGG_ACT_REQUERY, /* state dropped; ask the writer for the stored offset, then agg_assign+seek */
 } agg_act;
 
+/* What a reply changed in the partition's rejection search (see agg_on_reply). */
+typedef enum agg_search {
+    AGG_SEARCH_NONE,    /* nothing */
+    AGG_SEARCH_STARTED, /* the writer rejected a batch of a partition it accepted until now */
+    AGG_SEARCH_FOUND,   /* the writer rejected a batch of one record: bad_offset is known */
+    AGG_SEARCH_ENDED,   /* a batch reaching past the rejected range was accepted */
+} agg_search;
+
 typedef struct agg_action {
     agg_act act;
     agg_result result;
     int32_t partition;
-    int64_t offset; /* COMMIT: the new range start; SEEK: stored offset */
+    int64_t offset;    /* COMMIT: the new range start; SEEK: stored offset */
+    agg_search search; /* the partition's rejection search */
 } agg_action;
 
 /* Cumulative counters since agg_new (the caller exports them as metrics). */
@@ -61,7 +71,7 @@ typedef struct agg_stats {
     uint64_t consumed;      /* messages handed to agg_consume for an assigned partition */
     uint64_t decode_errors; /* undecodable payloads (offset still covered) */
     uint64_t duplicates;    /* offset below the expected next offset: skipped */
-    uint64_t deferred;      /* refused while the table was full (ERR_RANGE): read again later */
+    uint64_t deferred;      /* refused (ERR_RANGE: table full, or held): read again later */
     uint64_t rows;          /* rows in frozen batches */
     uint64_t batches[AGG_NRES];
     uint64_t discarded_msgs; /* messages whose deltas were dropped (revoke, STALE, ERROR) */
@@ -75,8 +85,9 @@ agg *agg_new(const char *topic, const char *sender, size_t max_batch_keys, size_
 /* agg_free: NULL-safe. */
 void agg_free(agg *a);
 
-/* agg_assign: (re)start a partition with the writer's stored next offset (-1: nothing stored);
- * any previous state of that partition is dropped. 0 or ERR_NOMEM. */
+/* agg_assign: (re)start a partition with the writer's stored next offset (-1: nothing stored); the
+ * caller positions its consumer there. Its deltas and frozen batch are dropped; a partition already
+ * assigned keeps its rejection search, hold and paused state. 0 or ERR_NOMEM. */
 int agg_assign(agg *a, int32_t partition, int64_t stored_next);
 /* agg_revoke: forget the partition: its unwritten deltas and its frozen batch are discarded (an
  * in-flight reply for it will be reported as AGG_RES_DROPPED). No-op if not assigned. */
@@ -88,9 +99,11 @@ size_t agg_partitions(const agg *a, int32_t *out, size_t cap);
 /* agg_consume: count one message of `partition` at `offset` (payload: a packed rsvp.v1.Rsvp).
  * Returns 0; ERR_INVALID if the payload does not decode (counted, offset still covered);
  * ERR_NOTFOUND if the partition is not assigned (ignored); ERR_STALE if offset is below the
- * expected next offset (a duplicate, ignored); ERR_RANGE if the partition's table is full while
- * its previous batch is in flight (not counted, range not advanced: the caller pauses while
- * agg_backlogged() and re-reads from the expected offset on resume); ERR_NOMEM (message not
+ * expected next offset (a duplicate, ignored); ERR_RANGE if the partition takes no message now
+ * (its table is full while its previous batch is in flight, or it is held, or it refused an
+ * earlier message and was not re-read since): not counted, range not advanced, and the partition
+ * is marked for a re-read: every later message of it is refused too until the caller seeks it to
+ * its expected next offset and calls agg_rewound (see agg_part_at); ERR_NOMEM (message not
  * counted: caller must stop). */
 int agg_consume(agg *a, int32_t partition, int64_t offset, const void *payload, size_t len);
 
@@ -117,9 +130,41 @@ int agg_freeze(agg *a, int all);
  * max_bytes whatever all says. agg_freeze(a, all) == agg_freeze_for(a, all, AGG_TRIG_INTERVAL). */
 int agg_freeze_for(agg *a, int all, agg_trigger why_all);
 
-/* agg_backlogged: 1 if some partition is full while its previous batch is still pending (the
- * caller pauses consumption until the writer answers). */
+/* agg_backlogged: 1 if some partition is full while its previous batch is still pending. */
 int agg_backlogged(const agg *a);
+
+/* What the caller needs to know of one assigned partition to drive its consumer. */
+typedef struct agg_part {
+    int32_t partition;
+    int64_t next;       /* expected next offset; -1: nothing consumed and nothing stored */
+    int blocked;        /* takes no message now (full while its batch is pending, or held): pause it */
+    int reread;         /* refused a message: seek it to next and call agg_rewound before it takes more */
+    int paused;         /* as last told by agg_set_paused (the consumer's state, kept here) */
+    int64_t hold_until; /* agg_hold's time; 0: not held */
+    /* rejection search: the writer rejected a batch of this partition (ERROR) */
+    int rejected;       /* the search runs: the first rejected record lies in [next, suspect_to) */
+    int64_t suspect_to; /* to_offset of the last rejected batch */
+    int64_t bad_offset; /* the record the writer rejects on its own; -1 until found */
+    size_t cap;         /* batches are cut at this many messages while searching; 0: no cap */
+    unsigned holds;     /* agg_hold calls since the search started */
+    const char *error;  /* the writer's message for the last rejected batch ("" if none) */
+} agg_part;
+
+/* agg_npartitions: assigned partitions. agg_part_at: the state of the i-th (0 <= i < count; the order
+ * changes with agg_assign/agg_revoke). 0 or ERR_NOTFOUND. */
+size_t agg_npartitions(const agg *a);
+int agg_part_at(const agg *a, size_t i, agg_part *out);
+
+/* agg_set_paused: remember whether the caller's consumer has partition paused. agg_rewound: the
+ * caller sought partition to its expected next offset (agg_part.next): messages from there are
+ * taken again. No-ops if not assigned. */
+void agg_set_paused(agg *a, int32_t partition, int paused);
+void agg_rewound(agg *a, int32_t partition);
+
+/* agg_hold: hold partition (blocked: the caller pauses it) until the caller's time until_ms, 0 to
+ * release it; the caller releases it when that time came. Counted in agg_part.holds (the caller's
+ * backoff). A partition whose single-record batch the writer rejected is held between resends. */
+void agg_hold(agg *a, int32_t partition, int64_t until_ms);
 
 /* agg_next_request: the next frozen batch to send, if nothing is in flight: returns 1 and points
  * *data and *len at the packed WriterRequest (valid until the next agg_* call that mutates) and marks
@@ -129,7 +174,13 @@ int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len)
 int agg_inflight(const agg *a);
 
 /* agg_on_reply: the outcome of the in-flight batch: err = 0 and reply, or err = ERR_TIMEOUT
- * (no answer in time) / another ERR_* (transport) with reply NULL. Fills *out. */
+ * (no answer in time) / another ERR_* (transport) with reply NULL. Fills *out.
+ * ERROR (the writer will never apply this content) never drops counts: the partition's state is
+ * dropped and re-read from the stored offset (AGG_ACT_REQUERY), and a rejection search starts:
+ * batches of the partition are cut at half the rejected batch's messages, again on each rejection,
+ * until a batch of one record is rejected (AGG_SEARCH_FOUND: agg_part.bad_offset names it; the
+ * caller holds the partition between resends of that record) or a batch reaching past the rejected
+ * range is accepted (AGG_SEARCH_ENDED). Batches before the bad record are applied meanwhile. */
 void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_action *out);
 
 /* Gauges. */

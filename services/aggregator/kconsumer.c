@@ -50,12 +50,12 @@ static void k_release(void *ctx, aggloop_msg *m)
     m->handle = NULL;
 }
 
-static void k_pause(void *ctx, int pause)
+static void k_pause(void *ctx, const int32_t *ids, size_t n, int pause)
 {
     kconsumer *k = ctx;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(k->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)(n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(parts, k->topic, ids[i]);
     rd_kafka_resp_err_t err =
         pause ? rd_kafka_pause_partitions(k->rk, parts) : rd_kafka_resume_partitions(k->rk, parts);
     if (err)
@@ -122,8 +122,6 @@ static void on_assign(kconsumer *k, rd_kafka_topic_partition_list_t *parts, int 
         if (e)
             rd_kafka_error_destroy(e);
     }
-    if (k->loop && aggloop_paused(k->loop))
-        rd_kafka_pause_partitions(k->rk, parts);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,

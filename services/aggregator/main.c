@@ -148,15 +148,15 @@ int main(int argc, char **argv)
         log_error("cannot serve metrics", "addr=%s", c.common.metrics_addr);
         goto out;
     }
-    aggloop_opts lo = {c.topic,
-                       instance,
-                       (size_t)c.max_keys,
-                       (size_t)c.max_bytes,
-                       c.trigger_ms,
-                       c.request_timeout_ms,
-                       c.backoff_base_ms,
-                       c.backoff_max_ms,
-                       1};
+    aggloop_opts lo = {.topic = c.topic,
+                       .sender = instance,
+                       .max_batch_keys = (size_t)c.max_keys,
+                       .max_batch_bytes = (size_t)c.max_bytes,
+                       .trigger_ms = c.trigger_ms,
+                       .request_timeout_ms = c.request_timeout_ms,
+                       .backoff_base_ms = c.backoff_base_ms,
+                       .backoff_max_ms = c.backoff_max_ms,
+                       .metrics = 1};
     aggloop_writer wops = {w, w_start, w_poll};
     aggloop_clock clk = {NULL, mono_ms, sleep_ms, stopping};
     if (aggloop_new(&loop, &lo, &cops, &wops, &clk, http) != 0)

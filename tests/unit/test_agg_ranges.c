@@ -401,7 +401,137 @@ static void test_full_table_defers_messages_until_acked(void **state)
     assert_int_equal(req->batch->n_rows, 2);
     assert_int_equal(row_delta(req->batch, "E", "yes"), -1);
     rsvp__v1__writer_request__free_unpacked(req, NULL);
-    assert_int_equal(consume(a, 0, 4, "E", 1), 0); /* re-read after the seek: counted now */
+    assert_int_equal(consume(a, 0, 6, "F", 1), ERR_RANGE); /* not re-read yet: still refused */
+    agg_rewound(a, 0);                                     /* the caller sought to next = 4 */
+    assert_int_equal(consume(a, 0, 4, "E", 1), 0);         /* re-read after the seek: counted now */
+    agg_free(a);
+}
+
+/* Issue 18, hole 1: the reply lands after a deferral but before the caller paused. A later message
+ * of the same partition (m6) must not be counted over the deferred ones: the partition says it needs
+ * a re-read from its expected offset, and refuses everything until the caller did it. */
+static void test_deferral_refuses_later_messages_until_reread(void **state)
+{
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    consume(a, 0, 0, "A", 1);
+    consume(a, 0, 1, "B", 1);
+    assert_int_equal(agg_freeze(a, 0), 1);
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    consume(a, 0, 2, "C", 1);
+    consume(a, 0, 3, "D", 1);
+    for (int64_t off = 4; off < 9; off++) /* m1..m5 */
+        assert_int_equal(consume(a, 0, off, "X", 1), ERR_RANGE);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act); /* same turn: no pause happened */
+    assert_false(agg_backlogged(a));
+    agg_part st;
+    assert_int_equal(agg_part_at(a, 0, &st), 0);
+    assert_true(st.reread);
+    assert_false(st.blocked);
+    assert_int_equal(st.next, 4);
+    assert_int_equal(consume(a, 0, 9, "Y", 1), ERR_RANGE); /* m6: refused, the range stays at 4 */
+    int64_t from, next;
+    int pending;
+    assert_int_equal(agg_range(a, 0, &from, &next, &pending), 0);
+    assert_int_equal(next, 4);
+    agg_rewound(a, 0);
+    assert_int_equal(agg_part_at(a, 0, &st), 0);
+    assert_false(st.reread);
+    agg_free(a);
+}
+
+/* Send the in-flight batch's reply ERROR with message msg. */
+static void reject_batch(agg *a, const char *msg, agg_action *act)
+{
+    Rsvp__V1__WriterReply r = RSVP__V1__WRITER_REPLY__INIT;
+    r.status = RSVP__V1__WRITER_REPLY__STATUS__ERROR;
+    r.message = (char *)msg;
+    agg_on_reply(a, 0, &r, act);
+}
+
+/* Issue 18, hole 3: a batch the writer always rejects. Nothing is dropped for good: the range is
+ * re-read from the stored offset, and batches are halved until the one record the writer rejects on
+ * its own is named; the records before it are applied meanwhile. */
+static void test_rejected_batch_is_halved_to_the_record(void **state)
+{
+    (void)state;
+    agg *a = agg_new("t", "s", 0, 0);
+    agg_assign(a, 0, 0);
+    const int64_t bad = 5; /* offsets 0..7; the writer rejects any batch holding offset 5 */
+    int64_t stored = 0;
+    int found = 0, started = 0, rejections = 0, accepted = 0;
+    for (int round = 0; round < 20 && !found; round++) {
+        for (int64_t off = stored; off < 8; off++) {
+            int rc = consume(a, 0, off, off == bad ? "BAD" : "ok", 1);
+            if (rc == ERR_RANGE)
+                break; /* capped: the rest is read again after this batch */
+            assert_int_equal(rc, 0);
+            if (agg_freeze(a, 0) == 1)
+                break;
+        }
+        agg_freeze_for(a, 1, AGG_TRIG_INTERVAL);
+        int32_t p;
+        Rsvp__V1__WriterRequest *req = take(a, &p);
+        int64_t f = req->batch->from_offset, t = req->batch->to_offset;
+        rsvp__v1__writer_request__free_unpacked(req, NULL);
+        agg_action act;
+        if (f <= bad && bad < t) {
+            reject_batch(a, "row with a string that is not UTF-8", &act);
+            rejections++;
+            assert_int_equal(act.act, AGG_ACT_REQUERY);
+            started += act.search == AGG_SEARCH_STARTED;
+            found = act.search == AGG_SEARCH_FOUND;
+            agg_assign(a, 0, stored); /* what the caller does: re-query, re-read */
+        } else {
+            reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+            assert_int_equal(act.act, AGG_ACT_COMMIT);
+            stored = t;
+            accepted++;
+            agg_assign(a, 0, stored);
+        }
+    }
+    assert_true(found);
+    assert_int_equal(started, 1);
+    assert_true(rejections >= 3 && rejections <= 5); /* 8 messages: about log2(8) halvings + 1 */
+    assert_int_equal(stored, bad);                   /* everything before it applied, nothing after */
+    agg_part st;
+    assert_int_equal(agg_part_at(a, 0, &st), 0);
+    assert_true(st.rejected);
+    assert_int_equal(st.bad_offset, bad);
+    assert_string_equal(st.error, "row with a string that is not UTF-8");
+    assert_true(agg_get_stats(a)->cut[AGG_TRIG_BISECT] > 0);
+    /* the writer accepts it in the end (an operator fixed the cause): the search ends */
+    assert_int_equal(consume(a, 0, bad, "BAD", 1), 0);
+    assert_int_equal(agg_freeze(a, 0), 1); /* cap 1: cut at once */
+    int32_t p;
+    rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.search, AGG_SEARCH_ENDED);
+    assert_int_equal(agg_part_at(a, 0, &st), 0);
+    assert_false(st.rejected);
+    assert_int_equal(st.cap, 0);
+    agg_free(a);
+}
+
+/* A held partition refuses messages and says it is blocked until released. */
+static void test_hold_blocks_partition(void **state)
+{
+    (void)state;
+    agg *a = agg_new("t", "s", 0, 0);
+    agg_assign(a, 0, 0);
+    agg_hold(a, 0, 1000);
+    agg_part st;
+    assert_int_equal(agg_part_at(a, 0, &st), 0);
+    assert_true(st.blocked);
+    assert_int_equal(st.holds, 1);
+    assert_int_equal(consume(a, 0, 0, "A", 1), ERR_RANGE);
+    agg_hold(a, 0, 0);
+    agg_rewound(a, 0);
+    assert_int_equal(consume(a, 0, 0, "A", 1), 0);
     agg_free(a);
 }
 
@@ -581,6 +711,9 @@ int main(void)
         cmocka_unit_test(test_null_response_creates_zero_row),
         cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
         cmocka_unit_test(test_full_table_defers_messages_until_acked),
+        cmocka_unit_test(test_deferral_refuses_later_messages_until_reread),
+        cmocka_unit_test(test_rejected_batch_is_halved_to_the_record),
+        cmocka_unit_test(test_hold_blocks_partition),
         cmocka_unit_test(test_full_table_is_cut_before_the_next_message),
         cmocka_unit_test(test_max_bytes_freezes_early),
         cmocka_unit_test(test_batches_counted_by_trigger),

@@ -68,6 +68,9 @@ static void test_port_zero_and_endpoints(void **state)
     httpd_set_ready(h, 1, NULL);
     assert_int_equal(get(port, "/readyz", body, sizeof body), 200);
     assert_string_equal(body, "ready\n");
+    httpd_set_ready(h, 1, "standby"); /* a reason shows while ready too */
+    assert_int_equal(get(port, "/readyz", body, sizeof body), 200);
+    assert_string_equal(body, "ready: standby\n");
 
     assert_int_equal(get(port, "/nope", body, sizeof body), 404);
     httpd_free(h);
