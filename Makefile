@@ -149,7 +149,7 @@ fuzz: fuzzers
 	$(Q)tests/fuzz/run.sh
 
 chaos:
-	$(Q)tests/chaos/run.sh
+	$(Q)tests/chaos/run.sh --profile all $(CHAOS_ARGS)
 
 stack-up:
 	$(Q)deploy/local/stack.sh up

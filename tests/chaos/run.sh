@@ -7,6 +7,7 @@
 # (tests/chaos/truth.py over `rsvp-replay --dump`). Prints a table; exit 0 only with 0 mismatches.
 #
 # Usage: tests/chaos/run.sh [--count N] [--seed S] [--duration SEC] [--kafka3] [--short] [--keep]
+#                           [--profile long|highcard|smallkeys|all]
 #   --count N      RSVPs in the timeline (default 1000000; --short: 100000)
 #   --seed S       seed of the timeline and of the fault driver (default: from the clock, printed)
 #   --duration SEC how long the driver injects faults; the replay is paced to last about as long
@@ -14,6 +15,13 @@
 #   --kafka3       three-node Kafka (RF 3, min ISR 2) instead of one node; the broker fault is a kill -9 and
 #                  restart of one node
 #   --short        the `make test` profile: 100k RSVPs, fewer faults, its own ports (slot 1)
+#   --profile P    long (default): the synthetic stream (~39k keys per million RSVPs);
+#                  highcard: 300k RSVPs made from the recorded ones with one key per ~3 RSVPs
+#                    (tests/chaos/highcard.py), MAX_BATCH_KEYS=1000, so tables fill and the catch-up
+#                    path (deferral, re-read, back-pressure) runs under kill -9;
+#                  smallkeys: the synthetic stream with MAX_BATCH_KEYS=50: tables fill every few ms;
+#                  all: long, highcard and smallkeys one after the other (`make chaos`), exit 0 only if
+#                    all three pass. Each profile has its own ports and var/chaos/<profile> folder.
 #   --keep         leave Kafka, PostgreSQL and the logs in place (default: stop them; logs are always kept)
 # Environment: BIN (build/bin; build/asan/bin: any ASan/UBSan report fails the run), CHAOS_VAR
 #   (var/chaos/<profile>), FAULT_INTERVAL (3: seconds between replica kills, plus 0-2 s jitter),
@@ -28,9 +36,11 @@ cd "$ROOT"
 PROG=chaos
 source deploy/local/common.sh
 
-COUNT= SEED= DURATION= KAFKA3=0 SHORT=0 KEEP=0
+COUNT= SEED= DURATION= KAFKA3=0 SHORT=0 KEEP=0 KIND=long
+ARGS=("$@")
 while (($#)); do
 	case $1 in
+	--profile) KIND=$2; shift 2 ;;
 	--count) COUNT=$2; shift 2 ;;
 	--seed) SEED=$2; shift 2 ;;
 	--duration) DURATION=$2; shift 2 ;;
@@ -41,6 +51,22 @@ while (($#)); do
 	*) echo "chaos: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
+
+case $KIND in
+long | highcard | smallkeys) ;;
+all)
+	local rc=0 k a=() i
+	for ((i = 0; i < ${#ARGS[@]}; i++)); do # the arguments without --profile all
+		[[ ${ARGS[i]} == --profile ]] && { i=$((i + 1)); continue; }
+		a+=("${ARGS[i]}")
+	done
+	for k in long highcard smallkeys; do
+		bash "$0" --profile "$k" "${a[@]}" || rc=1
+	done
+	return $rc
+	;;
+*) echo "chaos: unknown profile $KIND (long, highcard, smallkeys, all)" >&2; exit 2 ;;
+esac
 
 # ---------------------------------------------------------------------------------------------- settings
 if ((SHORT)); then
@@ -54,6 +80,17 @@ else
 	KPORT=$((B + 50)); KCPORT=$((B + 51)); PGPORT=$((B + 60))
 	CONVERGE_TIMEOUT=${CONVERGE_TIMEOUT:-600}
 fi
+MAX_BATCH_KEYS=100000
+case $KIND in
+highcard)
+	PROFILE=highcard; COUNT=${COUNT:-300000}; MAX_BATCH_KEYS=1000
+	B=$((B + 100)); WRITER_BASE=$((B + 40)); REPLAY_PORT=$((B + 45)); KPORT=$((B + 50)); KCPORT=$((B + 51))
+	PGPORT=$((B + 60)) ;;
+smallkeys)
+	PROFILE=smallkeys; MAX_BATCH_KEYS=50
+	B=$((B + 200)); WRITER_BASE=$((B + 40)); REPLAY_PORT=$((B + 45)); KPORT=$((B + 50)); KCPORT=$((B + 51))
+	PGPORT=$((B + 60)) ;;
+esac
 ((KAFKA3)) && PROFILE=$PROFILE-kafka3
 K3PORTS=$((B + 52)),$((B + 53)),$((B + 54))
 K3CPORTS=$((B + 55)),$((B + 56)),$((B + 57))
@@ -81,7 +118,7 @@ for b in rsvp-replay rsvp-ingestor rsvp-parser rsvp-aggregator rsvp-writer rsvpc
 done
 
 mkdir -p "$DIR"
-rm -f "$DIR"/*.log "$DIR"/*.jsonl "$DIR"/faults.txt "$DIR"/result.txt
+rm -f "$DIR"/*.log "$DIR"/*.jsonl "$DIR"/*.ndjson "$DIR"/faults.txt "$DIR"/result.txt
 T0=$(now_ms)
 UP_PID= DRIVER_PID= TRUTH_PID=
 log() { printf '[%6s s] %s\n' "$(since "$T0")" "$*"; }
@@ -109,14 +146,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "chaos $PROFILE: $COUNT RSVPs, seed $SEED, faults for ${DURATION}s, replay at $RATE/s, logs in ${DIR#$ROOT/}"
+log "chaos $PROFILE: $COUNT RSVPs, MAX_BATCH_KEYS $MAX_BATCH_KEYS, seed $SEED, faults for ${DURATION}s, replay at $RATE/s, logs in ${DIR#$ROOT/}"
 
 # ---------------------------------------------------------------------------------------------- truth
+# The replay's source: the seeded synthetic stream, or (highcard) a timeline file made from the recorded RSVPs.
+if [[ $KIND == highcard ]]; then
+	source tests/integration/testdata.sh
+	python3 tests/chaos/highcard.py "$COUNT" "$SEED" "$START_MTIME" <"$TESTDATA_RECORDED" >"$DIR/timeline.ndjson" ||
+		die "cannot write the highcard timeline"
+	SOURCE=(--file="$DIR/timeline.ndjson")
+else
+	SOURCE=(--synthetic --seed="$SEED" --count="$COUNT" --start-mtime="$START_MTIME")
+fi
 # Computed while the pipeline runs: the exact timeline the replay will serve.
 (
 	trap - EXIT INT TERM
-	"$BIN/rsvp-replay" --synthetic --seed="$SEED" --count="$COUNT" --start-mtime="$START_MTIME" --dump \
-		--metrics-addr= | python3 tests/chaos/truth.py count >"$DIR/truth.jsonl"
+	"$BIN/rsvp-replay" "${SOURCE[@]}" --dump --metrics-addr= | python3 tests/chaos/truth.py count >"$DIR/truth.jsonl"
 ) 2>"$DIR/truth.log" &
 TRUTH_PID=$!
 
@@ -171,10 +216,11 @@ aggregator.env.REQUEST_TIMEOUT=${REQUEST_TIMEOUT_S}s
 aggregator.env.SESSION_TIMEOUT=6s
 aggregator.env.BACKOFF_MAX=2s
 aggregator.env.QUEUE_KBYTES=262144
+aggregator.env.MAX_BATCH_KEYS=$MAX_BATCH_KEYS
 writer.env.BACKOFF_MAX=2s
 CONF
 "$BIN/rsvpctl" up --config "$DIR/rsvpctl.conf" --bin "$BIN" \
-	--with-replay "--synthetic=true --seed=$SEED --count=$COUNT --start-mtime=$START_MTIME --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT" \
+	--with-replay "${SOURCE[*]} --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT" \
 	>"$DIR/rsvpctl.log" 2>&1 </dev/null &
 UP_PID=$!
 
