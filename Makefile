@@ -4,6 +4,7 @@
 #   make run        the whole pipeline on this machine (real Kafka + PostgreSQL), live view
 #   make bench      benchmarks, Markdown table on stdout and in bench/results/latest.md
 #   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS); make fuzzers only builds them
+#   make sim        the deterministic simulation of the aggregator and the writer (many seeds)
 #   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
 #   make deps       install the Debian packages (idempotent)
 #   make clean
@@ -112,10 +113,11 @@ include tools/rsvpctl/module.mk
 include tools/writer-client/module.mk
 include tests/unit/module.mk
 include tests/fuzz/module.mk
+include tests/sim/module.mk
 include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark fuzz fuzzers chaos deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark fuzz fuzzers chaos sim deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -150,6 +152,10 @@ fuzz: fuzzers
 
 chaos:
 	$(Q)tests/chaos/run.sh --profile all $(CHAOS_ARGS)
+
+# the deterministic simulation: 500 seeds x 20,000 fault steps, then convergence (>= 10^7 steps); SIM_ARGS overrides
+sim: $(BUILD)/tests/agg-sim
+	$(Q)$(BUILD)/tests/agg-sim $(SIM_ARGS)
 
 stack-up:
 	$(Q)deploy/local/stack.sh up
