@@ -48,6 +48,8 @@ struct aggloop {
     int probing;        /* a standby's probe query is outstanding on WLINK_QUERY */
     int64_t next_probe; /* when a standby probes the writer next */
     size_t nrejected;   /* partitions whose batches the writer rejects (last export) */
+    int ready;          /* last readiness set, and why */
+    char why[400];
     int assigned;       /* a rebalance assigned us (possibly zero partitions) */
     int64_t sent_at_ms; /* when the in-flight batch was sent */
     int64_t next_trigger, next_export;
@@ -123,6 +125,13 @@ static void add_delta(mcounter *c, uint64_t now, uint64_t *last)
     *last = now;
 }
 
+static void ready_as(aggloop *l, int ready, const char *why)
+{
+    l->ready = ready;
+    snprintf(l->why, sizeof l->why, "%s", why ? why : "");
+    httpd_set_ready(l->http, ready, why);
+}
+
 /* Ready: joined the group (a rebalance happened, maybe with no partition: a standby that can take
  * over), the writer answers, and the writer rejects no partition's records. */
 static void set_readiness(aggloop *l)
@@ -137,25 +146,25 @@ static void set_readiness(aggloop *l)
     if (l->has_metrics)
         mgauge_set(l->m.rejected, (double)nrej);
     if (!l->assigned) {
-        httpd_set_ready(l->http, 0, "not in the consumer group yet (no rebalance)");
+        ready_as(l, 0, "not in the consumer group yet (no rebalance)");
     } else if (!l->writer_ok) {
-        httpd_set_ready(l->http, 0, n ? "writer has not answered" : "standby: the writer does not answer");
+        ready_as(l, 0, n ? "writer has not answered" : "standby: the writer does not answer");
     } else if (nrej && first.bad_offset >= 0) {
         snprintf(why, sizeof why,
                  "partition %d stuck: the writer rejects the record at offset %lld (%zu partition(s) "
                  "rejected): %s",
                  first.partition, (long long)first.bad_offset, nrej, first.error);
-        httpd_set_ready(l->http, 0, why);
+        ready_as(l, 0, why);
     } else if (nrej) {
         snprintf(why, sizeof why,
                  "partition %d: the writer rejects batches before offset %lld, looking for the record "
                  "(%zu partition(s) rejected): %s",
                  first.partition, (long long)first.suspect_to, nrej, first.error);
-        httpd_set_ready(l->http, 0, why);
+        ready_as(l, 0, why);
     } else if (n == 0) {
-        httpd_set_ready(l->http, 1, "standby: in the group with no partition, the writer answers");
+        ready_as(l, 1, "standby: in the group with no partition, the writer answers");
     } else {
-        httpd_set_ready(l->http, 1, NULL);
+        ready_as(l, 1, NULL);
     }
 }
 
@@ -599,6 +608,12 @@ void aggloop_revoke(aggloop *l, const int32_t *parts, size_t n)
         agg_revoke(l->a, parts[i]);
 }
 
+int aggloop_ready(const aggloop *l, const char **reason)
+{
+    *reason = l->why;
+    return l->ready;
+}
+
 const agg *aggloop_agg(const aggloop *l)
 {
     return l->a;
@@ -631,7 +646,7 @@ int aggloop_new(aggloop **out, const aggloop_opts *o, const aggloop_consumer *c,
         l->has_metrics = 1;
     }
     l->next_trigger = now_ms(l) + o->trigger_ms;
-    httpd_set_ready(http, 0, "no partition assignment yet");
+    ready_as(l, 0, "not in the consumer group yet (no rebalance)");
     *out = l;
     return 0;
 }

@@ -112,6 +112,10 @@ int aggloop_assign(aggloop *l, const int32_t *parts, size_t n, int64_t *offs);
 /* aggloop_revoke: parts[0..n) were revoked or lost: count what was polled before, forget them. */
 void aggloop_revoke(aggloop *l, const int32_t *parts, size_t n);
 
+/* aggloop_ready: the readiness last reported (1 ready), and its reason (static until the next
+ * aggloop_step; "" when ready without one). */
+int aggloop_ready(const aggloop *l, const char **reason);
+
 /* aggloop_agg: the counting state (for tests and the simulator's checks). */
 const agg *aggloop_agg(const aggloop *l);
 

@@ -9,5 +9,6 @@ $(eval $(call program,rsvp-aggregator,$(AGG_SRCS),$(LIBS_PROTOBUF)))
 
 $(eval $(call unit_test,test_agg_keytab,tests/unit/test_agg_keytab.c $(AGG_CORE),$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_agg_ranges,tests/unit/test_agg_ranges.c $(AGG_CORE),$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_agg_loop,tests/unit/test_agg_loop.c $(AGG_LOOP),$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_agg_wlink,tests/unit/test_agg_wlink.c services/aggregator/wlink.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_agg_rsvpwire,tests/unit/test_agg_rsvpwire.c $(AGG_CORE) $(PARSER_PURE_SRCS),$(LIBS_PROTOBUF)))

@@ -69,6 +69,7 @@ all)
 esac
 
 # ---------------------------------------------------------------------------------------------- settings
+[[ $KIND == highcard && -z $COUNT ]] && COUNT=300000
 if ((SHORT)); then
 	PROFILE=short; COUNT=${COUNT:-100000}; DURATION=${DURATION:-60}
 	B=${CHAOS_PORT_BASE:-31820}; WRITER_BASE=$((B + 22)); REPLAY_PORT=$((B + 26))
@@ -83,7 +84,7 @@ fi
 MAX_BATCH_KEYS=100000
 case $KIND in
 highcard)
-	PROFILE=highcard; COUNT=${COUNT:-300000}; MAX_BATCH_KEYS=1000
+	PROFILE=highcard; MAX_BATCH_KEYS=1000
 	B=$((B + 100)); WRITER_BASE=$((B + 40)); REPLAY_PORT=$((B + 45)); KPORT=$((B + 50)); KCPORT=$((B + 51))
 	PGPORT=$((B + 60)) ;;
 smallkeys)
