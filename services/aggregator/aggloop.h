@@ -37,7 +37,8 @@ typedef struct aggloop_consumer {
     /* poll: wait at most wait_ms for a message; 1 with *m filled (give it back with release), 0 when
      * none came (consumer errors are the implementation's to log). A rebalance is delivered from
      * inside poll, before any message of the new assignment, by calling aggloop_assign or
-     * aggloop_revoke. */
+     * aggloop_revoke; a newly assigned partition is not paused, whatever it was when it was last
+     * revoked. */
     int (*poll)(void *ctx, int wait_ms, aggloop_msg *m);
     void (*release)(void *ctx, aggloop_msg *m);
     /* pause: stop (pause != 0) or restart delivery of parts[0..n). A message polled after a resume

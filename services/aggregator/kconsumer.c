@@ -122,6 +122,11 @@ static void on_assign(kconsumer *k, rd_kafka_topic_partition_list_t *parts, int 
         if (e)
             rd_kafka_error_destroy(e);
     }
+    /* librdkafka keeps a partition's pause flag across revoke and re-assign: a partition the loop had
+     * paused when it was revoked would come back paused while the loop counts it as running, and be
+     * silently never read again. A new assignment starts delivering, as aggloop_consumer promises. */
+    if ((err = rd_kafka_resume_partitions(k->rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("resume of assigned partitions failed", "err=%s", rd_kafka_err2str(err));
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
