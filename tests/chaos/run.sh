@@ -19,7 +19,7 @@
 #                  highcard: 300k RSVPs made from the recorded ones with one key per ~3 RSVPs
 #                    (tests/chaos/highcard.py), MAX_BATCH_KEYS=1000, so tables fill and the catch-up
 #                    path (deferral, re-read, back-pressure) runs under kill -9;
-#                  smallkeys: the synthetic stream with MAX_BATCH_KEYS=50: tables fill every few ms;
+#                  smallkeys: 300k synthetic RSVPs with MAX_BATCH_KEYS=50: tables fill every few ms;
 #                  all: long, highcard and smallkeys one after the other (`make chaos`), exit 0 only if
 #                    all three pass. Each profile has its own ports and var/chaos/<profile> folder.
 #   --keep         leave Kafka, PostgreSQL and the logs in place (default: stop them; logs are always kept)
@@ -69,7 +69,7 @@ all)
 esac
 
 # ---------------------------------------------------------------------------------------------- settings
-[[ $KIND == highcard && -z $COUNT ]] && COUNT=300000
+[[ $KIND != long && -z $COUNT ]] && COUNT=300000
 if ((SHORT)); then
 	PROFILE=short; COUNT=${COUNT:-100000}; DURATION=${DURATION:-60}
 	B=${CHAOS_PORT_BASE:-31820}; WRITER_BASE=$((B + 22)); REPLAY_PORT=$((B + 26))
