@@ -1,6 +1,7 @@
 /* test_replay_timeline.c: unit tests of tools/replay/timeline.c: the mtime(i) formulas, pacing
  * (due time, live index), the since_mtime search on every source, the stable sort of a file played
- * once, and --loop's rewritten laps. */
+ * once, a file played in its own order (unsorted, lines without an mtime), and --loop's rewritten
+ * laps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +155,53 @@ static void test_file_loop_rewrites_laps(void **state)
     free(path);
 }
 
+/* --file-order: the file's order kept; since_mtime sends every line with mtime >= since in that
+ * order; a line without an integer mtime counts with its predecessor's. */
+static void test_file_order_unsorted_since(void **state)
+{
+    (void)state;
+    char *path = write_tmp("not json at all\n"
+                           "{\"id\":\"a\",\"mtime\":20}\n"
+                           "{\"id\":\"b\",\"mtime\":10}\n"
+                           "{\"id\":\"c\",\"mtime\":1.5e1}\n"
+                           "{\"id\":\"d\",\"mtime\":30}\n"
+                           "{\"id\":\"e\",\"mtime\":4102444800000}\n"
+                           "{\"id\":\"f\",\"mtime\":25}\n");
+    timeline_cfg cfg = {.kind = TIMELINE_FILE_ONCE, .path = path, .per_ms = 10, .count = -1, .file_order = 1};
+    timeline *t = NULL;
+    char err[256];
+    assert_int_equal(timeline_new(&t, &cfg, err, sizeof err), 0);
+    assert_int_equal(timeline_count(t), 7);
+    assert_false(timeline_sorted(t));
+    const int64_t want[] = {20, 20, 10, 10, 30, 4102444800000, 25};
+    for (int64_t i = 0; i < 7; i++)
+        assert_int_equal(timeline_mtime(t, i), want[i]);
+    assert_int_equal(timeline_find(t, 21), 4);
+    assert_int_equal(timeline_next(t, 5, 21), 5);
+    assert_int_equal(timeline_next(t, 6, 26), 7);
+    assert_int_equal(timeline_next(t, 2, 15), 4);
+    buf b = {0};
+    assert_int_equal(timeline_render(t, 0, &b), 0);
+    assert_int_equal(timeline_render(t, 3, &b), 0);
+    assert_string_equal(b.data, "not json at all\n{\"id\":\"c\",\"mtime\":1.5e1}\n");
+    timeline_free(t);
+    buf_free(&b);
+    cfg.kind = TIMELINE_FILE_LOOP; /* file order is for a file played once */
+    assert_int_equal(timeline_new(&t, &cfg, err, sizeof err), ERR_INVALID);
+    unlink(path);
+    free(path);
+    /* a file already in mtime order stays a sorted timeline */
+    path = write_tmp("{\"mtime\":1}\n{\"mtime\":1}\n{\"mtime\":3}\n");
+    cfg.kind = TIMELINE_FILE_ONCE;
+    cfg.path = path;
+    assert_int_equal(timeline_new(&t, &cfg, err, sizeof err), 0);
+    assert_true(timeline_sorted(t));
+    assert_int_equal(timeline_find(t, 2), 2);
+    timeline_free(t);
+    unlink(path);
+    free(path);
+}
+
 static void test_file_errors(void **state)
 {
     (void)state;
@@ -180,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_find_paced_and_bounded),
         cmocka_unit_test(test_file_once_stable_sort_and_bytes),
         cmocka_unit_test(test_file_loop_rewrites_laps),
+        cmocka_unit_test(test_file_order_unsorted_since),
         cmocka_unit_test(test_file_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

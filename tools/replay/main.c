@@ -19,21 +19,24 @@
 
 typedef struct replay_opts {
     char *listen, *file, *since_mtime;
-    int loop, synthetic, dump, gzip;
+    int loop, synthetic, dump, gzip, file_order;
     int64_t seed, gzip_level, per_ms, start_mtime, count, chunk_bytes, max_clients;
     double rate, stall_seconds;
     server_faults faults;
 } replay_opts;
 
-/* Print timeline messages [from, count) to stdout; 0, or 1 on a write error other than a closed
- * pipe (`rsvp-replay --dump --synthetic | head` is a normal way to stop an endless dump). */
-static int dump(const timeline *tl, int64_t from)
+/* Print the timeline messages a connection with ?since_mtime=since gets (INT64_MIN: all) to stdout;
+ * 0, or 1 on a write error other than a closed pipe (`rsvp-replay --dump --synthetic | head` is a
+ * normal way to stop an endless dump). */
+static int dump(const timeline *tl, int64_t since)
 {
     buf b = {0};
     int rc = 0;
-    for (int64_t i = from; i < timeline_count(tl) && rc == 0; i++) {
+    for (int64_t i = timeline_next(tl, 0, since); i < timeline_count(tl) && rc == 0;
+         i = timeline_next(tl, i + 1, since)) {
         rc = timeline_render(tl, i, &b);
-        if (rc == 0 && (b.len >= (1u << 20) || i + 1 == timeline_count(tl) || sig_stopping())) {
+        if (rc == 0 && (b.len >= (1u << 20) || timeline_next(tl, i + 1, since) == timeline_count(tl) ||
+                        sig_stopping())) {
             if (fwrite(b.data, 1, b.len, stdout) != b.len)
                 rc = ERR_IO;
             buf_reset(&b);
@@ -62,6 +65,9 @@ static const cfg_option opts[] = {
      "NDJSON source (played once sorted by mtime, or --loop)", 0, 0, 0, &o.file},
     {"loop", "REPLAY_LOOP", CFG_BOOL, "false",
      "loop the file forever, rewriting rsvp_id and mtime", 0, 0, 0, &o.loop},
+    {"file-order", "REPLAY_FILE_ORDER", CFG_BOOL, "false",
+     "play --file in its own order, not sorted by mtime (an unsorted stream; lines without an "
+     "integer mtime allowed)", 0, 0, 0, &o.file_order},
     {"synthetic", "REPLAY_SYNTHETIC", CFG_BOOL, "false",
      "generate realistic RSVPs instead of a file", 0, 0, 0, &o.synthetic},
     {"seed", "REPLAY_SEED", CFG_INT, "1", "seed of --synthetic", 0, 0, 0, &o.seed},
@@ -124,6 +130,8 @@ static int validate(int64_t *since)
         why = "give exactly one source: --file PATH or --synthetic";
     else if (o.loop && !o.file)
         why = "--loop needs --file";
+    else if (o.file_order && (!o.file || o.loop))
+        why = "--file-order needs --file and no --loop";
     else if (o.rate < 0 || o.stall_seconds < 0)
         why = "--rate and --fault-stall-seconds must be >= 0";
     else if (o.faults.status_code && (o.faults.status_code < 100 || o.faults.status_code > 599))
@@ -166,7 +174,8 @@ int main(int argc, char **argv)
                        .rate = o.rate,
                        .per_ms = o.per_ms,
                        .start_ms = start_ms,
-                       .count = o.count};
+                       .count = o.count,
+                       .file_order = o.file_order};
     timeline *tl = NULL;
     httpd *http = NULL;
     server *srv = NULL;
@@ -177,7 +186,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.dump) {
-        exit_code = dump(tl, o.since_mtime ? timeline_find(tl, since) : 0);
+        exit_code = dump(tl, o.since_mtime ? since : INT64_MIN);
         goto out;
     }
     if (common.metrics_addr && common.metrics_addr[0] &&
@@ -200,9 +209,10 @@ int main(int argc, char **argv)
     httpd_set_ready(http, 1, NULL);
     log_info("up", "version=%s listen=%s port=%d source=%s count=%lld rate=%g start_mtime=%lld", RSVP_VERSION,
              o.listen, server_port(srv),
-             o.synthetic ? "synthetic"
-             : o.loop    ? "file-loop"
-                         : "file-once",
+             o.synthetic    ? "synthetic"
+             : o.loop       ? "file-loop"
+             : o.file_order ? "file-order"
+                            : "file-once",
              (long long)timeline_count(tl), o.rate, (long long)start_ms);
     cfg_log_effective(opts);
 

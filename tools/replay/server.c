@@ -47,6 +47,7 @@ typedef struct conn {
     buf out; /* bytes to send: out.data[out_off .. out.len) */
     size_t out_off;
     int64_t next_i;      /* next timeline index */
+    int64_t since;       /* ?since_mtime= of the request; INT64_MIN: none */
     int64_t sent;        /* timeline messages queued on this connection */
     int64_t stall_until; /* mono ns; 0 = not stalled */
     z_stream *z;         /* gzip state when the client accepts it, else NULL */
@@ -347,6 +348,7 @@ static void on_request(server *s, conn *c, int64_t now)
     }
     const timeline *tl = s->cfg.tl;
     int64_t count = timeline_count(tl);
+    c->since = has_since ? since : INT64_MIN;
     if (has_since)
         c->next_i = timeline_find(tl, since);
     else if (s->cfg.rate > 0) /* a live stream starts now */
@@ -488,6 +490,7 @@ static int fill(server *s, conn *c, int64_t now)
                      (long long)f->stall_ms);
             break;
         }
+        c->next_i = timeline_next(tl, c->next_i, c->since); /* an unsorted file: skip those below since */
         if (c->next_i >= count)
             break;
         if (s->cfg.rate > 0 && timeline_due_ns(s->cfg.rate, c->next_i) > now - s->cfg.start_mono_ns)

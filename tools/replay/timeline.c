@@ -22,8 +22,9 @@ struct timeline {
     timeline_cfg cfg;
     int64_t count;
     char *text;  /* the whole file */
-    line *lines; /* FILE_ONCE: sorted by mtime (stable); FILE_LOOP: file order */
+    line *lines; /* FILE_ONCE: sorted by mtime (stable) or file order; FILE_LOOP: file order */
     int64_t nlines;
+    int sorted; /* mtime(i) is non-decreasing */
     synth *syn;
 };
 
@@ -132,8 +133,10 @@ static int load_file(timeline *t, char *err, size_t errlen)
             l = &t->lines[t->nlines];
             l->off = pos;
             l->len = end - pos;
-            if (rewrite_scan(t->text + pos, l->len, &l->sp) != 0 || !l->sp.has_mtime ||
-                (t->cfg.kind == TIMELINE_FILE_LOOP && !l->sp.has_id)) {
+            int ok = rewrite_scan(t->text + pos, l->len, &l->sp) == 0 && l->sp.has_mtime;
+            if (!ok && t->cfg.file_order) {
+                memset(&l->sp, 0, sizeof l->sp); /* its mtime: its predecessor's (set below) */
+            } else if (!ok || (t->cfg.kind == TIMELINE_FILE_LOOP && !l->sp.has_id)) {
                 snprintf(err, errlen, "%s:%zu: no integer top-level mtime%s", t->cfg.path, lineno,
                          t->cfg.kind == TIMELINE_FILE_LOOP ? " and rsvp_id" : "");
                 return ERR_INVALID;
@@ -146,6 +149,21 @@ static int load_file(timeline *t, char *err, size_t errlen)
         snprintf(err, errlen, "%s: no lines", t->cfg.path);
         return ERR_INVALID;
     }
+    if (t->cfg.file_order) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < t->nlines; i++) /* the first line with an mtime, for the lines before it */
+            if (t->lines[i].sp.has_mtime) {
+                m = t->lines[i].sp.mtime;
+                break;
+            }
+        for (int64_t i = 0; i < t->nlines; i++) {
+            if (t->lines[i].sp.has_mtime)
+                m = t->lines[i].sp.mtime;
+            else
+                t->lines[i].sp.mtime = m;
+        }
+        return 0;
+    }
     if (t->cfg.kind == TIMELINE_FILE_ONCE)
         qsort(t->lines, (size_t)t->nlines, sizeof *t->lines, cmp_line);
     return 0;
@@ -155,7 +173,8 @@ int timeline_new(timeline **out, const timeline_cfg *cfg, char *err, size_t errl
 {
     if (errlen)
         err[0] = '\0';
-    if ((cfg->kind != TIMELINE_SYNTHETIC && !cfg->path) || (cfg->rate <= 0 && cfg->per_ms < 1)) {
+    if ((cfg->kind != TIMELINE_SYNTHETIC && !cfg->path) || (cfg->rate <= 0 && cfg->per_ms < 1) ||
+        (cfg->file_order && cfg->kind != TIMELINE_FILE_ONCE)) {
         snprintf(err, errlen, "bad timeline configuration");
         return ERR_INVALID;
     }
@@ -182,6 +201,10 @@ int timeline_new(timeline **out, const timeline_cfg *cfg, char *err, size_t errl
         t->count = cfg->count >= 0 && cfg->count < t->nlines ? cfg->count : t->nlines;
     else
         t->count = cfg->count >= 0 ? cfg->count : TIMELINE_UNBOUNDED;
+    t->sorted = 1;
+    for (int64_t i = 1; cfg->file_order && i < t->count; i++)
+        if (t->lines[i].sp.mtime < t->lines[i - 1].sp.mtime)
+            t->sorted = 0;
     *out = t;
     return 0;
 }
@@ -208,8 +231,28 @@ int64_t timeline_mtime(const timeline *t, int64_t i)
     return timeline_formula_mtime(t->cfg.start_ms, t->cfg.rate, t->cfg.per_ms, i);
 }
 
+int timeline_sorted(const timeline *t)
+{
+    return t->sorted;
+}
+
+int64_t timeline_next(const timeline *t, int64_t i, int64_t since_ms)
+{
+    if (t->sorted) {
+        if (i < t->count && timeline_mtime(t, i) >= since_ms)
+            return i;
+        int64_t j = timeline_find(t, since_ms);
+        return j > i ? j : i;
+    }
+    while (i < t->count && timeline_mtime(t, i) < since_ms)
+        i++;
+    return i;
+}
+
 int64_t timeline_find(const timeline *t, int64_t since_ms)
 {
+    if (!t->sorted)
+        return timeline_next(t, 0, since_ms);
     int64_t lo = 0, hi = t->count; /* answer in [lo, hi] */
     if (hi == TIMELINE_UNBOUNDED) {
         /* galloping upper bound: mtime grows at least 1 ms per per_ms (or 1000/rate) messages */
