@@ -1,8 +1,7 @@
-/* ingestor.c: the loop. Two resume states: `cur` (everything produced, including the open
- * transaction) decides dedup and the next since_mtime; `committed` (as of the last commit) is what
- * a failed transaction rolls back to. Lines are produced from inside the curl write callback; when
- * they cannot be (queue full, transaction full) the rest stay in the splitter and the transfer is
- * paused until the loop has made room. */
+/* ingestor.c: the loop. The resume state (resume.h) decides which lines are duplicates and the
+ * next since_mtime; it commits and rolls back with the Kafka transaction. Lines are produced from
+ * inside the curl write callback; when they cannot be (queue full, transaction full) the rest stay
+ * in the splitter and the transfer is paused until the loop has made room. */
 #include "services/ingestor/ingestor.h"
 
 #include <stdlib.h>
@@ -18,8 +17,10 @@
 #include "services/ingestor/rsvpscan.h"
 #include "services/ingestor/source.h"
 
-#define INGESTOR_TICK_MS         100 /* longest wait between looks at signals and Kafka */
-#define INGESTOR_OVERSIZE_LOG_MS 10000
+#define INGESTOR_TICK_MS 100   /* longest wait between looks at signals and Kafka */
+#define INGESTOR_LOG_MS  10000 /* at most one log line per kind of refused line this often */
+/* The line above the resume point is logged as an outlier once this many later lines stayed below. */
+#define INGESTOR_OUTLIER_N 1000
 
 /* Why lines are waiting in the splitter instead of being produced. */
 enum {
@@ -29,11 +30,17 @@ enum {
     HOLD_ABORT,  /* the transaction is abortable: roll back before anything else */
 };
 
+/* A rate-limited log line: the first event logs at once, then at most one per INGESTOR_LOG_MS,
+ * saying how many were not logged in between. */
+typedef struct ratelog {
+    int64_t last_ms;
+    uint64_t unlogged;
+} ratelog;
+
 struct ingestor {
     ingestor_opts o;
     producer *prod;
-    resume *committed; /* caller's; state as of the last commit */
-    resume *cur;       /* ours; state including the open transaction */
+    resume *r; /* the caller's */
     httpd *httpd;
     source *src;
     linesplit *ls;
@@ -42,32 +49,85 @@ struct ingestor {
     int hold;
     int fatal;
     int flowing;     /* a line arrived on this connection (backoff was reset) */
-    int past_resume; /* a line newer than L arrived on this connection: the replay of the
-                              resume point is over, an older mtime now is a new (out-of-order) line */
     int broker_ok;   /* last transaction call succeeded */
     int ready;       /* what we last told httpd */
+    const char *why; /* ... and why not (a static string) */
     uint64_t connects;
     int64_t next_connect_ms;
-    int64_t txn_start_ms; /* monotonic time the open transaction got its first message */
-    int64_t oversize_log_ms;
-    uint64_t oversize_unlogged;
+    int64_t txn_start_ms;  /* monotonic time the open transaction got its first message */
+    int64_t outlier_mtime; /* the last top line logged as an outlier */
+    ratelog rl_oversize, rl_future, rl_overflow;
 
     mcounter *m_lines, *m_bytes, *m_produced, *m_reconnects, *m_oversize, *m_invalid, *m_dups, *m_txns,
-        *m_aborts, *m_pauses;
-    mgauge *g_last_mtime, *g_lag;
+        *m_aborts, *m_pauses, *m_future, *m_outliers, *m_overflow, *m_counted;
+    mgauge *g_last_mtime, *g_lag, *g_resume_lines, *g_held_lines;
 };
+
+/* ratelog_due: one event; 1 if it is to be logged now (*skipped: events not logged before it). */
+static int ratelog_due(ratelog *rl, uint64_t *skipped)
+{
+    int64_t now = clock_mono_ms();
+    if (rl->last_ms && now - rl->last_ms < INGESTOR_LOG_MS) {
+        rl->unlogged++;
+        return 0;
+    }
+    *skipped = rl->unlogged;
+    rl->last_ms = now;
+    rl->unlogged = 0;
+    return 1;
+}
 
 static void note_oversize(ingestor *g, size_t len)
 {
     mcounter_add(g->m_oversize, 1);
-    g->oversize_unlogged++;
-    int64_t now = clock_mono_ms();
-    if (now - g->oversize_log_ms >= INGESTOR_OVERSIZE_LOG_MS) {
+    uint64_t skipped;
+    if (ratelog_due(&g->rl_oversize, &skipped))
         log_warn("oversize line skipped", "bytes_seen=%zu max_line_bytes=%lld skipped_since_last_log=%llu",
-                 len, (long long)g->o.max_line_bytes, (unsigned long long)g->oversize_unlogged);
-        g->oversize_log_ms = now;
-        g->oversize_unlogged = 0;
+                 len, (long long)g->o.max_line_bytes, (unsigned long long)skipped);
+}
+
+/* noted: what the resume state made of a line just produced (resume_note* outcome): count and log
+ * what it refused to let move the resume point, or could not remember one by one. */
+static void noted(ingestor *g, int outcome, int valid, int64_t id, int64_t mtime, int64_t now_ms)
+{
+    uint64_t skipped;
+    int future = valid && resume_beyond_clock(g->r, mtime, now_ms);
+    if (future) {
+        mcounter_add(g->m_future, 1);
+        if (ratelog_due(&g->rl_future, &skipped))
+            log_warn("line beyond the clock: produced, but it does not move the resume point",
+                     "rsvp_id=%lld mtime=%lld ahead_ms=%lld resume_mtime=%lld not_logged_before=%llu",
+                     (long long)id, (long long)mtime, (long long)(mtime - now_ms),
+                     (long long)resume_mtime(g->r), (unsigned long long)skipped);
     }
+    if (outcome == RESUME_OVERFLOW) {
+        resume_info in;
+        resume_get_info(g->r, &in);
+        mcounter_add(g->m_overflow, 1);
+        if (ratelog_due(&g->rl_overflow, &skipped))
+            log_warn("resume state full: lines remembered by number only",
+                     "kind=%s rsvp_id=%lld mtime=%lld resume_mtime=%lld lines=%zu held=%zu counted=%llu "
+                     "not_logged_before=%llu",
+                     !valid   ? "unreadable"
+                     : future ? "beyond the clock"
+                              : "window",
+                     (long long)id, (long long)mtime, (long long)resume_mtime(g->r), in.lines, in.held,
+                     (unsigned long long)in.overflow, (unsigned long long)skipped);
+    }
+}
+
+/* outlier: the line above the resume point stayed above INGESTOR_OUTLIER_N later lines. */
+static void outlier(ingestor *g)
+{
+    resume_info in;
+    resume_get_info(g->r, &in);
+    if (in.top_mtime == g->outlier_mtime)
+        return;
+    g->outlier_mtime = in.top_mtime;
+    mcounter_add(g->m_outliers, 1);
+    log_warn("line far above the stream: it moves the resume point only once another line reaches it",
+             "rsvp_id=%lld mtime=%lld lines_below_it=%llu resume_mtime=%lld", (long long)in.top_id,
+             (long long)in.top_mtime, (unsigned long long)in.below_top, (long long)resume_mtime(g->r));
 }
 
 /* drain: produce buffered complete lines until none is left or something makes us hold. */
@@ -90,25 +150,26 @@ static void drain(ingestor *g)
             note_oversize(g, len);
             continue;
         }
-        int64_t id = 0, mtime = 0;
+        int64_t id = -1, mtime = -1;
+        uint64_t hash = 0;
         int valid = rsvpscan_line(line, len, &id, &mtime) == 0;
         if (valid && !g->flowing) {
             g->flowing = 1;
             backoff_reset(&g->bo); /* data flows again */
         }
+        int verdict;
         if (valid) {
-            int verdict = resume_check(g->cur, id, mtime);
-            if (verdict == RESUME_OLDER && g->past_resume)
-                verdict = RESUME_NEW; /* a live stream is not sorted by mtime */
-            else if (verdict == RESUME_NEW && mtime > resume_mtime(g->cur))
-                g->past_resume = 1;
-            if (verdict != RESUME_NEW) {
-                if (verdict == RESUME_BOUNDARY)
-                    resume_skip(g->cur, id, mtime);
-                lines++;
-                mcounter_add(g->m_dups, 1);
-                continue;
-            }
+            verdict = resume_classify(g->r, id, mtime);
+        } else {
+            hash = resume_line_hash(line, len);
+            verdict = resume_classify_unreadable(g->r, hash);
+        }
+        if (verdict != RESUME_NEW) { /* sent again after a reconnect: produced already */
+            lines++;
+            mcounter_add(g->m_dups, 1);
+            if (verdict == RESUME_COUNTED)
+                mcounter_add(g->m_counted, 1);
+            continue;
         }
         if (producer_refused(g->prod, line, len)) { /* the broker said too large: skip */
             lines++;
@@ -141,14 +202,19 @@ static void drain(ingestor *g)
         if (producer_txn_messages(g->prod) == 1)
             g->txn_start_ms = clock_mono_ms(); /* the commit interval runs from the first message */
         produced++;
-        if (!valid) {
+        if (!valid)
             mcounter_add(g->m_invalid, 1);
-        } else if (resume_note(g->cur, id, mtime) != 0) {
+        int outcome = valid ? resume_note(g->r, id, mtime, ts) : resume_note_unreadable(g->r, hash);
+        if (outcome < 0) {
             /* Produced but not remembered: a reconnect could duplicate it. Roll back instead. */
             log_error("resume state: out of memory", NULL);
             g->hold = HOLD_ABORT;
             break;
         }
+        if (outcome != RESUME_REMEMBERED)
+            noted(g, outcome, valid, id, mtime, ts);
+        if (valid && resume_lines_below_top(g->r) == INGESTOR_OUTLIER_N)
+            outlier(g);
     }
     mcounter_add(g->m_lines, lines);
     mcounter_add(g->m_produced, produced);
@@ -187,15 +253,15 @@ static int rollback(ingestor *g, const char *why, int need_abort)
         return ERR_FATAL;
     }
     mcounter_add(g->m_aborts, 1);
-    if (resume_copy(g->cur, g->committed) != 0)
+    if (resume_rollback(g->r) != 0)
         return ERR_NOMEM;
     source_stop(g->src);
     linesplit_reset(g->ls);
     g->hold = HOLD_NONE;
     g->broker_ok = 0;
     schedule_reconnect(g, 0);
-    log_warn("transaction aborted, rolled back", "reason=%s resume_mtime=%lld boundary_lines=%zu", why,
-             (long long)resume_mtime(g->cur), resume_boundary_count(g->cur));
+    log_warn("transaction aborted, rolled back", "reason=%s resume_mtime=%lld since_mtime=%lld", why,
+             (long long)resume_mtime(g->r), (long long)resume_since(g->r));
     return 0;
 }
 
@@ -206,7 +272,11 @@ static int commit(ingestor *g)
     if (rc == 0) {
         mcounter_add(g->m_txns, 1);
         g->broker_ok = 1;
-        return resume_copy(g->committed, g->cur);
+        if (resume_commit(g->r) != 0) {
+            log_error("resume state: out of memory at commit", NULL);
+            return ERR_NOMEM;
+        }
+        return 0;
     }
     if (rc == ERR_FATAL) {
         log_error("commit transaction: fatal", "error=%s", err);
@@ -217,21 +287,26 @@ static int commit(ingestor *g)
 
 static void connect_source(ingestor *g)
 {
-    linesplit_reset(g->ls);   /* a partial line of the previous connection is incomplete data */
-    resume_reconnect(g->cur); /* the new connection replays mtime == L from its start */
+    linesplit_reset(g->ls);            /* a partial line of the previous connection is incomplete data */
+    if (resume_reconnect(g->r) != 0) { /* the new connection sends every line from since_mtime again */
+        log_error("resume state: out of memory indexing the remembered lines", NULL);
+        schedule_reconnect(g, 0);
+        return;
+    }
     g->flowing = 0;
-    g->past_resume = 0;
     if (g->connects++ > 0)
         mcounter_add(g->m_reconnects, 1);
-    int64_t since = resume_mtime(g->cur) >= 0 ? resume_mtime(g->cur) : g->o.initial_since_ms;
+    int64_t since = resume_since(g->r) >= 0 ? resume_since(g->r) : g->o.initial_since_ms;
     int rc = source_start(g->src, since);
     if (rc != 0) {
         log_error("source start failed", "url=%s error=%s", source_url(g->src), err_str(rc));
         schedule_reconnect(g, 0);
         return;
     }
-    log_info("source connecting", "url=%s resume_mtime=%lld boundary_lines=%zu attempt=%llu",
-             source_url(g->src), (long long)resume_mtime(g->cur), resume_boundary_count(g->cur),
+    resume_info in;
+    resume_get_info(g->r, &in);
+    log_info("source connecting", "url=%s resume_mtime=%lld remembered_lines=%zu held_lines=%zu attempt=%llu",
+             source_url(g->src), (long long)resume_mtime(g->r), in.lines, in.held,
              (unsigned long long)g->connects);
 }
 
@@ -244,16 +319,30 @@ static void source_ended(ingestor *g, const source_end *e)
 
 static void update_status(ingestor *g)
 {
-    int64_t l = resume_mtime(g->cur);
+    int64_t l = resume_mtime(g->r);
     if (l >= 0) {
         mgauge_set(g->g_last_mtime, (double)l / 1000.0);
         mgauge_set(g->g_lag, (double)(clock_wall_ms() - l) / 1000.0);
     }
-    int ready = source_streaming(g->src) && g->broker_ok;
-    if (ready != g->ready) {
-        g->ready = ready;
-        httpd_set_ready(g->httpd, ready,
-                        !g->broker_ok ? "kafka transaction failing" : "source not connected");
+    resume_info in;
+    resume_get_info(g->r, &in);
+    mgauge_set(g->g_resume_lines, (double)in.lines);
+    mgauge_set(g->g_held_lines, (double)(in.held + in.held_over));
+    /* Lines beyond the clock over RESUME_MAX_HELD come again after every reconnect and are known
+     * only by number: ingestion goes on, but the source's clock or ours needs a look. */
+    static const char stuck[] = "resume point stuck: more lines with an mtime beyond the clock "
+                                "(MAX_FUTURE_MTIME) than RESUME_MAX_HELD";
+    const char *why = !g->broker_ok               ? "kafka transaction failing"
+                      : !source_streaming(g->src) ? "source not connected"
+                      : in.held_over              ? stuck
+                                                  : NULL;
+    if ((why == NULL) != g->ready || why != g->why) {
+        g->ready = why == NULL;
+        g->why = why;
+        httpd_set_ready(g->httpd, g->ready, why);
+        if (why == stuck)
+            log_error("not ready", "reason=%s resume_mtime=%lld held_lines=%llu", why, (long long)l,
+                      (unsigned long long)(in.held + in.held_over));
     }
 }
 
@@ -318,7 +407,8 @@ int ingestor_run(ingestor *g)
         int crc = producer_commit(g->prod, err, sizeof err);
         if (crc == 0) {
             mcounter_add(g->m_txns, 1);
-            resume_copy(g->committed, g->cur);
+            if (resume_commit(g->r) != 0)
+                rc = ERR_NOMEM;
         } else {
             log_error("final commit failed", "error=%s", err);
             rc = crc == ERR_FATAL ? ERR_FATAL : ERR_STALE;
@@ -328,24 +418,20 @@ int ingestor_run(ingestor *g)
     return rc;
 }
 
-int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed, httpd *h)
+int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *r, httpd *h)
 {
     ingestor *g = calloc(1, sizeof(*g));
     if (!g)
         return ERR_NOMEM;
     g->o = *o;
     g->prod = prod;
-    g->committed = committed;
+    g->r = r;
     g->httpd = h;
     g->broker_ok = 1; /* producer_init succeeded */
     g->ready = -1;
-    g->oversize_log_ms = -INGESTOR_OVERSIZE_LOG_MS;
+    g->outlier_mtime = -1;
     backoff_init(&g->bo, o->backoff_base_ms, o->backoff_max_ms, 0);
-    int rc = resume_new(&g->cur);
-    if (rc == 0)
-        rc = resume_copy(g->cur, committed);
-    if (rc == 0)
-        rc = linesplit_new(&g->ls, (size_t)o->max_line_bytes);
+    int rc = linesplit_new(&g->ls, (size_t)o->max_line_bytes);
     if (rc == 0)
         rc = source_new(&g->src, o->source_url, o->stall_ms, on_data, g);
     if (rc == 0)
@@ -367,16 +453,31 @@ int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume 
     g->m_invalid = metrics_counter("rsvp_ingestor_invalid_lines_total", NULL,
                                    "lines without a valid rsvp_id and mtime (produced anyway)");
     g->m_dups = metrics_counter("rsvp_ingestor_duplicates_dropped_total", NULL,
-                                "lines at or behind the resume point, dropped after a reconnect");
+                                "lines sent again after a reconnect (produced already), dropped");
+    g->m_counted =
+        metrics_counter("rsvp_ingestor_resume_counted_duplicates_total", NULL,
+                        "of the dropped duplicates: recognised by number only (resume state full)");
+    g->m_future = metrics_counter("rsvp_ingestor_future_mtime_lines_total", NULL,
+                                  "lines with an mtime beyond the clock (MAX_FUTURE_MTIME): produced, "
+                                  "never the resume point");
+    g->m_outliers = metrics_counter("rsvp_ingestor_mtime_outliers_total", NULL,
+                                    "lines far above the stream's mtimes: the resume point stays below them");
+    g->m_overflow = metrics_counter("rsvp_ingestor_resume_overflow_lines_total", NULL,
+                                    "lines produced while the resume state was full (RESUME_MAX_LINES, "
+                                    "RESUME_MAX_HELD)");
     g->m_txns = metrics_counter("rsvp_ingestor_transactions_total", NULL, "Kafka transactions committed");
     g->m_aborts = metrics_counter("rsvp_ingestor_transaction_aborts_total", NULL,
                                   "Kafka transactions aborted and rolled back");
     g->m_pauses = metrics_counter("rsvp_ingestor_backpressure_pauses_total", NULL,
                                   "times the source was paused because Kafka's queue was full");
-    g->g_last_mtime =
-        metrics_gauge("rsvp_ingestor_last_mtime_seconds", NULL, "highest RSVP mtime produced (Unix time)");
-    g->g_lag =
-        metrics_gauge("rsvp_ingestor_mtime_lag_seconds", NULL, "now minus the highest RSVP mtime produced");
+    g->g_last_mtime = metrics_gauge("rsvp_ingestor_last_mtime_seconds", NULL,
+                                    "the resume point: second-highest mtime produced (Unix time)");
+    g->g_lag = metrics_gauge("rsvp_ingestor_mtime_lag_seconds", NULL, "now minus the resume point");
+    g->g_resume_lines =
+        metrics_gauge("rsvp_ingestor_resume_lines", NULL,
+                      "lines the resume state remembers one by one (at most RESUME_MAX_LINES)");
+    g->g_held_lines = metrics_gauge("rsvp_ingestor_resume_held_lines", NULL,
+                                    "lines beyond the clock the resume state holds");
     *out = g;
     return 0;
 }
@@ -387,6 +488,5 @@ void ingestor_free(ingestor *g)
         return;
     source_free(g->src);
     linesplit_free(g->ls);
-    resume_free(g->cur);
     free(g);
 }

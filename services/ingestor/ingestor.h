@@ -1,7 +1,8 @@
 /* ingestor.h: the ingestor's loop: HTTP stream -> lines -> dedup against the resume state -> one
  * Kafka transaction per COMMIT_INTERVAL or COMMIT_MESSAGES. Owns the source connection, the
- * reconnect backoff, backpressure (pausing the transfer while librdkafka's queue is full) and the
- * rollback to the last committed state when a transaction fails. */
+ * reconnect backoff, backpressure (pausing the transfer while librdkafka's queue is full), the
+ * rollback to the last committed state when a transaction fails, and the metrics, logs and
+ * readiness that say what the resume state refused. */
 #ifndef SERVICES_INGESTOR_INGESTOR_H
 #define SERVICES_INGESTOR_INGESTOR_H
 
@@ -21,15 +22,17 @@ typedef struct ingestor_opts {
     int64_t commit_messages;    /* ... or when it holds this many messages */
     int64_t backoff_base_ms;    /* reconnect backoff (common/backoff.h) */
     int64_t backoff_max_ms;
-    int64_t initial_since_ms;    /* since_mtime while no state exists (empty topic); < 0: live */
+    int64_t initial_since_ms;    /* since_mtime while no resume point exists (empty topic); < 0: live */
     const char *accept_encoding; /* for source_set_encoding(): NULL none, "" all, or a list */
 } ingestor_opts;
 
-/* ingestor_new: prod must be initialised (producer_init done) and committed holds the resume state
- * recovered from the topic; both stay owned by the caller and must outlive the ingestor. h (may be
- * NULL) gets readiness: ready while the source streams and the last commit succeeded. Registers
- * the rsvp_ingestor_* metrics. On success *out owns the ingestor. 0, ERR_NOMEM or ERR_IO. */
-int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *committed, httpd *h);
+/* ingestor_new: prod must be initialised (producer_init done) and r holds the resume state
+ * recovered from the topic (committed); both stay owned by the caller and must outlive the
+ * ingestor, which commits and rolls r back with its transactions. h (may be NULL) gets readiness:
+ * ready while the source streams, the last commit succeeded and the resume point is not stuck
+ * behind more lines beyond the clock than it can hold. Registers the rsvp_ingestor_* metrics. On
+ * success *out owns the ingestor. 0, ERR_NOMEM or ERR_IO. */
+int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume *r, httpd *h);
 
 /* ingestor_free: NULL-safe; does not commit (ingestor_run does that on its way out). */
 void ingestor_free(ingestor *g);

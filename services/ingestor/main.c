@@ -34,6 +34,7 @@ typedef struct settings {
     char *accept_encoding;
     int64_t max_line_bytes, stall_ms, commit_interval_ms, commit_messages;
     int64_t backoff_base_ms, backoff_max_ms, recover_tail, initial_since_ms;
+    int64_t resume_window_ms, max_future_ms, resume_max_lines, resume_max_held;
 } settings;
 
 /* malloc_tune: keep freed memory in the process instead of handing it back to the kernel at once.
@@ -125,11 +126,14 @@ static int recover_state(const settings *s, resume *r)
         log_error("recover resume state failed", "error=%s", err);
         return rc;
     }
+    resume_info in;
+    resume_get_info(r, &in);
     log_info("resume state recovered",
-             "topic=%s partitions=%d messages=%lld with_mtime=%lld resume_mtime=%lld "
-             "boundary_lines=%zu ms=%lld",
+             "topic=%s partitions=%d messages=%lld with_mtime=%lld resume_mtime=%lld since_mtime=%lld "
+             "remembered_lines=%zu held_lines=%zu ms=%lld",
              s->raw_topic, st.partitions, (long long)st.messages, (long long)st.with_mtime,
-             (long long)resume_mtime(r), resume_boundary_count(r), (long long)(clock_mono_ms() - t0));
+             (long long)resume_mtime(r), (long long)resume_since(r), in.lines, in.held,
+             (long long)(clock_mono_ms() - t0));
     return 0;
 }
 
@@ -174,6 +178,20 @@ int main(int argc, char **argv)
          "since_mtime (ms) of the very first connection, while the topic holds no resume point "
          "(backfill); -1: start live",
          -1, INT64_MAX, 0, &s.initial_since_ms},
+        /* Resume (services/ingestor/resume.h, docs/architecture.md "Resuming"). */
+        {"resume-window", "RESUME_WINDOW", CFG_DURATION, "1s",
+         "a reconnect asks for since_mtime = resume point minus this: lines this much older than "
+         "the newest are still neither lost nor duplicated (an unsorted source)",
+         0, 86400000, 0, &s.resume_window_ms},
+        {"max-future-mtime", "MAX_FUTURE_MTIME", CFG_DURATION, "10m",
+         "a line whose mtime is this far beyond the clock is produced but never becomes the "
+         "resume point", 0, 315360000000LL, 0, &s.max_future_ms},
+        {"resume-max-lines", "RESUME_MAX_LINES", CFG_INT, "100000",
+         "lines of the resume window remembered one by one (about 100 bytes each); beyond, by "
+         "number", 1, 100000000, 0, &s.resume_max_lines},
+        {"resume-max-held", "RESUME_MAX_HELD", CFG_INT, "1000",
+         "lines beyond the clock remembered one by one; beyond, by number and /readyz says the "
+         "resume point is stuck", 1, 10000000, 0, &s.resume_max_held},
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9101"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
@@ -227,15 +245,17 @@ int main(int argc, char **argv)
     if ((rc = start_producer(&s, txn_id, &prod)) != 0)
         goto out_producer;
     /* 4. resume state from what is committed in the topic (only after 3 settled the txns) */
-    resume *committed = NULL;
-    if ((rc = resume_new(&committed)) != 0 || (rc = recover_state(&s, committed)) != 0)
+    resume *rs = NULL;
+    const resume_limits lim = {s.resume_window_ms, s.max_future_ms, (size_t)s.resume_max_lines,
+                               (size_t)s.resume_max_held};
+    if ((rc = resume_new(&rs, &lim)) != 0 || (rc = recover_state(&s, rs)) != 0)
         goto out_resume;
     /* 5. the loop's state; the source connection opens inside ingestor_run() */
     ingestor *ing = NULL;
     const ingestor_opts io = {s.source_url,         s.max_line_bytes,   s.stall_ms,
                               s.commit_interval_ms, s.commit_messages,  s.backoff_base_ms,
                               s.backoff_max_ms,     s.initial_since_ms, encoding};
-    if ((rc = ingestor_new(&ing, &io, prod, committed, h)) != 0) {
+    if ((rc = ingestor_new(&ing, &io, prod, rs, h)) != 0) {
         log_error("ingestor init", "error=%s", err_str(rc));
         goto out_ingestor;
     }
@@ -243,16 +263,16 @@ int main(int argc, char **argv)
     cfg_log_effective(opts);
     log_info("up", "version=%s curl=%s transactional_id=%s topic=%s url=%s resume_mtime=%lld", RSVP_VERSION,
              curl_version_info(CURLVERSION_NOW)->version, txn_id, s.raw_topic, s.source_url,
-             (long long)resume_mtime(committed));
+             (long long)resume_mtime(rs));
     rc = ingestor_run(ing);
     log_info("down", "result=%s resume_mtime=%lld", rc == 0 ? "ok" : err_str(rc),
-             (long long)resume_mtime(committed));
+             (long long)resume_mtime(rs));
 
     /* Teardown in reverse order. */
 out_ingestor:
     ingestor_free(ing);
 out_resume:
-    resume_free(committed);
+    resume_free(rs);
 out_producer:
     producer_free(prod);
     httpd_free(h);
