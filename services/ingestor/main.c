@@ -180,8 +180,8 @@ int main(int argc, char **argv)
          -1, INT64_MAX, 0, &s.initial_since_ms},
         /* Resume (services/ingestor/resume.h, docs/architecture.md "Resuming"). */
         {"resume-window", "RESUME_WINDOW", CFG_DURATION, "1s",
-         "a reconnect asks for since_mtime = resume point minus this: lines this much older than "
-         "the newest are still neither lost nor duplicated (an unsorted source)",
+         "a reconnect asks for since_mtime = resume point minus this: a line at most this much "
+         "older than the second-newest before it is neither lost nor duplicated (unsorted source)",
          0, 86400000, 0, &s.resume_window_ms},
         {"max-future-mtime", "MAX_FUTURE_MTIME", CFG_DURATION, "10m",
          "a line whose mtime is this far beyond the clock is produced but never becomes the "
