@@ -63,7 +63,8 @@ typedef struct state {
     line *held;     /* sorted by (mtime, id) */
     size_t nheld, hcap;
     over held_over;
-    over *wb; /* window lines beyond max_lines: one counter per mtime, sorted by mtime */
+    uint64_t counted; /* lines in all the counters */
+    over *wb;         /* window lines beyond max_lines: one counter per mtime, sorted by mtime */
     size_t nwb, wbcap;
     over *ub; /* unreadable lines beyond max_lines: one counter per readable line before them */
     size_t nub, ubcap;
@@ -315,19 +316,24 @@ static void expire(state *s, const resume_limits *lim, uint32_t epoch)
         memmove(s->held, s->held + k, (s->nheld - k) * sizeof(*s->held));
         s->nheld -= k;
     }
-    for (k = 0; k < s->nwb && s->wb[k].hi < cut;)
-        k++;
+    for (k = 0; k < s->nwb && s->wb[k].hi < cut; k++)
+        s->counted -= s->wb[k].n;
     if (k) {
         memmove(s->wb, s->wb + k, (s->nwb - k) * sizeof(*s->wb));
         s->nwb -= k;
     }
     size_t keep = 0;
-    for (k = 0; k < s->nub; k++)
+    for (k = 0; k < s->nub; k++) {
         if (s->ub[k].pending || s->ub[k].hi >= cut)
             s->ub[keep++] = s->ub[k];
+        else
+            s->counted -= s->ub[k].n;
+    }
     s->nub = keep;
-    if (s->held_over.n && s->held_over.hi < cut)
+    if (s->held_over.n && s->held_over.hi < cut) {
+        s->counted -= s->held_over.n;
         memset(&s->held_over, 0, sizeof(s->held_over));
+    }
     if (s->indexed && s->cap > SHRINK_CAP && s->used * 8 < s->cap) {
         size_t ncap = s->cap;
         while (ncap > MIN_CAP && s->used * 4 < ncap / 2)
@@ -375,6 +381,7 @@ static void count(state *s, const resume_limits *lim, int64_t mtime, int seen_no
         over *last = s->nub ? &s->ub[s->nub - 1] : NULL;
         if (!last || !last->pending || last->lo != s->prev) {
             if (s->nub >= max) {
+                s->counted -= s->ub[0].n;
                 memmove(s->ub, s->ub + 1, (s->nub - 1) * sizeof(*s->ub));
                 s->nub--;
             }
@@ -383,6 +390,7 @@ static void count(state *s, const resume_limits *lim, int64_t mtime, int seen_no
             last->pending = 1;
         }
         over_add(last, s->prev, PENDING, seen_now, epoch);
+        s->counted++;
         return;
     }
     size_t k = wb_find(s, mtime);
@@ -392,6 +400,7 @@ static void count(state *s, const resume_limits *lim, int64_t mtime, int seen_no
         s->nwb++;
     }
     over_add(&s->wb[k], mtime, mtime, seen_now, epoch);
+    s->counted++;
     if (s->nwb > max && s->wb[0].lo < s->second && s->floor <= s->wb[0].lo) {
         s->floor = s->wb[0].lo + 1;
         expire(s, lim, epoch);
@@ -504,6 +513,7 @@ static int hold(state *s, const resume_limits *lim, int64_t id, int64_t mtime, u
     }
     if (s->nheld >= lim->max_held) {
         over_add(&s->held_over, mtime, mtime, 1, epoch);
+        s->counted++;
         return RESUME_OVERFLOW;
     }
     memmove(s->held + k + 1, s->held + k, (s->nheld - k) * sizeof(*s->held));
@@ -821,11 +831,7 @@ void resume_get_info(const resume *r, resume_info *out)
     memset(out, 0, sizeof(*out));
     out->lines = s->len;
     out->held = s->nheld;
-    out->overflow = s->held_over.n;
-    for (size_t k = 0; k < s->nwb; k++)
-        out->overflow += s->wb[k].n;
-    for (size_t k = 0; k < s->nub; k++)
-        out->overflow += s->ub[k].n;
+    out->overflow = s->counted;
     out->held_over = s->held_over.n;
     out->top_mtime = s->has_top ? s->top.mtime : -1;
     out->top_id = s->has_top ? s->top.id : -1;

@@ -484,6 +484,10 @@ static void test_one_millisecond_of_a_million_lines_stays_bounded(void **state)
         assert_true(in.lines <= 10000);
     }
     assert_exactly_once(&s, "one ms");
+    resume_info in;
+    resume_get_info(s.r, &in);
+    assert_int_equal(in.lines, 10000);
+    assert_int_equal(in.overflow, N - 10000); /* the rest by number */
     assert_true(s.drops[RESUME_COUNTED] > 0); /* the bound was hit and used */
     assert_true(s.drops[RESUME_DUPLICATE] > 0);
     sim_free(&s);
