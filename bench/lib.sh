@@ -1,4 +1,4 @@
-# bench/lib.sh: helpers shared by bench/run.sh and bench/spark.sh (sourced, never run): progress lines,
+# bench/lib.sh: helpers shared by bench/run.sh, bench/spark.sh and bench/ab.sh (sourced, never run): progress lines,
 # the Kafka/PostgreSQL the benchmark runs against, topic admin, and per-process CPU and memory read from
 # /proc. Every topic and database a benchmark makes carries the prefix in $BENCH_ID, so cleanup never
 # touches anyone else's.
@@ -72,6 +72,14 @@ topics_delete() {
 
 # db_url NAME: PGURL with its database replaced by NAME.
 db_url() { echo "${PGURL%/*}/$1"; }
+
+# drop_databases PREFIX: drops every database whose name starts with PREFIX (a benchmark's own).
+drop_databases() {
+	local db
+	for db in $(psql -XAtq "$PGURL" -c "select datname from pg_database where datname like '${1}%'" 2>/dev/null); do
+		psql -XAtq "$PGURL" -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+	done
+}
 
 # cpu_ticks PID: utime+stime of PID in clock ticks (0 if gone).
 cpu_ticks() {

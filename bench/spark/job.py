@@ -1,8 +1,15 @@
 # bench/spark/job.py: the reference job (kafka-spark-meetup-reference.md) as it is written there:
 # Kafka source -> from_json with its schema -> the same group-by -> foreachBatch JDBC append to
 # meetup_table, outputMode update. Only the trigger, shuffle partitions and startingOffsets come from
-# the command line; it stops once EXPECT input rows were processed and prints one JSON result line.
+# the command line. It stops once EXPECT input rows were processed (a backlog run) or, with EXPECT 0,
+# once the file STOP_FILE exists (a steady-stream run), and prints one JSON result line.
 # Usage: job.py BROKERS TOPIC JDBC_URL TRIGGER SHUFFLE_PARTITIONS EXPECT CHECKPOINT_DIR PROGRESS_FILE
+#               [STATUS_FILE STOP_FILE]
+# PROGRESS_FILE gets one line per non-empty micro-batch: trigger start and end (epoch s), input rows,
+# batch id, the moment its counts were visible in PostgreSQL (epoch s: the reference's foreachBatch
+# function returned, i.e. every JDBC transaction of the batch had committed) and its Kafka offset
+# ranges ("partition:from-to,...", `to` exclusive). STATUS_FILE gets one JSON line with the JVM's and
+# this process's pids once the query runs, so a benchmark can read their CPU from /proc.
 import calendar
 import json
 import os
@@ -14,7 +21,10 @@ from pyspark.sql import functions as func
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
 brokers, topic, jdbc_url, trigger, shuffle, expect, ckpt, progress_path = sys.argv[1:9]
+status_path, stop_path = (sys.argv[9:11] + [None, None])[:2]
 expect = int(expect)
+if expect <= 0 and not stop_path:
+    raise SystemExit("job.py: EXPECT 0 needs a STOP_FILE")
 
 
 def proc_stat(pid):
@@ -107,13 +117,42 @@ def forEachBatchFunc(batchDF, batch_id):
     batchDF_1.write.jdbc(url=jdbc_url, table="meetup_table", mode="append", properties=postgresProps)
 
 
+# --- end of the reference's code but for the query below ---
+
+# The benchmark's only addition: the moment each batch's write returned (its counts are visible).
+visible = {}
+
+
+def timed(batchDF, batch_id):
+    forEachBatchFunc(batchDF, batch_id)
+    visible[batch_id] = time.time()
+
+
 query = (final_df.writeStream
          .trigger(processingTime=trigger)
          .outputMode("update")
          .option("checkpointLocation", ckpt)
-         .foreachBatch(forEachBatchFunc)
+         .foreachBatch(timed)
          .start())
-# --- end of the reference's code ---
+
+
+def ranges(src):
+    """ "p:from-to,..." of a SourceProgress's start and end offsets (JSON text or dict)."""
+    def load(v):
+        return json.loads(v) if isinstance(v, str) else (v or {})
+    start, end = load(src["startOffset"]), load(src["endOffset"])
+    out = []
+    for t, parts in end.items():
+        for part, to in sorted(parts.items(), key=lambda kv: int(kv[0])):
+            frm = (start or {}).get(t, {}).get(part, 0)
+            out.append(f"{part}:{frm}-{to}")
+    return ",".join(out)
+
+
+if status_path:
+    with open(status_path + ".tmp", "w") as f:
+        f.write(json.dumps({"jvm_pid": jvm_pid, "py_pid": os.getpid(), "started": time.time()}) + "\n")
+    os.rename(status_path + ".tmp", status_path)
 
 done_ids = set()
 rows_done = 0
@@ -121,7 +160,7 @@ first_start = None
 last_end = None
 peak_hwm = 0
 with open(progress_path, "w") as prog:
-    while rows_done < expect:
+    while rows_done < expect if expect > 0 else not os.path.exists(stop_path):
         time.sleep(0.25)
         if query.exception() is not None:
             raise SystemExit(f"query failed: {query.exception()}")
@@ -135,16 +174,18 @@ with open(progress_path, "w") as prog:
             first_start = start if first_start is None else min(first_start, start)
             last_end = end if last_end is None else max(last_end, end)
             rows_done += p["numInputRows"]
-            prog.write(f"{start:.3f} {end:.3f} {p['numInputRows']}\n")
+            prog.write(f"{start:.3f} {end:.3f} {p['numInputRows']} {p['batchId']} "
+                       f"{visible.get(p['batchId'], end):.3f} {ranges(p['sources'][0])}\n")
             prog.flush()
         peak_hwm = max(peak_hwm, proc_stat(jvm_pid)[2])
 
 cpu1, rss1, hwm1 = proc_stat(jvm_pid)
 query.stop()
+seconds = (last_end - first_start) if rows_done else 0
 print(json.dumps({
-    "rows": rows_done, "seconds": last_end - first_start, "rsvps_per_s": rows_done / (last_end - first_start),
+    "rows": rows_done, "seconds": seconds, "rsvps_per_s": rows_done / seconds if seconds else 0,
     "first_batch_start": first_start, "last_batch_end": last_end, "launch": t_launch,
     "startup_s": t_session - t_launch, "jvm_cpu_s": cpu1 - cpu0,
-    "cpu_s_per_million": (cpu1 - cpu0) / rows_done * 1e6, "rss_start_mb": rss0, "rss_end_mb": rss1,
+    "cpu_s_per_million": (cpu1 - cpu0) / rows_done * 1e6 if rows_done else 0, "rss_start_mb": rss0, "rss_end_mb": rss1,
     "rss_peak_mb": max(peak_hwm, hwm1)}), flush=True)
 spark.stop()
