@@ -2,7 +2,8 @@
 #   make            build every binary into build/bin (zero warnings, -Werror)
 #   make test       install what is missing, build, unit tests (also under ASan+UBSan), integration tests
 #   make run        the whole pipeline on this machine (real Kafka + PostgreSQL), live view
-#   make bench      benchmarks, Markdown table on stdout and in bench/results/latest.md
+#   make bench      benchmarks, all ratios from one run (Spark included): bench/results/latest.md
+#   make bench-ab   OLD=dir [NEW=dir]: old against new binaries alternated (bench/ab.sh)
 #   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS); make fuzzers only builds them
 #   make sim        the deterministic simulation of the aggregator and the writer (many seeds)
 #   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
@@ -117,7 +118,7 @@ include tests/sim/module.mk
 include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark fuzz fuzzers chaos sim deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -144,6 +145,10 @@ bench:
 
 bench-spark:
 	$(Q)bench/spark.sh
+
+# old against new binaries alternated on the same workloads: make bench-ab OLD=/tmp/old/build NEW=build
+bench-ab:
+	$(Q)bench/ab.sh $(or $(OLD),$(error bench-ab: set OLD=<old build dir>)) $(or $(NEW),$(BUILD))
 
 fuzzers: $(FUZZERS)
 
