@@ -42,7 +42,7 @@ declare -A PID
 
 cleanup() {
 	local rc=$? s
-	[[ -n ${PID[spark]:-} ]] && kill -KILL "${PID[spark]}" "${PID[jvm]:-}" 2>/dev/null
+	[[ -n ${PID[spark]:-} ]] && kill -KILL "${PID[py]:-}" "${PID[jvm]:-}" "${PID[spark]}" 2>/dev/null
 	for s in ingestor replay parser aggregator writer; do stop_pid "${PID[$s]:-}" 5; done
 	kill "${LOADPID:-}" 2>/dev/null || true
 	topics_delete "$BENCH_ID-.*"
@@ -122,12 +122,15 @@ fresh_ports() {
 }
 
 # up PORT SECONDS NAME: waits until NAME (PID[NAME], log $LOGS/NAME.log) answers ready on PORT. Returns 2 at once
-# if it could not bind a port (the caller tries other ports); dies if it exited or stays unready.
+# if it could not bind a port (the caller tries other ports); dies if it exited otherwise or stays unready.
 up() {
 	local deadline=$((SECONDS + $2))
 	until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]]; do
-		grep -q "Address in use" "$LOGS/$3.log" 2>/dev/null && return 2
-		kill -0 "${PID[$3]}" 2>/dev/null || bench_die "$3 exited (see $LOGS/$3.log)"
+		grep -Eq "Address in use|cannot listen" "$LOGS/$3.log" 2>/dev/null && return 2
+		if ! kill -0 "${PID[$3]}" 2>/dev/null; then # (its last words may have come just now)
+			grep -Eq "Address in use|cannot listen" "$LOGS/$3.log" 2>/dev/null && return 2
+			bench_die "$3 exited (see $LOGS/$3.log)"
+		fi
 		((SECONDS < deadline)) || bench_die "$3 not ready after $2 s (see $LOGS/$3.log)"
 		sleep 0.1
 	done

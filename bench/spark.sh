@@ -49,14 +49,14 @@ spark_fill() {
 		-X sticky.partitioning.linger.ms=0 "$DATA"
 }
 
-# spark_job NAME TOPIC DB EXPECT DIR [STATUS STOP]: runs job.py in the foreground (stdout/stderr into DIR).
-# The web UI takes a port of the benchmark's block (SPARK_UI_PORT) when one is set.
+# spark_job NAME TOPIC DB EXPECT DIR [STATUS STOP]: runs job.py in the foreground (stdout/stderr into DIR), for
+# at most SPARK_TIMEOUT s (3600). The web UI takes a port of the benchmark's block (SPARK_UI_PORT) when set.
 spark_job() {
 	local name=$1 topic=$2 db=$3 expect=$4 dir=$5 ui=()
 	[[ -n ${SPARK_UI_PORT:-} ]] && ui=(--conf "spark.ui.port=$SPARK_UI_PORT" --conf spark.port.maxRetries=7)
 	mkdir -p "$dir"
 	PYSPARK_SUBMIT_ARGS="--master local[*] --driver-memory 1g ${ui[*]} --jars $SPARK_JARS pyspark-shell" \
-		"$SPARK_PY" bench/spark/job.py "$KAFKA_BROKERS" "$topic" "jdbc:postgresql://$SPARK_PG_HOSTPORT/$db" \
+		timeout -k 10 "${SPARK_TIMEOUT:-3600}" "$SPARK_PY" bench/spark/job.py "$KAFKA_BROKERS" "$topic" "jdbc:postgresql://$SPARK_PG_HOSTPORT/$db" \
 		"$(spark_trigger "$name")" "$(spark_shuffle "$name")" "$expect" "$dir/ckpt" "$dir/progress.txt" \
 		"${@:6}" >"$dir/out.txt" 2>"$dir/log.txt"
 }
@@ -87,7 +87,8 @@ spark_backlog() {
 }
 
 # spark_start NAME TOPIC DB DIR: the job in the background on a live TOPIC (steady stream), until DIR/stop
-# exists. Waits until its query runs; sets PID[spark] (the Python driver, which launched it) and PID[jvm].
+# exists. Waits until its query runs; sets PID[spark] (the job's command), PID[py] (its Python driver, which
+# launched the JVM) and PID[jvm].
 spark_start() {
 	local name=$1 dir=$4 deadline=$((SECONDS + 300))
 	mkdir -p "$dir"
@@ -114,7 +115,7 @@ spark_stop() {
 	while kill -0 "${PID[spark]}" 2>/dev/null; do
 		if ((SECONDS >= deadline)); then
 			progress "  spark did not stop in 120 s: killed"
-			kill -KILL "${PID[spark]}" "${PID[jvm]:-}" 2>/dev/null
+			kill -KILL "${PID[py]:-}" "${PID[jvm]:-}" "${PID[spark]}" 2>/dev/null
 			break
 		fi
 		sleep 0.2
