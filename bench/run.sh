@@ -26,8 +26,8 @@ RUNS=${BENCH_RUNS:-3}
 SPARK_RUNS=${SPARK_RUNS:-$RUNS}
 SEED=${BENCH_SEED:-1}
 # the steady stream: full length at BENCH_SCALE >= 1, shorter for a quick check (at least 10 s + 5 s warm-up)
-STEADY_S=${BENCH_STEADY_SECONDS:-$(awk -v s="$SCALE" 'BEGIN { v = 60 * s; printf "%d", v > 60 ? 60 : (v < 10 ? 10 : v) }')}
-WARM=${BENCH_WARMUP:-$(awk -v s="$SCALE" 'BEGIN { v = 20 * s; printf "%d", v > 20 ? 20 : (v < 5 ? 5 : v) }')}
+STEADY_S=${BENCH_STEADY_SECONDS:-$(awk -v s="$SCALE" 'BEGIN { v = 60 * s; printf "%d", (v > 60 ? 60 : (v < 10 ? 10 : v)) }')}
+WARM=${BENCH_WARMUP:-$(awk -v s="$SCALE" 'BEGIN { v = 20 * s; printf "%d", (v > 20 ? 20 : (v < 5 ? 5 : v)) }')}
 CATCHUP=${BENCH_CATCHUP:-120}
 read -r -a RATES <<<"${BENCH_RATES:-5000 10000 20000}"
 read -r -a SPARK_SETTINGS <<<"${BENCH_SPARK_SETTINGS:-tuned reference}"
@@ -95,10 +95,10 @@ start_load_sampler() {
 # rsvp-replay's metrics/stream (the source's three move to +10.. when one of them is taken), +40/+41 the writer
 # micro-benchmark, +42.. Spark's web UI.
 
-# ports_busy BASE: true if a TCP socket not in TIME-WAIT has a local port in BASE..BASE+49: a listener, or
-# an outgoing connection the kernel gave a port of its ephemeral range (32768-60999 by default), which
-# anyone's client on the machine can hold at any moment.
-ports_busy() { ss -tanH exclude time-wait "( sport >= :$1 and sport <= :$(($1 + 49)) )" 2>/dev/null | grep -q .; }
+# ports_busy BASE: true if a TCP socket not in TIME-WAIT has a local port in BASE..BASE+41 (what our processes
+# bind; Spark's UI above is its own): a listener, or an outgoing connection the kernel gave a port of its
+# ephemeral range (32768-60999 by default), which anyone's client on the machine can hold at any moment.
+ports_busy() { ss -tanH exclude time-wait "( sport >= :$1 and sport <= :$(($1 + 41)) )" 2>/dev/null | grep -q .; }
 
 # free_port_base FROM: the first of the 4 blocks, from FROM's on (wrapping around), whose ports are all free.
 free_port_base() {
@@ -835,10 +835,11 @@ plot() {
 reset
 set multiplot layout 2,2 title 'rsvp-pipeline benchmark ($(date -u '+%Y-%m-%d'); $HOSTTAG)'
 set grid
-set key top left
+set key below
 set title 'Cores used at a steady stream (ours: four services; Spark: its JVM)'
 set xlabel 'thousand RSVPs/s (achieved)'
 set ylabel 'cores'
+set xrange [0:*]
 set yrange [0:*]
 plot ${cores_lines:-0 notitle}
 set title 'Freshness p99 at a steady stream (Kafka timestamp → visible in PostgreSQL)'
@@ -850,14 +851,15 @@ unset logscale y
 set title 'Backlog: throughput over time'
 set xlabel 'seconds since the first RSVP / the first micro-batch'
 set ylabel 'thousand RSVPs/s'
+set xrange [*:*]
 set yrange [0:*]
-set key top right
+set key inside top right
 plot ${tput_lines:-0 notitle}
 set title 'Freshness at 10k RSVPs/s: distribution'
 set xlabel 'delay, seconds (log)'
 set ylabel 'fraction of RSVPs'
 set logscale x
-set key bottom right
+set key inside bottom right
 plot ${cdf_lines:-0 notitle}
 unset multiplot
 EOF

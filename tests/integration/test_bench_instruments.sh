@@ -71,13 +71,16 @@ figures() { # figures MET(1/0): the kept run's files
 		"drained 1" >"$run/st-pipeline-10000"
 	printf '%s\n' "cores_jvm $((m ? 1 : 0)).$((m ? 0 : 4))" "n 600000" "drained 1" "sum_ok 1" >"$run/st-spark-tuned-10000"
 }
-report() { # report: the goals table of the report re-made from $run
+report() { # report: the goals table of the report re-made from $run (the whole report in $TEST_DIR/report.md)
 	BENCH_REPORT_FROM=$run BENCH_RESULTS=$TEST_DIR/res BENCH_RATES=10000 BENCH_SPARK_SETTINGS=tuned BENCH_SCALE=0.001 \
-		BENCH_CACHE=$TEST_DIR/cache BUILD=${BIN%/bin} bench/run.sh 2>"$TEST_DIR/report.err" |
-		sed -n '/^## Goals/,/^## The cost/p' | grep '^| ' | grep -v '^| goal |'
+		BENCH_CACHE=$TEST_DIR/cache BUILD=${BIN%/bin} bench/run.sh >"$TEST_DIR/report.md" 2>"$TEST_DIR/report.err" &&
+		sed -n '/^## Goals/,/^## The cost/p' "$TEST_DIR/report.md" | grep '^| ' | grep -v '^| goal |'
 }
 figures 1
 goals=$(report) || fail "run.sh could not re-make the report: $(tail -n 5 "$TEST_DIR/report.err")"
+# the steady phase's default durations at a small BENCH_SCALE (at least 5 s warm-up, 10 s measured)
+grep -q "^Backlog figures: .* Steady stream: 10000 RSVPs/s, 5 s warm-up then 10 s measured" "$TEST_DIR/report.md" ||
+	fail "the report's durations: $(grep '^Backlog figures' "$TEST_DIR/report.md")"
 [[ $(grep -c '| met |' <<<"$goals") == 7 ]] || fail "figures meeting every goal, marks: $goals"
 figures 0
 goals=$(report) || fail "run.sh could not re-make the report: $(tail -n 5 "$TEST_DIR/report.err")"
