@@ -63,6 +63,8 @@ med() { get "$1" "$2" | cut -d' ' -f1; }
 r0() { awk -v v="$1" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%.0f", v }'; }
 # r VALUE DECIMALS: VALUE rounded, or n/a.
 r() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan" || v == "") print "n/a"; else printf "%." d "f", v }'; }
+# x RATIO: "R×", or n/a.
+x() { if [[ $1 == nan || -z $1 ]]; then echo n/a; else echo "$1×"; fi; }
 # div A B [DECIMALS]: A / B, or nan if either is missing or B is 0.
 div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b + 0 == 0) print "nan"; else printf "%." d "f", a / b }'; }
 # ticks_per TICKS DIVISOR SCALE: TICKS as seconds, / DIVISOR * SCALE.
@@ -690,22 +692,22 @@ report() {
 	echo "|---|---|---|---|---|---|"
 	a=$(med st-spark-tuned-10000 cores_jvm) b=$(med st-pipeline-10000 cores_services)
 	ratio=$(div "$a" "$b" 1)
-	echo "| cores at 10k RSVPs/s: Spark tuned (JVM) / four services | $(r "$a" 3) / $(r "$b" 3) cores | ${ratio}× | ≥ 10× | $(goal_mark "$ratio" ">=" 10) | $HOSTTAG |"
+	echo "| cores at 10k RSVPs/s: Spark tuned (JVM) / four services | $(r "$a" 3) / $(r "$b" 3) cores | $(x "$ratio") | ≥ 10× | $(goal_mark "$ratio" ">=" 10) | $HOSTTAG |"
 	a=$(med st-pipeline-10000 p99)
 	echo "| freshness p99 at 10k RSVPs/s, 250 ms trigger (Spark tuned beside: $(r0 "$(med st-spark-tuned-10000 p99)") ms) | $(r0 "$a") ms | | ≤ 500 ms | $(goal_mark "$a" "<=" 500) | $HOSTTAG |"
 	a=$(med pre rsvps_per_s) b=$(med spark-tuned rsvps_per_s)
 	ratio=$(div "$a" "$b" 2)
-	echo "| backlog throughput: pipeline on the pre-filled topic / Spark tuned on the same topic | $(r0 "$a") / $(r0 "$b") RSVPs/s | ${ratio}× | ≥ 3× | $(goal_mark "$ratio" ">=" 3) | $HOSTTAG |"
+	echo "| backlog throughput: pipeline on the pre-filled topic / Spark tuned on the same topic | $(r0 "$a") / $(r0 "$b") RSVPs/s | $(x "$ratio") | ≥ 3× | $(goal_mark "$ratio" ">=" 3) | $HOSTTAG |"
 	a=$(med spark-tuned cpu_s_per_m) b=$cpu_all
 	ratio=$(div "$a" "$b" 2)
-	echo "| CPU s per million RSVPs: Spark tuned (JVM, backlog) / four services (end to end) | $(r "$a" 1) / $(r "$b" 2) | ${ratio}× | ≥ 5× | $(goal_mark "$ratio" ">=" 5) | $HOSTTAG |"
+	echo "| CPU s per million RSVPs: Spark tuned (JVM, backlog) / four services (end to end) | $(r "$a" 1) / $(r "$b" 2) | $(x "$ratio") | ≥ 5× | $(goal_mark "$ratio" ">=" 5) | $HOSTTAG |"
 	ratio=$(div "$e2e_rate" "$lim" 2)
 	echo "| end to end / kcat limit (min of produce and consume of the same bytes) | $(r0 "$e2e_rate") / $(r0 "$lim") RSVPs/s | $ratio | ≥ 0.4 | $(goal_mark "$ratio" ">=" 0.4) | $HOSTTAG |"
 	a=$(med micro parser_vs_jsmn)
-	echo "| parser parse+validate+encode / bare jsmn tokenization, per CPU second, same bytes | $(r0 "$(med micro parser_cpu)") / $(r0 "$(med micro jsmn_cpu)") msgs/s | $(r "$a" 2)× | ≥ 1.0× | $(goal_mark "$a" ">=" 1.0) | $HOSTTAG |"
+	echo "| parser parse+validate+encode / bare jsmn tokenization, per CPU second, same bytes | $(r0 "$(med micro parser_cpu)") / $(r0 "$(med micro jsmn_cpu)") msgs/s | $(x "$(r "$a" 2 | sed 's|n/a|nan|')") | ≥ 1.0× | $(goal_mark "$a" ">=" 1.0) | $HOSTTAG |"
 	a=$(med st-pipeline-10000 cpu_m_services) b=$cpu_all
 	ratio=$(div "$a" "$b" 2)
-	echo "| CPU s per million, four services: at 10k RSVPs/s / backlog | $(r "$a" 2) / $(r "$b" 2) | ${ratio}× | ≤ 1.5× | $(goal_mark "$ratio" "<=" 1.5) | $HOSTTAG |"
+	echo "| CPU s per million, four services: at 10k RSVPs/s / backlog | $(r "$a" 2) / $(r "$b" 2) | $(x "$ratio") | ≤ 1.5× | $(goal_mark "$ratio" "<=" 1.5) | $HOSTTAG |"
 	echo
 	echo "## The cost at a steady stream (cores used, freshness)"
 	echo
@@ -725,7 +727,7 @@ report() {
 	echo "| rate RSVPs/s | Spark tuned JVM cores / our four services | / our three (parser+aggregator+writer) | Spark reference settings JVM / our four | four services at this rate: CPU s/M / backlog |"
 	echo "|---|---|---|---|---|"
 	for rate in "${RATES[@]}"; do
-		echo "| $rate | $(div "$(med "st-spark-tuned-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_services)" 1)× | $(div "$(med "st-spark-tuned-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_three)" 1)× | $(div "$(med "st-spark-reference-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_services)" 1)× | $(div "$(med "st-pipeline-$rate" cpu_m_services)" "$cpu_all" 2)× |"
+		echo "| $rate | $(x "$(div "$(med "st-spark-tuned-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_services)" 1)") | $(x "$(div "$(med "st-spark-tuned-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_three)" 1)") | $(x "$(div "$(med "st-spark-reference-$rate" cores_jvm)" "$(med "st-pipeline-$rate" cores_services)" 1)") | $(x "$(div "$(med "st-pipeline-$rate" cpu_m_services)" "$cpu_all" 2)") |"
 	done
 	echo
 	echo "Per service at a steady stream, CPU s per million RSVPs (backlog beside):"
