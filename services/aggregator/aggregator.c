@@ -55,6 +55,7 @@ struct agg {
     size_t nparts, capparts;
     part *inflight;   /* partition whose batch is in flight */
     int inflight_any; /* a request is in flight (its partition may have been revoked) */
+    size_t next_send; /* where agg_next_request starts looking: partitions take turns */
     buf scratch;      /* rows of the batch being frozen */
     buf keys;         /* encoded keys of the messages being counted */
     prep *preps;
@@ -477,10 +478,14 @@ int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len)
 {
     if (a->inflight_any)
         return 0;
-    for (size_t i = 0; i < a->nparts; i++) {
+    /* Start after the partition sent last: under a backlog a partition refills as soon as it is
+     * acknowledged, and a scan from the table's start would send it again and again. */
+    for (size_t k = 0; k < a->nparts; k++) {
+        size_t i = (a->next_send + k) % a->nparts;
         part *p = a->parts[i];
         if (!p->has_frozen)
             continue;
+        a->next_send = i + 1;
         a->inflight = p;
         a->inflight_any = 1;
         *partition = p->id;

@@ -166,7 +166,8 @@ void agg_rewound(agg *a, int32_t partition);
  * backoff). A partition whose single-record batch the writer rejected is held between resends. */
 void agg_hold(agg *a, int32_t partition, int64_t until_ms);
 
-/* agg_next_request: the next frozen batch to send, if nothing is in flight: returns 1 and points
+/* agg_next_request: the next frozen batch to send, if nothing is in flight (partitions with frozen batches
+ * take turns, so a backlogged one cannot starve the others): returns 1 and points
  * *data and *len at the packed WriterRequest (valid until the next agg_* call that mutates) and marks
  * it in flight; 0 if none. */
 int agg_next_request(agg *a, int32_t *partition, const void **data, size_t *len);

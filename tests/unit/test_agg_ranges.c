@@ -553,6 +553,45 @@ static void test_full_table_is_cut_before_the_next_message(void **state)
     agg_free(a);
 }
 
+/* Two partitions that refill as fast as they are acknowledged (a backlog): the writer gets their batches in
+ * turn. Sending the first frozen partition in table order starved partition 1 for as long as partition 0
+ * had a backlog. */
+static void test_frozen_partitions_are_sent_in_turn(void **state)
+{
+    (void)state;
+    agg *a = agg_new("t", "s", 2, 0);
+    agg_assign(a, 0, 0);
+    agg_assign(a, 1, 0);
+    int64_t off[2] = {0, 0};
+    int32_t sent[6];
+    for (int round = 0; round < 6; round++) {
+        /* every partition that has no frozen batch fills up and freezes (max_keys 2) */
+        for (int32_t q = 0; q < 2; q++) {
+            int64_t from, next;
+            int pending;
+            assert_int_equal(agg_range(a, q, &from, &next, &pending), 0);
+            if (pending)
+                continue;
+            char name[48];
+            snprintf(name, sizeof name, "K%d-%lld", (int)q, (long long)off[q]);
+            assert_int_equal(consume(a, q, off[q], name, 1), 0);
+            off[q]++;
+            snprintf(name, sizeof name, "K%d-%lld", (int)q, (long long)off[q]);
+            assert_int_equal(consume(a, q, off[q], name, 1), 0);
+            off[q]++;
+            assert_int_equal(agg_freeze(a, 0), 1);
+        }
+        Rsvp__V1__WriterRequest *req = take(a, &sent[round]);
+        rsvp__v1__writer_request__free_unpacked(req, NULL);
+        agg_action act;
+        reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+        assert_int_equal(act.result, AGG_RES_OK);
+    }
+    for (int round = 1; round < 6; round++)
+        assert_int_not_equal(sent[round], sent[round - 1]);
+    agg_free(a);
+}
+
 static void test_max_bytes_freezes_early(void **state)
 {
     (void)state;
@@ -651,7 +690,7 @@ static void test_consume_many_equals_one_by_one(void **state)
             int64_t off = next_off[part]++;
             if (r % 37 == 0 && off > 2)
                 off -= 2; /* a duplicate */
-            char name[16];
+            char name[48];
             snprintf(name, sizeof name, "e%u", (r >> 8) % 23);
             size_t len = rsvp(name, (int)((r >> 4) % 3), 1000 + off, pay[i], sizeof pay[i]);
             if (r % 53 == 0)
@@ -716,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_hold_blocks_partition),
         cmocka_unit_test(test_full_table_is_cut_before_the_next_message),
         cmocka_unit_test(test_max_bytes_freezes_early),
+        cmocka_unit_test(test_frozen_partitions_are_sent_in_turn),
         cmocka_unit_test(test_batches_counted_by_trigger),
         cmocka_unit_test(test_offset_query_packs),
         cmocka_unit_test(test_consume_many_equals_one_by_one),
