@@ -52,6 +52,44 @@ build() {   # ~7 min cold on 2 cores, 2.9 GB RAM, 3.8 GB Go build cache; ~40 s w
   echo "$K8S_VERSION" >"$BIN/.version"
 }
 
+# Add-ons built like the control plane (from the Go module proxy, binaries cached in $ADDONS, outside the clone):
+# metrics-server (HPA on CPU) and KEDA's operator and metrics adapter (scaling on Kafka lag). KEDA 2.21.1 asks
+# for Go >= 1.27.4 while the newest Go the module proxy serves here as an approved toolchain is 1.27.3: the copy of
+# its source built here says `go 1.27.3` (a patch release apart: no language change), built with
+# GOTOOLCHAIN=go1.27.3. Cold: metrics-server ~2 min, KEDA ~15-25 min on 2 busy cores; warm: nothing.
+METRICS_SERVER_VERSION=${METRICS_SERVER_VERSION:-0.8.0}
+KEDA_VERSION=${KEDA_VERSION:-2.21.1}
+KEDA_GO=${KEDA_GO:-go1.27.3}
+ADDONS=$CACHE/addons
+addon_src() {   # MODULE VERSION -> prints a writable copy of the module's source under $ADDONS/src
+  local m=$1 v=$2 dst=$ADDONS/src/${1##*/}-$2 zip
+  if [ ! -f "$dst/.done" ]; then
+    zip=$(go mod download -json "$m@v$v" 2>/dev/null | sed -n 's/.*"Zip": "\(.*\)".*/\1/p')   # -json reports a Go
+    [ -f "$zip" ] || { echo "k8s-node: cannot download $m@v$v" >&2; return 1; }           # too old, zip still there
+    rm -rf "$dst" "$dst.tmp"; mkdir -p "$dst.tmp"; (cd "$dst.tmp" && unzip -q "$zip")
+    mv "$dst.tmp/$m@v$v" "$dst"; rm -rf "$dst.tmp"; chmod -R u+w "$dst"; touch "$dst/.done"
+  fi
+  echo "$dst"
+}
+build_addons() {
+  local src
+  mkdir -p "$ADDONS/bin"
+  if [ "$(cat "$ADDONS/bin/.metrics-server" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]; then
+    src=$(addon_src sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION")
+    (cd "$src" && go build -o "$ADDONS/bin/metrics-server" -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=v$METRICS_SERVER_VERSION" ./cmd/metrics-server)
+    echo "$METRICS_SERVER_VERSION" >"$ADDONS/bin/.metrics-server"
+  fi
+  if [ "$(cat "$ADDONS/bin/.keda" 2>/dev/null)" != "$KEDA_VERSION" ]; then
+    src=$(addon_src github.com/kedacore/keda/v2 "$KEDA_VERSION")
+    sed -i -E "s/^go [0-9.]+$/go ${KEDA_GO#go}/; /^toolchain /d" "$src/go.mod"
+    local l="-s -w -X=github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION -X=github.com/kedacore/keda/v2/version.GitCommit=v$KEDA_VERSION"
+    (cd "$src" && export GOTOOLCHAIN=$KEDA_GO &&
+      go build -o "$ADDONS/bin/keda-operator" -ldflags "$l" ./cmd/operator &&
+      go build -o "$ADDONS/bin/keda-adapter" -ldflags "$l" ./cmd/adapter)
+    echo "$KEDA_VERSION" >"$ADDONS/bin/.keda"
+  fi
+}
+
 pki() {
   mkdir -p "$K/pki"; cd "$K/pki"; [ -f sa.key ] && return 0
   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 -subj /CN=local-k8s-ca 2>/dev/null
@@ -232,6 +270,6 @@ stop() {   # kills pods, unmounts, removes the kubepods cgroups, restores sysctl
 }
 
 case "${1:-}" in
-  build) build ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
+  build) build ;; build-addons) build_addons ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
   *) echo "usage: $0 build|start|stop|load IMAGE...|env" >&2; exit 2 ;;
 esac

@@ -26,5 +26,5 @@ if [[ ${1:-} == --check ]]; then
 	exit $rc
 fi
 cp "$out"/*.yaml "$BASE/"
-ls "$out" | sed 's/^/  - /' | { echo "# Kustomize base: the four services (generated manifests) + shared ConfigMap."; \
+ls "$out" | sed 's/^/  - /' | { echo "# Kustomize base: the four services, the demo stream, the shared ConfigMap, NetworkPolicies (generated manifests)."; \
 	echo "apiVersion: kustomize.config.k8s.io/v1beta1"; echo "kind: Kustomization"; echo "resources:"; cat; } >"$BASE/kustomization.yaml"

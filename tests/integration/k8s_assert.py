@@ -1,16 +1,21 @@
 """Assertions on rendered Kubernetes objects (used by test_k8s_static.sh). Prints every failure, exits 1 if any.
 
 usage: python k8s_assert.py workloads RENDERED.yaml               probes, non-root, read-only root, resources,
-                                                                   static membership env on the aggregator, PDBs
+                                                                   static membership env on the aggregator, the
+                                                                   parser a StatefulSet (its pod name is its
+                                                                   transactional id), every $(VAR) defined before
+                                                                   its use, PDBs that allow disruptions, mutual TLS
+                                                                   on the writer link, its NetworkPolicy
        python k8s_assert.py hpa RENDERED.yaml RAW_PARTS PARSED_PARTS   one HPA per scalable service, capped
        python k8s_assert.py keda RENDERED.yaml RAW_PARTS PARSED_PARTS PARSER_MAX AGG_MAX   ScaledObjects, capped
        python k8s_assert.py rules RENDERED.yaml RULES.yml          the PrometheusRule spec equals the plain file
 """
+import re
 import sys
 
 import yaml
 
-SERVICES = {"ingestor": "Deployment", "parser": "Deployment", "aggregator": "StatefulSet", "writer": "Deployment"}
+SERVICES = {"ingestor": "Deployment", "parser": "StatefulSet", "aggregator": "StatefulSet", "writer": "Deployment"}
 errors = []
 
 
@@ -31,8 +36,19 @@ def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
 
 
+def env_refs_defined(where, container):
+    """$(VAR) expands only to a variable defined earlier in the list (a strategic-merge patch moves the variables it
+    patches to the front: a reference that lands before its target stays literal)."""
+    seen = set()
+    for e in container.get("env", []):
+        for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
+            check(ref in seen, f"{where}: {e['name']} refers to $({ref}) before it is defined")
+        seen.add(e["name"])
+
+
 def workloads(docs):
     seen = {}
+    tls = {}
     for o in docs:
         if o["kind"] not in ("Deployment", "StatefulSet"):
             continue
@@ -59,6 +75,7 @@ def workloads(docs):
                 check(k in res.get("requests", {}), f"{where}: no {k} request")
             check("memory" in res.get("limits", {}), f"{where}: no memory limit")
             env = env_of(ct)
+            env_refs_defined(where, ct)
             check(env.get("POD_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP",
                   f"{where}: POD_IP is not from status.podIP")
             check(env.get("METRICS_ADDR", {}).get("value", "").startswith("$(POD_IP):"), f"{where}: METRICS_ADDR does not bind the pod IP")
@@ -67,16 +84,47 @@ def workloads(docs):
                 check(env.get("STATIC_MEMBERSHIP", {}).get("value") == "true", f"{where}: STATIC_MEMBERSHIP is not true")
                 check(env.get("INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
                       f"{where}: INSTANCE_ID is not the pod name")
+            if c == "parser":
+                check(env.get("INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+                      f"{where}: INSTANCE_ID (the transactional id's suffix) is not the pod name")
+            if c in ("writer", "aggregator"):
+                mounts = {m["name"]: m["mountPath"] for m in ct.get("volumeMounts", [])}
+                vols = {v["name"]: v for v in pod.get("volumes", [])}
+                tls[c] = (env.get("TLS_CA", {}).get("value", "").startswith(mounts.get("tls", "-")) and
+                          env.get("TLS_CERT", {}).get("value", "").startswith(mounts.get("tls", "-")) and
+                          env.get("TLS_KEY", {}).get("value", "").startswith(mounts.get("tls", "-")) and
+                          "secretName" in vols.get("tls", {}).get("secret", {}))
+            if c == "aggregator":
+                check(all(u.startswith("tls+tcp://") for u in env.get("WRITER_URL", {}).get("value", "").split(",")),
+                      f"{where}: WRITER_URL is not tls+tcp:// everywhere")
+                check(env.get("TLS_SERVER_NAME", {}).get("value", "").endswith("-writer"), f"{where}: TLS_SERVER_NAME is not the writer Service")
             if c == "writer":
-                check(env.get("LISTEN", {}).get("value", "").startswith("tcp://$(POD_IP):"), f"{where}: LISTEN does not bind the pod IP")
+                check(env.get("LISTEN", {}).get("value", "").startswith("tls+tcp://$(POD_IP):"), f"{where}: LISTEN is not tls+tcp:// on the pod IP")
                 check("secretKeyRef" in env.get("PG_URL", {}).get("valueFrom", {}), f"{where}: PG_URL is not from a Secret")
     for c, kind in SERVICES.items():
         check(seen.get(c) == kind, f"no {kind} for {c} (found {seen.get(c)})")
     check(seen.get("ingestor") and all(o["spec"].get("replicas", 1) <= 1 for o in docs
                                        if o["kind"] == "Deployment" and component(o) == "ingestor"), "ingestor replicas > 1")
-    pdbs = {component(o) for o in docs if o["kind"] == "PodDisruptionBudget"}
+    for c in ("writer", "aggregator"):
+        check(tls.get(c), f"{c}: no mutual TLS (TLS_CA, TLS_CERT, TLS_KEY from a mounted Secret)")
+    pdbs = {component(o): o for o in docs if o["kind"] == "PodDisruptionBudget"}
     for c in ("parser", "aggregator", "writer"):
         check(c in pdbs, f"no PodDisruptionBudget for {c}")
+    for c, o in pdbs.items():
+        spec = o["spec"]
+        check("minAvailable" not in spec and spec.get("maxUnavailable") not in (0, "0%"),
+              f"PDB {c}: may forbid every disruption ({spec})")
+        check(spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow", f"PDB {c}: unready pods may not be evicted")
+    nps = [o for o in docs if o["kind"] == "NetworkPolicy"]
+    writer_np = [o for o in nps if component(o) == "writer"]
+    check(len(writer_np) == 1, f"{len(writer_np)} NetworkPolicies for the writer, want 1")
+    for o in writer_np:
+        rules = o["spec"]["ingress"]
+        check(len(rules) == 1 and [p["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for p in rules[0]["from"]] == ["aggregator"],
+              "writer NetworkPolicy: the nng port is open to more than the aggregator pods")
+    metrics_np = [o for o in nps if o["metadata"]["name"].endswith("-metrics")]
+    check(len(metrics_np) == 1 and all(p.get("port") == "metrics" for r in metrics_np[0]["spec"]["ingress"] for p in r["ports"]),
+          "no NetworkPolicy limiting who reaches the metrics ports")
 
 
 def hpa(docs, raw, parsed):

@@ -7,6 +7,7 @@ KUBECONFORM_VERSION=0.8.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KEDA_MODULE=github.com/kedacore/keda/v2@v2.16.1
 PROM_OPERATOR_MODULE=github.com/prometheus-operator/prometheus-operator@v0.79.2
+CERT_MANAGER_MODULE=github.com/cert-manager/cert-manager@v1.16.2 # CRD schemas of the writer link's certificates
 export PATH=$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin:$PATH
 VENV=$K8S_CACHE/venv
 

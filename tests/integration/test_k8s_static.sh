@@ -16,21 +16,28 @@ SCHEMAS=$K8S_CACHE/kc-schemas
 T=$TEST_DIR
 
 k8s_tools || fail "could not install helm, kubeconform or kubernetes-validate"
-keda=$(k8s_mod_dir "$KEDA_MODULE") && prom=$(k8s_mod_dir "$PROM_OPERATOR_MODULE") || fail "go mod download of the CRD modules failed"
+keda=$(k8s_mod_dir "$KEDA_MODULE") && prom=$(k8s_mod_dir "$PROM_OPERATOR_MODULE") && cm=$(k8s_mod_dir "$CERT_MANAGER_MODULE") ||
+	fail "go mod download of the CRD modules failed"
 "$VENV/bin/python" tests/integration/k8s_schemas.py "$SCHEMAS" "${VERSIONS[@]}" -- \
 	"$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
 	"$prom/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
-	"$prom/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" || fail "schema conversion failed"
+	"$prom/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
+	"$cm/deploy/crds/crd-certificates.yaml" "$cm/deploy/crds/crd-issuers.yaml" || fail "schema conversion failed"
 
 # 1. lint
 for v in "" "$CHART/ci/scaled-values.yaml" "$CHART/ci/keda-values.yaml"; do
-	helm lint --strict "$CHART" --kube-version "${VERSIONS[0]}" ${v:+-f "$v"} >"$T/lint.log" 2>&1 ||
+	helm lint --strict "$CHART" --kube-version "${VERSIONS[0]}" --set source.replay.enabled=true ${v:+-f "$v"} >"$T/lint.log" 2>&1 ||
 		{ cat "$T/lint.log"; fail "helm lint --strict ${v:-(default values)}"; }
 done
 
 # 2. render: chart (default, scaled, keda) and kustomize (base, test overlay)
+# the defaults name no stream source: refused at once, saying what to set
+helm template rel "$CHART" --kube-version "${VERSIONS[0]}" >/dev/null 2>"$T/nosource.log" && fail "default values without a source accepted"
+grep -q "set source.replay.enabled=true (the demo stream) or ingestor.sourceUrl" "$T/nosource.log" ||
+	{ cat "$T/nosource.log"; fail "no source: the error does not say what to set"; }
+DEMO=(--set source.replay.enabled=true) # default-with-demo: the chart README's first install
 for kv in "${VERSIONS[@]}"; do
-	helm template rel "$CHART" --kube-version "$kv" >"$T/default-$kv.yaml" || fail "helm template default ($kv)"
+	helm template rel "$CHART" --kube-version "$kv" "${DEMO[@]}" >"$T/default-$kv.yaml" || fail "helm template default ($kv)"
 	helm template rel "$CHART" --kube-version "$kv" -f "$CHART/ci/scaled-values.yaml" >"$T/scaled-$kv.yaml" || fail "helm template scaled ($kv)"
 	helm template rel "$CHART" --kube-version "$kv" -f "$CHART/ci/keda-values.yaml" >"$T/keda-$kv.yaml" || fail "helm template keda ($kv)"
 done
@@ -62,14 +69,40 @@ bad=(
 	"image: {pullPolicy: Sometimes}"           # not a pull policy
 	"postgres: {url: mysql://x}"               # not a PostgreSQL URL
 	"kafka: {bootstrapServers: ''}"            # empty bootstrap
+	"parser: {pdb: {enabled: true, maxUnavailable: 0}}"   # a budget that forbids every disruption
+	"writer: {pdb: {enabled: true, maxUnavailable: 0%}}"  # the same as a percentage
+	"writerTls: {enabled: true, source: existingSecret}"  # existing Secrets without their names
+	"image: {digest: latest}"                  # not a digest
 )
 for b in "${bad[@]}"; do
 	printf '%s\n' "$b" >"$T/bad.yaml"
-	if helm template rel "$CHART" --kube-version "${VERSIONS[0]}" -f "$T/bad.yaml" >/dev/null 2>"$T/bad.log"; then
+	if helm template rel "$CHART" --kube-version "${VERSIONS[0]}" "${DEMO[@]}" -f "$T/bad.yaml" >/dev/null 2>"$T/bad.log"; then
 		fail "bad values accepted: $b"
 	fi
 	grep -q "values don't meet the specifications" "$T/bad.log" || { cat "$T/bad.log"; fail "bad values rejected for another reason: $b"; }
 done
+# ... and these by the templates, with a message that says what is wrong
+refused=(
+	"parser: {resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 200Mi}}}|parser.resources.limits.memory 200Mi is below the 224Mi its queues need"
+	"aggregator: {writerUrl: 'tcp://w:7400'}|with writerTls.enabled every writer address must be tls+tcp://"
+	"writer: {workers: 8, resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 1Gi}}}|writer.resources.limits.memory 1Gi is below the 1088Mi its queues need"
+)
+for r in "${refused[@]}"; do
+	printf '%s\n' "${r%%|*}" >"$T/bad.yaml"
+	if helm template rel "$CHART" --kube-version "${VERSIONS[0]}" "${DEMO[@]}" -f "$T/bad.yaml" >/dev/null 2>"$T/bad.log"; then
+		fail "bad values accepted: ${r%%|*}"
+	fi
+	msg=${r#*|}
+	grep -qF "$msg" "$T/bad.log" || { cat "$T/bad.log"; fail "bad values ${r%%|*}: the error does not say '$msg'"; }
+done
+# the memory limit follows from the queues when it is not set: a bigger fetch queue gives a bigger limit
+helm template rel "$CHART" --kube-version "${VERSIONS[0]}" "${DEMO[@]}" --set parser.fetchQueueKbytes=262144 >"$T/bigq.yaml" ||
+	fail "helm template with a 256 MiB parser fetch queue"
+[[ $("$VENV/bin/python" -c 'import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-parser"):
+        print(d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])' "$T/bigq.yaml") == 608Mi ]] ||
+	fail "parser memory limit with a 256 MiB fetch queue is not 64 + 2 x 256 + 32 = 608Mi"
 
 # 5. what matters in the rendered objects
 A="$VENV/bin/python tests/integration/k8s_assert.py"

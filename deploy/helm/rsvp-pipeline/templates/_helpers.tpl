@@ -1,4 +1,4 @@
-{{/* Names, labels and the pod template shared by the four services. */}}
+{{/* Names, labels, the memory limits and the pod template shared by the services. */}}
 
 {{- define "rsvp.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -36,21 +36,132 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* rsvp.image: [registry/]repository[:tag][@digest]; registry from image.registry, else global.imageRegistry */}}
 {{- define "rsvp.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $i := .Values.image }}
+{{- $reg := default ((.Values.global).imageRegistry) $i.registry }}
+{{- $ref := $i.repository }}
+{{- if $reg }}{{ $ref = printf "%s/%s" (trimSuffix "/" $reg) $ref }}{{ end }}
+{{- $tag := default .Chart.AppVersion $i.tag }}
+{{- if and $i.digest (not $i.tag) }}{{ $tag = "" }}{{ end }}
+{{- if $tag }}{{ $ref = printf "%s:%s" $ref $tag }}{{ end }}
+{{- if $i.digest }}{{ $ref = printf "%s@%s" $ref $i.digest }}{{ end }}
+{{- $ref }}
+{{- end }}
+
+{{- define "rsvp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "rsvp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
 {{- end }}
 
 {{- define "rsvp.postgresSecret" -}}
 {{- default (printf "%s-postgres" (include "rsvp.fullname" .)) .Values.postgres.existingSecret }}
 {{- end }}
 
-{{- define "rsvp.writerUrl" -}}
-{{- default (printf "tcp://%s-writer:%d" (include "rsvp.fullname" .) (int .Values.writer.port)) .Values.aggregator.writerUrl }}
+{{/* The writer Service's name: the DNS name in the writer's certificate, checked by every aggregator. */}}
+{{- define "rsvp.writerHost" -}}
+{{- printf "%s-writer" (include "rsvp.fullname" .) }}
 {{- end }}
 
-{{/* rsvp.bindAddr: dict root, port -> "$(POD_IP):port" or "0.0.0.0:port" */}}
+{{- define "rsvp.writerUrl" -}}
+{{- $scheme := ternary "tls+tcp" "tcp" .Values.writerTls.enabled }}
+{{- default (printf "%s://%s:%d" $scheme (include "rsvp.writerHost" .) (int .Values.writer.port)) .Values.aggregator.writerUrl }}
+{{- end }}
+
+{{/* rsvp.tlsSecret: dict root, who (writer|aggregator) -> the Secret holding who's certificate */}}
+{{- define "rsvp.tlsSecret" -}}
+{{- $t := .root.Values.writerTls }}
+{{- if eq (include "rsvp.tlsSource" .root) "existingSecret" }}
+{{- ternary $t.writerSecret $t.aggregatorSecret (eq .who "writer") }}
+{{- else }}
+{{- printf "%s-%s-tls" (include "rsvp.fullname" .root) .who }}
+{{- end }}
+{{- end }}
+
+{{/* rsvp.tlsSource: writerTls.source with auto resolved (cert-manager when the cluster serves its API) */}}
+{{- define "rsvp.tlsSource" -}}
+{{- $s := .Values.writerTls.source | default "auto" }}
+{{- if eq $s "auto" }}
+{{- ternary "certManager" "generate" (.Capabilities.APIVersions.Has "cert-manager.io/v1") }}
+{{- else }}
+{{- $s }}
+{{- end }}
+{{- end }}
+
+{{/* The demo source's URL (its Service) and whether the ingestor reads it. */}}
+{{- define "rsvp.sourceUrl" -}}
+{{- if .Values.ingestor.sourceUrl }}
+{{- .Values.ingestor.sourceUrl }}
+{{- else if .Values.source.replay.enabled }}
+{{- printf "http://%s-replay:%d/2/rsvps" (include "rsvp.fullname" .) (int .Values.source.replay.port) }}
+{{- end }}
+{{- end }}
+
+{{/* The demo timeline's start (ms): source.replay.startMtime, else the install time, kept by upgrades. */}}
+{{- define "rsvp.replayStart" -}}
+{{- $r := .Values.source.replay }}
+{{- if $r.startMtime }}
+{{- int64 $r.startMtime }}
+{{- else if .Values.plainManifests }}
+{{- /* no install time to keep: the replay's own start (a replaced replay pod starts a new timeline) */}}0
+{{- else }}
+{{- $cm := lookup "v1" "ConfigMap" .Release.Namespace (include "rsvp.fullname" .) }}
+{{- $kept := ((($cm).data).REPLAY_START_MTIME) }}
+{{- if $kept }}{{ $kept }}{{ else }}{{ printf "%d" (mul (now | unixEpoch) 1000) }}{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* rsvp.mib: a memory quantity -> whole MiB (rounded down); fails on a form it does not know */}}
+{{- define "rsvp.mib" -}}
+{{- $q := toString . }}
+{{- $n := regexFind "^[0-9]+" $q }}
+{{- $u := trimPrefix $n $q }}
+{{- if not $n }}{{ fail (printf "cannot read the memory quantity %q" $q) }}{{ end }}
+{{- $f := dict "" 0.00000095367431640625 "k" 0.0009765625 "Ki" 0.0009765625 "M" 0.95367431640625 "Mi" 1.0 "G" 953.67431640625 "Gi" 1024.0 "T" 953674.31640625 "Ti" 1048576.0 }}
+{{- if not (hasKey $f $u) }}{{ fail (printf "cannot read the memory quantity %q (use Mi or Gi)" $q) }}{{ end }}
+{{- floor (mulf (float64 $n) (get $f $u)) | int64 }}
+{{- end }}
+
+{{/*
+rsvp.memoryLimit: dict root, component, svc -> the memory limit in MiB that the service's queues need (librdkafka's
+prefetch and produce queues, the writer's largest requests), plus 64 MiB for the process itself. Consumers count
+their prefetch queue twice: librdkafka fills it from fetch responses whose buffers stay allocated until the last
+message cut from them is freed. The aggregator also holds up to two batches (the table being counted and the
+request in flight) of maxBatchMiB per partition it may own (all of them, with one replica).
+*/}}
+{{- define "rsvp.memoryNeed" -}}
+{{- $v := .svc }}
+{{- $need := 64 }}
+{{- if eq .component "ingestor" }}{{ $need = add $need (div $v.kafkaQueueKbytes 1024) }}{{ end }}
+{{- if eq .component "parser" }}{{ $need = add $need (mul 2 (div $v.fetchQueueKbytes 1024)) (div $v.produceQueueKbytes 1024) }}{{ end }}
+{{- if eq .component "aggregator" }}{{ $need = add $need (mul 2 (div $v.queueKbytes 1024)) (mul 2 $v.maxBatchMiB .root.Values.topics.parsedPartitions) }}{{ end }}
+{{- if eq .component "writer" }}{{ $need = add $need (mul 2 $v.maxRequestMiB $v.workers) }}{{ end }}
+{{- $need }}
+{{- end }}
+
+{{/* rsvp.resources: dict root, component, svc -> resources with the memory limit computed, or checked when set */}}
+{{- define "rsvp.resources" -}}
+{{- $res := deepCopy .svc.resources }}
+{{- $need := include "rsvp.memoryNeed" . | int64 }}
+{{- $limits := $res.limits | default dict }}
+{{- if $limits.memory }}
+{{- $have := include "rsvp.mib" $limits.memory | int64 }}
+{{- if lt $have $need }}
+{{- fail (printf "%s.resources.limits.memory %v is below the %dMi its queues need (see values.yaml: lower its queue sizes, or raise the limit, or leave it unset to have it computed)" .component $limits.memory $need) }}
+{{- end }}
+{{- else }}
+{{- $_ := set $limits "memory" (printf "%dMi" $need) }}
+{{- end }}
+{{- $_ := set $res "limits" $limits }}
+{{- toYaml $res }}
+{{- end }}
+
+{{/* rsvp.bindAddr: dict root, port (a number or a $(VAR)) -> "$(POD_IP):port" or "0.0.0.0:port" */}}
 {{- define "rsvp.bindAddr" -}}
-{{- if .root.Values.bindPodIP }}{{ printf "$(POD_IP):%d" (int .port) }}{{ else }}{{ printf "0.0.0.0:%d" (int .port) }}{{ end }}
+{{- if .root.Values.bindPodIP }}{{ printf "$(POD_IP):%v" .port }}{{ else }}{{ printf "0.0.0.0:%v" .port }}{{ end }}
 {{- end }}
 
 {{/* rsvp.maxReplicas: dict max, partitions -> the smaller: more consumers than partitions only idle */}}
@@ -58,37 +169,66 @@ app.kubernetes.io/component: {{ .component }}
 {{- min (int .max) (int .partitions) }}
 {{- end }}
 
+{{/* rsvp.kafkaEnv: dict root, svc -> KAFKA_* variables of kafka.config, then the service's own kafka.config */}}
+{{- define "rsvp.kafkaEnv" -}}
+{{- $m := dict }}
+{{- range $k, $v := .root.Values.kafka.config }}{{ $_ := set $m $k $v }}{{ end }}
+{{- range $k, $v := ((.svc.kafka).config) }}{{ $_ := set $m $k $v }}{{ end }}
+{{- range $k := keys $m | sortAlpha }}
+- name: {{ printf "KAFKA_%s" ($k | upper | replace "." "_") }}
+  value: {{ get $m $k | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* rsvp.probe: dict defaults, over (the service's probes.<kind>) -> probe timings */}}
+{{- define "rsvp.probe" -}}
+{{- toYaml (mergeOverwrite (deepCopy .defaults) (.over | default dict)) }}
+{{- end }}
+
 {{/*
 rsvp.podTemplate: dict root, component, svc (the service's values), binary, env (list of EnvVar), ports (list of
-ContainerPort beyond metrics). Every service: non-root, read-only root with /tmp on an emptyDir, probes on
-/healthz and /readyz, shared ConfigMap + optional Kafka Secret as environment, no service links (their KAFKA_*
-variables would reach librdkafka through the pass-through).
+ContainerPort beyond metrics), portEnv (list of name/value: port variables the env may refer to), volumes, mounts
+(lists), kafka (true: the service talks to Kafka: Kafka Secrets and KAFKA_* variables). Every
+service: non-root, read-only root with /tmp on an emptyDir, probes on /healthz and /readyz, the shared ConfigMap
+and optional Kafka Secrets as environment, no service links (their KAFKA_* variables would reach librdkafka
+through the pass-through).
 */}}
 {{- define "rsvp.podTemplate" -}}
 {{- $root := .root -}}
+{{- $svc := .svc -}}
 metadata:
   labels:
     {{- include "rsvp.labels" (dict "root" $root "component" .component) | nindent 4 }}
+    {{- with $root.Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- with $svc.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   annotations:
     checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
     {{- if $root.Values.prometheusAnnotations }}
     prometheus.io/scrape: "true"
-    prometheus.io/port: {{ .svc.metricsPort | quote }}
+    prometheus.io/port: {{ $svc.metricsPort | quote }}
     prometheus.io/path: /metrics
     {{- end }}
-    {{- with .svc.podAnnotations }}
+    {{- with $svc.podAnnotations }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
-  enableServiceLinks: false
+  serviceAccountName: {{ include "rsvp.serviceAccountName" $root }}
   automountServiceAccountToken: false
-  terminationGracePeriodSeconds: {{ .svc.terminationGracePeriodSeconds }}
-  {{- with $root.Values.imagePullSecrets }}
+  enableServiceLinks: false
+  terminationGracePeriodSeconds: {{ $svc.terminationGracePeriodSeconds | default 30 }}
+  {{- with default $root.Values.priorityClassName $svc.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with concat ($root.Values.imagePullSecrets | default list) (($root.Values.global).imagePullSecrets | default list) }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   securityContext:
-    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+    {{- toYaml (mergeOverwrite (deepCopy $root.Values.podSecurityContext) ($svc.podSecurityContext | default dict)) | nindent 4 }}
   containers:
     - name: {{ .component }}
       image: {{ include "rsvp.image" $root }}
@@ -97,9 +237,16 @@ spec:
       envFrom:
         - configMapRef:
             name: {{ include "rsvp.fullname" $root }}
-        {{- if $root.Values.kafka.existingSecret }}
+        {{- if and .kafka $root.Values.kafka.existingSecret }}
         - secretRef:
             name: {{ $root.Values.kafka.existingSecret }}
+        {{- end }}
+        {{- if and .kafka (($svc.kafka).existingSecret) }}
+        - secretRef:
+            name: {{ $svc.kafka.existingSecret }}
+        {{- end }}
+        {{- with $svc.extraEnvFrom }}
+        {{- toYaml . | nindent 8 }}
         {{- end }}
       env:
         - name: POD_IP
@@ -108,56 +255,84 @@ spec:
         - name: INSTANCE_ID
           valueFrom:
             fieldRef: {fieldPath: metadata.name}
+        # the ports as variables of their own: an overlay patches them by name, and variables that refer to others
+        # ($(POD_IP), $(METRICS_PORT)) keep their place after them
+        - name: METRICS_PORT
+          value: {{ $svc.metricsPort | quote }}
+        {{- range .portEnv }}
+        - name: {{ .name }}
+          value: {{ .value | quote }}
+        {{- end }}
         - name: METRICS_ADDR
-          value: {{ include "rsvp.bindAddr" (dict "root" $root "port" .svc.metricsPort) | quote }}
+          value: {{ include "rsvp.bindAddr" (dict "root" $root "port" "$(METRICS_PORT)") | quote }}
+        {{- if .kafka }}
+        {{- with include "rsvp.kafkaEnv" (dict "root" $root "svc" $svc) | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
+        {{- end }}
         {{- with .env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-        {{- range $k, $v := .svc.env }}
+        {{- range $k, $v := $svc.env }}
         - name: {{ $k }}
           value: {{ $v | quote }}
         {{- end }}
+        {{- with $svc.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       ports:
         - name: metrics
-          containerPort: {{ .svc.metricsPort }}
+          containerPort: {{ $svc.metricsPort }}
           protocol: TCP
         {{- with .ports }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      {{- $p := $svc.probes | default dict }}
       startupProbe:
         httpGet: {path: /healthz, port: metrics}
-        periodSeconds: 2
-        failureThreshold: 30
+        {{- include "rsvp.probe" (dict "defaults" (dict "periodSeconds" 2 "failureThreshold" 30) "over" $p.startup) | nindent 8 }}
       livenessProbe:
         httpGet: {path: /healthz, port: metrics}
-        periodSeconds: 10
-        timeoutSeconds: 2
-        failureThreshold: 3
+        {{- include "rsvp.probe" (dict "defaults" (dict "periodSeconds" 10 "timeoutSeconds" 2 "failureThreshold" 3) "over" $p.liveness) | nindent 8 }}
       readinessProbe:
         httpGet: {path: /readyz, port: metrics}
-        periodSeconds: 2
-        timeoutSeconds: 2
-        failureThreshold: 3
+        {{- include "rsvp.probe" (dict "defaults" (dict "periodSeconds" 2 "timeoutSeconds" 2 "failureThreshold" 3) "over" $p.readiness) | nindent 8 }}
       resources:
-        {{- toYaml .svc.resources | nindent 8 }}
+        {{- include "rsvp.resources" . | nindent 8 }}
       securityContext:
-        {{- toYaml $root.Values.securityContext | nindent 8 }}
+        {{- toYaml (mergeOverwrite (deepCopy $root.Values.securityContext) ($svc.securityContext | default dict)) | nindent 8 }}
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- with .mounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- with $svc.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir: {sizeLimit: 16Mi}
-  {{- with .svc.nodeSelector }}
+    {{- with .volumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+    {{- with $svc.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $svc.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .svc.tolerations }}
+  {{- with $svc.tolerations }}
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .svc.affinity }}
+  {{- with $svc.affinity }}
   affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $svc.topologySpreadConstraints }}
+  topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
@@ -187,7 +362,11 @@ spec:
     {{- end }}
 {{- end }}
 
-{{/* rsvp.pdb: dict root, component, svc */}}
+{{/*
+rsvp.pdb: dict root, component, svc. maxUnavailable is at least 1 (the schema refuses 0), and pods that are not
+Ready may always be evicted (unhealthyPodEvictionPolicy: AlwaysAllow): a budget never forbids every disruption, so
+a node drain cannot block on it.
+*/}}
 {{- define "rsvp.pdb" -}}
 {{- if .svc.pdb.enabled }}
 ---
@@ -198,7 +377,8 @@ metadata:
   labels:
     {{- include "rsvp.labels" (dict "root" .root "component" .component) | nindent 4 }}
 spec:
-  maxUnavailable: {{ .svc.pdb.maxUnavailable }}
+  maxUnavailable: {{ .svc.pdb.maxUnavailable | default 1 }}
+  unhealthyPodEvictionPolicy: AlwaysAllow
   selector:
     matchLabels:
       {{- include "rsvp.selectorLabels" (dict "root" .root "component" .component) | nindent 6 }}
@@ -228,7 +408,11 @@ spec:
         name: cpu
         target:
           type: Utilization
-          averageUtilization: {{ .svc.autoscaling.targetCPUUtilizationPercentage }}
+          averageUtilization: {{ .svc.autoscaling.targetCPUUtilizationPercentage | default 70 }}
+  {{- with .svc.autoscaling.behavior }}
+  behavior:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
 {{- end }}
 
@@ -252,6 +436,12 @@ spec:
   minReplicaCount: {{ .svc.autoscaling.minReplicas }}
   # more consumers than partitions would only idle
   maxReplicaCount: {{ include "rsvp.maxReplicas" (dict "max" .svc.autoscaling.maxReplicas "partitions" .partitions) }}
+  {{- with .svc.autoscaling.behavior }}
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        {{- toYaml . | nindent 8 }}
+  {{- end }}
   triggers:
     - type: kafka
       metadata:
