@@ -118,7 +118,7 @@ include tests/sim/module.mk
 include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim k8s-scenarios deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -161,6 +161,10 @@ chaos:
 # the deterministic simulation: 500 seeds x 20,000 fault steps, then convergence (>= 10^7 steps); SIM_ARGS overrides
 sim: $(BUILD)/tests/agg-sim
 	$(Q)$(BUILD)/tests/agg-sim $(SIM_ARGS)
+
+# the long Kubernetes runs (1M backlog, node drain, HPA and KEDA up and down) on the test cluster: docs/deploy.md
+k8s-scenarios:
+	$(Q)INTEGRATION_DIR=tests/k8s-scenarios PHASES="$${PHASES:-build stack integration}" tests/run.sh
 
 stack-up:
 	$(Q)deploy/local/stack.sh up

@@ -62,7 +62,8 @@ KEDA_VERSION=${KEDA_VERSION:-2.21.1}
 KEDA_GO=${KEDA_GO:-go1.27.3}
 ADDONS=$CACHE/addons
 addon_src() {   # MODULE VERSION -> prints a writable copy of the module's source under $ADDONS/src
-  local m=$1 v=$2 dst=$ADDONS/src/${1##*/}-$2 zip
+  local m=$1 v=$2 dst=$ADDONS/src/${1%/v[0-9]*} zip
+  dst=$ADDONS/src/${dst##*/}-$v
   if [ ! -f "$dst/.done" ]; then
     zip=$(go mod download -json "$m@v$v" 2>/dev/null | sed -n 's/.*"Zip": "\(.*\)".*/\1/p')   # -json reports a Go
     [ -f "$zip" ] || { echo "k8s-node: cannot download $m@v$v" >&2; return 1; }           # too old, zip still there
@@ -98,6 +99,26 @@ pki() {
   openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile ext.cnf 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null; openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   echo 'dev-admin-token,admin,admin,"system:masters"' >tokens.csv
+}
+
+# signed_cert DIR NAME CN SAN EKU: DIR/NAME.{key,crt} signed by the cluster CA (idempotent)
+signed_cert() {
+  [ -f "$1/$2.crt" ] && return 0
+  mkdir -p "$1"
+  openssl req -newkey rsa:2048 -nodes -keyout "$1/$2.key" -out "$1/$2.csr" -subj "/CN=$3" 2>/dev/null
+  printf '%s\nextendedKeyUsage=%s\n' "${4:+subjectAltName=$4}" "$5" >"$1/$2.ext"
+  openssl x509 -req -in "$1/$2.csr" -CA "$K/pki/ca.crt" -CAkey "$K/pki/ca.key" -CAcreateserial -out "$1/$2.crt" -days 3650 \
+    -extfile "$1/$2.ext" 2>/dev/null
+  rm -f "$1/$2.csr" "$1/$2.ext"
+}
+
+# The aggregation layer (metrics-server, KEDA's adapter): the apiserver's client certificate for proxied requests
+# and the CA the add-ons check it against (published in kube-system/extension-apiserver-authentication).
+front_proxy_pki() {
+  signed_cert "$K/pki" front-proxy-client front-proxy-client "" clientAuth
+  # KEDA's operator <-> adapter gRPC link (mutual TLS) and the adapter's serving certificate
+  signed_cert "$K/pki/keda" tls localhost "IP:127.0.0.1,DNS:localhost" serverAuth,clientAuth
+  cp "$K/pki/ca.crt" "$K/pki/keda/ca.crt"
 }
 
 configs() {
@@ -198,7 +219,7 @@ kill_pods() {   # $1: containerd socket
 
 start() {
   build
-  mkdir -p "$RUN" "$LOG"; pki; configs
+  mkdir -p "$RUN" "$LOG"; pki; front_proxy_pki; configs
   [ -f "$RUN/sysctl.orig" ] || for s in vm.overcommit_memory kernel.panic kernel.panic_on_oops; do   # kubelet rewrites these
     echo "$s=$(sysctl -n $s)"; done >"$RUN/sysctl.orig"
   bg containerd containerd --config "$RUN/containerd.toml"
@@ -212,7 +233,11 @@ start() {
     --token-auth-file="$K/pki/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$K/pki/sa.pub" --service-account-signing-key-file="$K/pki/sa.key" \
-    --service-cluster-ip-range=198.18.0.0/24 --kubelet-preferred-address-types=InternalIP
+    --service-cluster-ip-range=198.18.0.0/24 --kubelet-preferred-address-types=InternalIP \
+    --requestheader-client-ca-file="$K/pki/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$K/pki/front-proxy-client.crt" --proxy-client-key-file="$K/pki/front-proxy-client.key"
   waitfor "$CTR version"; pause_image
   waitfor "kubectl get --raw /readyz"
   local c="--kubeconfig=$KUBECONFIG --authentication-kubeconfig=$KUBECONFIG --authorization-kubeconfig=$KUBECONFIG --leader-elect=false --bind-address=127.0.0.1 --secure-port=0"
@@ -258,8 +283,72 @@ EOC
   echo "ready ($NODES node(s)): export KUBECONFIG=$KUBECONFIG"
 }
 
+# addons: metrics-server and KEDA (operator + metrics adapter) as processes on the host, like the control plane,
+# on 127.0.0.1 (metrics-server 26444, KEDA adapter 26445, its gRPC link to the operator 26446, operator metrics and
+# probes 26447/26448). The apiserver reaches the two aggregated APIs through ExternalName Services pointing at
+# 127.0.0.1 (its service resolver dials the ExternalName: no kube-proxy needed). Idempotent; `stop` ends them.
+MS_PORT=26444 KEDA_ADAPTER_PORT=26445 KEDA_GRPC_PORT=26446
+addons() {
+  build_addons
+  front_proxy_pki
+  local keda_src; keda_src=$(addon_src github.com/kedacore/keda/v2 "$KEDA_VERSION")
+  kubectl apply --server-side -f "$keda_src/config/crd/bases" >/dev/null
+  kubectl create namespace keda --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  local kc="--kubeconfig=$KUBECONFIG --authentication-kubeconfig=$KUBECONFIG --authorization-kubeconfig=$KUBECONFIG"
+  [ -f "$RUN/metrics-server.pid" ] && kill -0 "$(cat "$RUN/metrics-server.pid")" 2>/dev/null ||
+    bg metrics-server "$ADDONS/bin/metrics-server" $kc --secure-port=$MS_PORT --bind-address=127.0.0.1 \
+      --cert-dir="$K/metrics-server" --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP \
+      --metric-resolution=10s
+  [ -f "$RUN/keda-operator.pid" ] && kill -0 "$(cat "$RUN/keda-operator.pid")" 2>/dev/null ||
+    bg keda-operator env POD_NAMESPACE=keda POD_NAME=keda-operator KEDA_CLUSTER_OBJECT_NAMESPACE=keda WATCH_NAMESPACE= \
+      "$ADDONS/bin/keda-operator" --leader-elect=false --enable-cert-rotation=false --cert-dir="$K/pki/keda" \
+      --metrics-bind-address=127.0.0.1:26447 --health-probe-bind-address=127.0.0.1:26448 \
+      --metrics-service-bind-address=127.0.0.1:$KEDA_GRPC_PORT --ca-dir="$K/pki/keda" --zap-log-level=info
+  [ -f "$RUN/keda-adapter.pid" ] && kill -0 "$(cat "$RUN/keda-adapter.pid")" 2>/dev/null ||
+    bg keda-adapter env POD_NAMESPACE=keda "$ADDONS/bin/keda-adapter" $kc --lister-kubeconfig="$KUBECONFIG" \
+      --secure-port=$KEDA_ADAPTER_PORT --bind-address=127.0.0.1 --cert-dir="$K/pki/keda" \
+      --tls-cert-file="$K/pki/keda/tls.crt" --tls-private-key-file="$K/pki/keda/tls.key" \
+      --metrics-service-address=127.0.0.1:$KEDA_GRPC_PORT --zap-log-level=info
+  kubectl apply -f - >/dev/null <<EOC
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec: {type: ExternalName, externalName: 127.0.0.1}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  service: {name: metrics-server, namespace: kube-system, port: $MS_PORT}
+  group: metrics.k8s.io
+  version: v1beta1
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+---
+apiVersion: v1
+kind: Service
+metadata: {name: keda-metrics-apiserver, namespace: keda}
+spec: {type: ExternalName, externalName: 127.0.0.1}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.external.metrics.k8s.io}
+spec:
+  service: {name: keda-metrics-apiserver, namespace: keda, port: $KEDA_ADAPTER_PORT}
+  group: external.metrics.k8s.io
+  version: v1beta1
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+EOC
+  waitfor "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes"
+  waitfor "kubectl get --raw /apis/external.metrics.k8s.io/v1beta1"
+  echo "addons ready: metrics-server $METRICS_SERVER_VERSION, KEDA $KEDA_VERSION"
+}
+
 stop() {   # kills pods, unmounts, removes the kubepods cgroups, restores sysctls, wipes cluster state (keeps images, PKI)
-  mkdir -p "$RUN"; for f in "$RUN"/kubelet*.pid; do [ -f "$f" ] && stop_pid "$(basename "$f" .pid)" & done; wait
+  mkdir -p "$RUN"; for p in keda-adapter keda-operator metrics-server; do stop_pid $p & done; wait; for f in "$RUN"/kubelet*.pid; do [ -f "$f" ] && stop_pid "$(basename "$f" .pid)" & done; wait
   for f in "$RUN"/containerd*.pid; do [ -f "$f" ] || continue; local n; n=$(basename "$f" .pid)   # containerd, containerd-2..
     { kill_pods "$RUN/$([ "$n" = containerd ] || echo "node${n#containerd-}/")containerd.sock"; stop_pid "$n"; } & done; wait
   grep -o " $K/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l       # shm, projected tokens, rootfs
@@ -270,6 +359,6 @@ stop() {   # kills pods, unmounts, removes the kubepods cgroups, restores sysctl
 }
 
 case "${1:-}" in
-  build) build ;; build-addons) build_addons ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
-  *) echo "usage: $0 build|start|stop|load IMAGE...|env" >&2; exit 2 ;;
+  build) build ;; build-addons) build_addons ;; addons) addons ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
+  *) echo "usage: $0 build|build-addons|start|addons|stop|load IMAGE...|env" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 # made with openssl, as the two Secrets deploy/k8s/base expects (kubernetes.io/tls with tls.crt, tls.key, ca.crt).
 # usage: deploy/k8s/writer-certs.sh DIR [--apply]   (NAME=rsvp-pipeline NAMESPACE=default DAYS=825)
 #   DIR gets ca.{crt,key}, writer.{crt,key}, aggregator.{crt,key}; --apply also creates or replaces the Secrets
-#   NAME-writer-tls and NAME-aggregator-tls in NAMESPACE with kubectl. Keep ca.key offline; rotation: docs/operations.md.
+#   NAME-writer-tls and NAME-aggregator-tls in NAMESPACE with kubectl. Keep ca.key offline; rotation: docs/deploy.md.
 set -euo pipefail
 DIR=${1:?usage: $0 DIR [--apply]}
 NAME=${NAME:-rsvp-pipeline} NAMESPACE=${NAMESPACE:-default} DAYS=${DAYS:-825}

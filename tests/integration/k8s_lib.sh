@@ -59,3 +59,94 @@ print(", ".join(f"{n} {r / 1048576:.1f}/{w / 1048576:.1f}" for n, r, w in sorted
 PY
 	rm -rf "$dir"
 }
+
+# --- the test cluster, shared by test_k8s_cluster.sh and tests/k8s-scenarios (after lib.sh and agg_lib.sh) ---
+# K8S_IMAGE is built by deploy/docker/build.sh and loaded into every node; k8s_up starts dockerd and the cluster
+# unless they already run (k8s_down stops only what k8s_up started, unless KEEP_CLUSTER=1).
+K8S_IMAGE=local/rsvp-pipeline:dev
+K8S_NODES=3
+K8S_OWN_DOCKERD=0 K8S_OWN_CLUSTER=0 K8S_T_IMAGE=0 K8S_T_UP=0
+K8S_T0=$SECONDS
+k8s_phase() { echo "  [$((SECONDS - K8S_T0)) s] $*"; }
+
+# k8s_up PORT...: tools, image, cluster of K8S_NODES nodes with the image loaded. The PORTs must be free on every
+# node address when the cluster is started here (they are the test's host ports).
+k8s_up() {
+	local t0 p n
+	export DOCKER_HOST=unix://$LIB_ROOT/var/docker/docker.sock
+	export KUBECONFIG=$LIB_ROOT/var/k8s/run/kubeconfig
+	k8s_tools || fail "could not install helm/kubeconform/kubernetes-validate"
+	for t in kcat psql curl openssl; do command -v $t >/dev/null || fail "$t not installed (make deps)"; done
+	[[ $EUID == 0 ]] || fail "needs root (dockerd, containerd, kubelet)"
+	[[ -d /sys/fs/cgroup/memory ]] || fail "needs cgroup v1 (tools/k8s-node.sh is only checked there)"
+	docker version >/dev/null 2>&1 || K8S_OWN_DOCKERD=1
+	t0=$SECONDS
+	"$LIB_ROOT/deploy/docker/build.sh" image >/dev/null 2>"$TEST_DIR/build.log" 9>&- ||
+		{ cat "$TEST_DIR/build.log"; fail "image build failed"; }
+	K8S_T_IMAGE=$((SECONDS - t0))
+	k8s_phase "image $K8S_IMAGE ready ($(grep -o 'built.*' "$TEST_DIR/build.log"))"
+	t0=$SECONDS
+	if ! kubectl get --raw /readyz >/dev/null 2>&1; then
+		K8S_OWN_CLUSTER=1
+		for p in "$@"; do for n in $(seq 1 "$K8S_NODES"); do
+			! (exec 3<>"/dev/tcp/127.0.0.$n/$p") 2>/dev/null || fail "port 127.0.0.$n:$p is taken"
+		done; done
+		NODES=$K8S_NODES "$LIB_ROOT/tools/k8s-node.sh" start >"$TEST_DIR/k8s-start.log" 2>&1 9>&- ||
+			{ tail -n 20 "$TEST_DIR/k8s-start.log"; fail "cluster start failed"; }
+	fi
+	[[ $(kubectl get nodes --no-headers 2>/dev/null | grep -c ' Ready') == "$K8S_NODES" ]] || fail "want $K8S_NODES Ready nodes"
+	"$LIB_ROOT/tools/k8s-node.sh" load "$K8S_IMAGE" || fail "image load failed"
+	K8S_T_UP=$((SECONDS - t0))
+	k8s_phase "cluster of $K8S_NODES nodes ready, image loaded"
+}
+
+# k8s_down: stops the cluster and dockerd if k8s_up started them (unless KEEP_CLUSTER=1); prints how.
+k8s_down() {
+	local how
+	if ((K8S_OWN_CLUSTER)) && [[ ${KEEP_CLUSTER:-0} != 1 ]]; then
+		"$LIB_ROOT/tools/k8s-node.sh" stop >/dev/null 2>&1 9>&- || echo "  warning: tools/k8s-node.sh stop failed"
+		how="started and stopped by this test"
+	elif ((K8S_OWN_CLUSTER)); then how="started by this test, kept (KEEP_CLUSTER=1)"; else how="already running, kept"; fi
+	K8S_OWN_CLUSTER=0
+	if ((K8S_OWN_DOCKERD)) && [[ ${KEEP_CLUSTER:-0} != 1 ]]; then "$LIB_ROOT/deploy/docker/build.sh" stop 9>&- || true; fi
+	K8S_OWN_DOCKERD=0
+	echo "$how"
+}
+
+# k8s_dump: on failure, what the cluster says (pods, the last lines of each pod's log)
+k8s_dump() {
+	kubectl get pods -o wide 2>&1 | tail -n 20 >&2 || true
+	local p
+	for p in $(kubectl get pods -o name 2>/dev/null | head -n 14); do
+		echo "--- $p" >&2; kubectl logs "$p" --tail 5 >&2 2>&1 || true
+	done
+}
+
+# k8s_metric HOST PORT SERIES: one series from http://HOST:PORT/metrics (0 when absent or unreachable)
+k8s_metric() {
+	local v
+	v=$(curl -fsS -m 2 "http://$1:$2/metrics" 2>/dev/null | awk -v s="$3" '$1 == s { print $2 }')
+	echo "${v:-0}"
+}
+
+# k8s_ready INSTANCE COMPONENT: pods of that release/component with Ready=True
+k8s_ready() {
+	kubectl get pods -l "app.kubernetes.io/instance=$1,app.kubernetes.io/component=$2" \
+		-o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true
+}
+
+# k8s_nothing_left INSTANCE: no workload, service, config, policy, autoscaler or pod of that instance is left
+k8s_nothing_left() {
+	[[ -z $(kubectl get deploy,sts,rs,pod,svc,cm,secret,pdb,hpa,networkpolicy,sa -l "app.kubernetes.io/instance=$1" -o name 2>/dev/null) ]]
+}
+
+# k8s_restarts INSTANCE: one line per container of that instance's pods: "pod/container restarts reasons", where
+# reasons are the last termination's reason (OOMKilled, Error, ...) or "-"
+k8s_restarts() {
+	kubectl get pods -l "app.kubernetes.io/instance=$1" -o json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    for c in p["status"].get("containerStatuses", []):
+        last = c.get("lastState", {}).get("terminated", {}).get("reason", "-")
+        print(p["metadata"]["name"] + "/" + c["name"], c["restartCount"], last)'
+}

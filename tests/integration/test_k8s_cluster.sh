@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# test-timeout: 900
+# test-timeout: 1200
 # rsvp-pipeline on a real Kubernetes (tools/k8s-node.sh: etcd, apiserver, controller-manager, scheduler, kubelets
 # on 127.0.0.1/.2/.3, host network) from the real image (deploy/docker/build.sh), against the local Kafka and
-# PostgreSQL. Helm: install --wait; RSVPs from rsvp-replay flow through the pods with exact counts; kubectl scale
-# parser and aggregator to 3 and writer to 2 (all Ready, every replica gets partitions/batches); delete a pod of
-# each service mid-stream (it comes back); helm upgrade of the trigger interval rolls the aggregator pods; counts
-# equal the reference x loops key by key; helm uninstall leaves nothing. Kustomize: kubectl apply -k of the test
-# overlay (per-run names on top) gives exact counts too; kubectl delete -k leaves nothing. Prints phase timings.
+# PostgreSQL. Prints phase timings.
+# 1. The chart README's first install: defaults plus source.replay.enabled (the demo stream in the cluster), with
+#    only what this cluster needs on top (addresses, ports): ready under helm install --wait, its 3,000 RSVPs counted
+#    exactly over the default mutual TLS between aggregator and writer; uninstall leaves nothing.
+# 2. Helm with the recorded RSVPs (rsvp-replay beside the cluster): scale parser and aggregator to 3, writer to 2;
+#    pods of another app are refused by the writer (plain TCP, TLS without a client certificate) while a client with
+#    the aggregators' certificate is answered; a parser frozen in the middle of a transaction and force-deleted is
+#    replaced under the same name (its transactional id) and read_committed readers stall only for that (the stall
+#    is printed); a pod of each service deleted mid-stream comes back; helm upgrade rolls the aggregators; counts
+#    equal the reference x loops key by key; no container OOM-killed; uninstall leaves nothing.
+# 3. kubectl apply -k of the test overlay (certificates from deploy/k8s/writer-certs.sh, per-run names on top by
+#    name): exact counts; kubectl delete -k leaves nothing.
 # Starts (and then stops) the cluster and dockerd unless they already run. KEEP_CLUSTER=1 leaves them running.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,155 +21,210 @@ source "$(dirname "$0")/agg_lib.sh"
 source "$(dirname "$0")/k8s_lib.sh"
 k8s_lock k8s_cluster # one run at a time: the cluster, its ports and var/test-tmp/k8s_cluster are shared
 lib_init k8s_cluster
-T_START=$SECONDS
 
-IMAGE=local/rsvp-pipeline:dev
+IMAGE=$K8S_IMAGE
 CHART=$LIB_ROOT/deploy/helm/rsvp-pipeline
-REL=k8stest
-NODES=3
-LOOPS=${LOOPS:-4}      # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
+REL=k8stest DEMO=k8sdemo
+LOOPS=${LOOPS:-6}      # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
 RATE=${RATE:-300}      # messages/s: the stream lasts LOOPS*2865/RATE s, long enough to act mid-stream
+DEMO_N=3000            # RSVPs of the demo stream
 # host network: every service has its own port (322xx), the same on every node
-P_INGESTOR=32201 P_PARSER=32202 P_AGG=32203 P_WRITER=32204 P_REPLAY=32205 P_NNG=32240
-export DOCKER_HOST=unix://$LIB_ROOT/var/docker/docker.sock
-export KUBECONFIG=$LIB_ROOT/var/k8s/run/kubeconfig
+P_INGESTOR=32201 P_PARSER=32202 P_AGG=32203 P_WRITER=32204 P_REPLAY=32205 P_REPLAY_M=32206 P_DEMO=32207 P_DEMO_M=32208
+P_NNG=32240
 NAME=$REL-rsvp-pipeline
 SEL=app.kubernetes.io/instance
 RECORDED=$(wc -l <"$AGG_RECORDED")
+WRITERS="tls+tcp://127.0.0.1:$P_NNG,tls+tcp://127.0.0.2:$P_NNG,tls+tcp://127.0.0.3:$P_NNG"
 
-OWN_DOCKERD=0 OWN_CLUSTER=0 INSTALLED=0 APPLIED=
-CONTAINERS=()
-phase() { echo "  [$((SECONDS - T_START)) s] $*"; }
+INSTALLED=() APPLIED= CONTAINERS=() PODS=()
 k8s_cleanup() {
 	local rc=$? c
 	set +e # a cleanup step failing must not skip the others
-	((INSTALLED)) && { helm uninstall "$REL" --wait --timeout 60s >/dev/null 2>&1 || true; }
-	[[ -n $APPLIED ]] && { kubectl delete -f - --ignore-not-found --wait=true --timeout=60s <<<"$APPLIED" >/dev/null 2>&1 || true; }
-	for c in "${CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
-	if ((OWN_CLUSTER)) && [[ ${KEEP_CLUSTER:-0} != 1 ]]; then "$LIB_ROOT/tools/k8s-node.sh" stop >/dev/null 2>&1 9>&- || true; fi
-	if ((OWN_DOCKERD)) && [[ ${KEEP_CLUSTER:-0} != 1 ]]; then "$LIB_ROOT/deploy/docker/build.sh" stop 9>&- || true; fi
+	for c in "${INSTALLED[@]}"; do helm uninstall "$c" --wait --timeout 60s >/dev/null 2>&1; done
+	[[ -n $APPLIED ]] && kubectl delete -f - --ignore-not-found --wait=true --timeout=60s <<<"$APPLIED" >/dev/null 2>&1
+	for c in "${PODS[@]}"; do kubectl delete pod "$c" --ignore-not-found --wait=false >/dev/null 2>&1; done
+	for c in "${CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
+	k8s_down >/dev/null
 	(exit "$rc")
 	lib_cleanup
 }
 trap k8s_cleanup EXIT
+die() { k8s_dump; fail "$@"; }
+phase() { k8s_phase "$@"; }
+uninstalled() { local r=$1 c; INSTALLED=($(for c in "${INSTALLED[@]}"; do [[ $c == "$r" ]] || echo "$c"; done)); }
 
-dump() { # on failure: what the cluster says
-	kubectl get pods -o wide 2>&1 | tail -n 20 >&2 || true
-	local p
-	for p in $(kubectl get pods -o name 2>/dev/null | head -n 12); do
-		echo "--- $p" >&2; kubectl logs "$p" --tail 5 >&2 2>&1 || true
-	done
-}
-die() { dump; fail "$@"; }
-
-# metric HOST PORT SERIES: one series from http://HOST:PORT/metrics (0 when absent or unreachable)
-metric() {
-	local v
-	v=$(curl -fsS -m 2 "http://$1:$2/metrics" 2>/dev/null | awk -v s="$3" '$1 == s { print $2 }')
-	echo "${v:-0}"
-}
-ready_count() { # ready_count COMPONENT: pods of this release/component with Ready=True
-	kubectl get pods -l "$SEL=$1,app.kubernetes.io/component=$2" \
-		-o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c True || true
-}
-pods_left() { kubectl get pods -l "$SEL=$1" -o name 2>/dev/null | wc -l; }
-# nothing of instance $1 left: workloads, services, config, policy, autoscalers, pods
-nothing_left() {
-	[[ -z $(kubectl get deploy,sts,rs,pod,svc,cm,secret,pdb,hpa -l "$SEL=$1" -o name 2>/dev/null) ]]
-}
-
-start_replay() { # start_replay NAME COUNT LOOP: rsvp-replay from the image on the host network
+start_replay() { # start_replay NAME COUNT LOOP: rsvp-replay of the recorded file from the image, on the host network
 	local name=k8stest-replay-$1-$SUFFIX
 	CONTAINERS+=("$name")
 	docker run -d --name "$name" --network host --read-only --cap-drop ALL -v "$(dirname "$AGG_RECORDED"):/data:ro" \
 		-e REPLAY_LISTEN="127.0.0.1:$P_REPLAY" -e REPLAY_FILE="/data/$(basename "$AGG_RECORDED")" -e REPLAY_LOOP="$3" \
-		-e REPLAY_COUNT="$2" -e REPLAY_RATE="$RATE" -e METRICS_ADDR=127.0.0.1:32206 "$IMAGE" rsvp-replay >/dev/null ||
+		-e REPLAY_COUNT="$2" -e REPLAY_RATE="$RATE" -e METRICS_ADDR=127.0.0.1:$P_REPLAY_M "$IMAGE" rsvp-replay >/dev/null ||
 		fail "cannot start rsvp-replay"
-	wait_for "curl -fsS http://127.0.0.1:32206/healthz" 20 || fail "rsvp-replay not up"
+	wait_for "curl -fsS http://127.0.0.1:$P_REPLAY_M/healthz" 20 || fail "rsvp-replay not up"
 }
 stop_replay() { docker rm -f "k8stest-replay-$1-$SUFFIX" >/dev/null; }
 
-# 0. tools, image, cluster
-k8s_tools || fail "could not install helm/kubeconform/kubernetes-validate"
-for t in kcat psql curl; do command -v $t >/dev/null || fail "$t not installed (make deps)"; done
-[[ $EUID == 0 ]] || fail "needs root (dockerd, containerd, kubelet)"
-[[ -d /sys/fs/cgroup/memory ]] || fail "needs cgroup v1 (tools/k8s-node.sh is only checked there)"
-docker version >/dev/null 2>&1 || OWN_DOCKERD=1
-t0=$SECONDS
-"$LIB_ROOT/deploy/docker/build.sh" image >/dev/null 2>"$TEST_DIR/build.log" 9>&- || { cat "$TEST_DIR/build.log"; fail "image build failed"; }
-T_IMAGE=$((SECONDS - t0))
-phase "image $IMAGE ready ($(grep -o 'built.*' "$TEST_DIR/build.log"))"
-t0=$SECONDS
-if ! kubectl get --raw /readyz >/dev/null 2>&1; then
-	OWN_CLUSTER=1
-	for p in $P_INGESTOR $P_PARSER $P_AGG $P_WRITER $P_NNG $P_REPLAY 32206; do for n in 1 2 3; do
-		! (exec 3<>"/dev/tcp/127.0.0.$n/$p") 2>/dev/null || fail "port 127.0.0.$n:$p is taken"
-	done; done
-	NODES=$NODES "$LIB_ROOT/tools/k8s-node.sh" start >"$TEST_DIR/k8s-start.log" 2>&1 9>&- || { tail -n 20 "$TEST_DIR/k8s-start.log"; fail "cluster start failed"; }
-fi
-[[ $(kubectl get nodes --no-headers 2>/dev/null | grep -c ' Ready') == "$NODES" ]] || fail "want $NODES Ready nodes"
-"$LIB_ROOT/tools/k8s-node.sh" load "$IMAGE" || fail "image load failed"
-T_UP=$((SECONDS - t0))
-phase "cluster of $NODES nodes ready, image loaded"
-T_CLUSTER=$SECONDS
-
-# 1. Helm
-RAW=k8stest.$SUFFIX.raw PARSED=k8stest.$SUFFIX.parsed DLQ=k8stest.$SUFFIX.dlq
-for t in "$RAW" "$PARSED" "$DLQ"; do kafka_topic "$t" 6 || fail "cannot create topic $t"; done
-DB=$(pg_createdb k8stest) || fail "cannot create database"
-cat >"$TEST_DIR/values.yaml" <<EOV
+# cluster_values FILE RAW PARSED DLQ DB GROUP_SUFFIX: what this cluster needs on top of the chart's defaults: the
+# image, Kafka and PostgreSQL on 127.0.0.1, a port of its own per service (host network), the writers by node address
+# (no Service routing; the aggregators still check the writer Service's name in its certificate)
+cluster_values() {
+	cat >"$1" <<EOV
 image: {repository: local/rsvp-pipeline, tag: dev, pullPolicy: Never}
-logLevel: info
 kafka: {bootstrapServers: "$KAFKA_BROKERS"}
-topics: {raw: $RAW, parsed: $PARSED, dlq: $DLQ, rawPartitions: 6, parsedPartitions: 6}
-postgres: {url: "$DB"}
-# initialSinceMtime 0: read the stream from its start (rsvp-replay streams live from "now" otherwise)
-ingestor: {metricsPort: $P_INGESTOR, sourceUrl: "http://127.0.0.1:$P_REPLAY/2/rsvps", initialSinceMtime: 0}
-parser:
-  metricsPort: $P_PARSER
-  groupId: k8stest-parser-$SUFFIX
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}   # host ports: no surge
-aggregator:
-  metricsPort: $P_AGG
-  groupId: k8stest-aggregator-$SUFFIX
-  triggerInterval: 1s
-  writerUrl: "tcp://127.0.0.1:$P_NNG,tcp://127.0.0.2:$P_NNG,tcp://127.0.0.3:$P_NNG"
+topics: {raw: $2, parsed: $3, dlq: $4, rawPartitions: 6, parsedPartitions: 6}
+postgres: {url: "$5"}
+ingestor: {metricsPort: $P_INGESTOR}
+parser: {metricsPort: $P_PARSER, groupId: k8stest-parser-$6}
+aggregator: {metricsPort: $P_AGG, groupId: k8stest-aggregator-$6, triggerInterval: 1s, writerUrl: "$WRITERS"}
 writer:
   metricsPort: $P_WRITER
   port: $P_NNG
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}   # host ports: no surge
 EOV
+}
+topics() { local t; for t in "$@"; do kafka_topic "$t" 6 || fail "cannot create topic $t"; done; }
+idle_aggregators() { # every aggregator on the nodes has no lag and no batch in flight
+	local n
+	for n in 1 2 3; do
+		[[ $(k8s_metric 127.0.0.$n $P_AGG rsvp_aggregator_consumer_lag) == 0 &&
+			$(k8s_metric 127.0.0.$n $P_AGG rsvp_aggregator_pending_batches) == 0 ]] || return 1
+	done
+}
+
+k8s_up $P_INGESTOR $P_PARSER $P_AGG $P_WRITER $P_NNG $P_REPLAY $P_REPLAY_M $P_DEMO $P_DEMO_M
+T_CLUSTER=$SECONDS
+
+# 1. the chart README's first install: the demo stream in the cluster, mutual TLS on the writer link by default
+DRAW=k8sdemo.$SUFFIX.raw DPARSED=k8sdemo.$SUFFIX.parsed DDLQ=k8sdemo.$SUFFIX.dlq
+topics "$DRAW" "$DPARSED" "$DDLQ"
+DDB=$(pg_createdb k8sdemo) || fail "cannot create database"
+cluster_values "$TEST_DIR/demo-values.yaml" "$DRAW" "$DPARSED" "$DDLQ" "$DDB" "demo-$SUFFIX"
+START=$(($(date +%s) * 1000))
+cat >>"$TEST_DIR/demo-values.yaml" <<EOV
+# the demo source on node 1 (no cluster DNS here: the ingestor reads it at 127.0.0.1, from the timeline's start)
+source: {replay: {enabled: true, rate: 1500, count: $DEMO_N, startMtime: $START, port: $P_DEMO, metricsPort: $P_DEMO_M,
+                  nodeSelector: {kubernetes.io/hostname: k8s-node}}}
+ingestor: {metricsPort: $P_INGESTOR, sourceUrl: "http://127.0.0.1:$P_DEMO/2/rsvps", initialSinceMtime: $START}
+EOV
+t0=$SECONDS
+helm install "$DEMO" "$CHART" -f "$TEST_DIR/demo-values.yaml" --wait --timeout 180s >"$TEST_DIR/helm-demo.log" 2>&1 ||
+	{ cat "$TEST_DIR/helm-demo.log"; die "helm install --wait of the demo failed"; }
+INSTALLED+=("$DEMO")
+phase "demo install ready under helm install --wait in $((SECONDS - t0)) s"
+kubectl get secret "$DEMO-rsvp-pipeline-writer-tls" >/dev/null || die "no generated writer certificate Secret"
+[[ $(kubectl get deploy "$DEMO-rsvp-pipeline-writer" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="LISTEN")].value}') == tls+tcp://* ]] ||
+	die "the writer does not listen on tls+tcp://"
+wait_for "[[ \$(agg_total '$DDB') -ge $DEMO_N ]]" 90 || die "demo: sum(response_count) stuck at $(agg_total "$DDB") of $DEMO_N"
+wait_for idle_aggregators 30 || die "demo: aggregator not idle"
+total=$(agg_total "$DDB")
+((total == DEMO_N)) || die "demo: sum(response_count) = $total, expected $DEMO_N"
+t0=$SECONDS
+helm uninstall "$DEMO" --wait --timeout 90s >/dev/null || die "helm uninstall of the demo failed"
+uninstalled "$DEMO"
+wait_for "k8s_nothing_left $DEMO" 60 || die "left after helm uninstall: $(kubectl get all,cm,secret -l $SEL=$DEMO -o name | tr '\n' ' ')"
+phase "demo: exactly $total of $DEMO_N RSVPs counted over mutual TLS; uninstalled in $((SECONDS - t0)) s"
+
+# 2. Helm with the recorded RSVPs
+RAW=k8stest.$SUFFIX.raw PARSED=k8stest.$SUFFIX.parsed DLQ=k8stest.$SUFFIX.dlq
+topics "$RAW" "$PARSED" "$DLQ"
+DB=$(pg_createdb k8stest) || fail "cannot create database"
+cluster_values "$TEST_DIR/values.yaml" "$RAW" "$PARSED" "$DLQ" "$DB" "$SUFFIX"
+# initialSinceMtime 0: read the stream from its start (rsvp-replay streams live from "now" otherwise)
+echo "ingestor: {metricsPort: $P_INGESTOR, sourceUrl: \"http://127.0.0.1:$P_REPLAY/2/rsvps\", initialSinceMtime: 0}" >>"$TEST_DIR/values.yaml"
 start_replay helm $((LOOPS * RECORDED)) true
 EXPECTED=$((LOOPS * RECORDED))
 t0=$SECONDS
 helm install "$REL" "$CHART" -f "$TEST_DIR/values.yaml" --wait --timeout 120s >"$TEST_DIR/helm-install.log" 2>&1 ||
 	{ cat "$TEST_DIR/helm-install.log"; die "helm install --wait failed"; }
-INSTALLED=1
+INSTALLED+=("$REL")
 phase "helm install --wait: $((SECONDS - t0)) s"
 wait_for "[[ \$(agg_total '$DB') -gt 0 ]]" 60 || die "no counts in PostgreSQL after install"
 
 # scale: parser 3, aggregator 3, writer 2; every replica Ready and working
-kubectl scale "deployment/$NAME-parser" --replicas=3 >/dev/null
+kubectl scale "statefulset/$NAME-parser" --replicas=3 >/dev/null
 kubectl scale "statefulset/$NAME-aggregator" --replicas=3 >/dev/null
 kubectl scale "deployment/$NAME-writer" --replicas=2 >/dev/null
 for cw in parser:3 aggregator:3 writer:2; do
-	wait_for "[[ \$(ready_count $REL ${cw%:*}) == ${cw#*:} ]]" 90 || die "${cw%:*}: $(ready_count $REL "${cw%:*}") Ready pods, want ${cw#*:}"
+	wait_for "[[ \$(k8s_ready $REL ${cw%:*}) == ${cw#*:} ]]" 90 || die "${cw%:*}: $(k8s_ready $REL "${cw%:*}") Ready pods, want ${cw#*:}"
 done
-at=$(agg_total "$DB")
-phase "scaled to parser 3, aggregator 3, writer 2 (all Ready; $at of $EXPECTED counted)"
+phase "scaled to parser 3, aggregator 3, writer 2 (all Ready; $(agg_total "$DB") of $EXPECTED counted)"
 # the partitions spread: with host networking pod IP = node IP, so each node's port shows one replica's metrics
 spread() {
-	local n ok=1
+	local n ok=1 w=0
 	for n in 1 2 3; do
-		(($(metric 127.0.0.$n $P_PARSER rsvp_parser_consumed_total) > 0)) || ok=0
-		(($(metric 127.0.0.$n $P_AGG rsvp_aggregator_consumed_total) > 0)) || ok=0
+		(($(k8s_metric 127.0.0.$n $P_PARSER rsvp_parser_consumed_total) > 0)) || ok=0
+		(($(k8s_metric 127.0.0.$n $P_AGG rsvp_aggregator_consumed_total) > 0)) || ok=0
+		(($(k8s_metric 127.0.0.$n $P_WRITER 'rsvp_writer_batches_total{result="ok"}') > 0)) && w=$((w + 1))
 	done
-	local w=0
-	for n in 1 2 3; do (($(metric 127.0.0.$n $P_WRITER 'rsvp_writer_batches_total{result="ok"}') > 0)) && w=$((w + 1)); done
 	((ok && w == 2))
 }
 wait_for spread 60 || die "not every parser/aggregator replica consumed, or not both writers applied batches"
-phase "every parser and aggregator replica consumed messages, both writers applied batches"
+phase "every parser and aggregator replica consumed messages, both writers applied batches (over mutual TLS)"
+
+# pods of another app cannot talk to the writer: plain TCP and TLS without a client certificate get no answer, while
+# the same pod with the aggregators' certificate does (the control: the writer is reachable from such a pod).
+# This cluster has no network plugin, so the NetworkPolicy is not enforced here: TLS is what refuses them.
+WNODE=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[0].status.hostIP}')
+other_app() { # other_app NAME URL [client options]: a pod of another app asking the writer for stored offsets
+	local pod=other-app-$1-$SUFFIX url=$2
+	shift 2
+	PODS+=("$pod")
+	kubectl apply -f - >/dev/null <<EOP
+apiVersion: v1
+kind: Pod
+metadata: {name: $pod, labels: {app: other-app}}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsNonRoot: true, runAsUser: 65532}
+  containers:
+    - name: client
+      image: $IMAGE
+      imagePullPolicy: Never
+      command: [rsvp-writer-client, --url, "$url", --timeout, "4000", $(printf '"%s", ' "$@") query, --topic, $PARSED, --partitions, "0,1,2,3,4,5"]
+      volumeMounts: [{name: tls, mountPath: /tls, readOnly: true}]
+  volumes: [{name: tls, secret: {secretName: $NAME-aggregator-tls}}]
+EOP
+}
+other_app plain "tcp://$WNODE:$P_NNG"
+other_app nocert "tls+tcp://$WNODE:$P_NNG" --tls-ca /tls/ca.crt --tls-server-name "$NAME-writer"
+other_app withcert "tls+tcp://$WNODE:$P_NNG" --tls-ca /tls/ca.crt --tls-server-name "$NAME-writer" --tls-cert /tls/tls.crt --tls-key /tls/tls.key
+done_pod() { [[ $(kubectl get pod "other-app-$1-$SUFFIX" -o jsonpath='{.status.phase}') == "$2" ]]; }
+for pw in plain:Failed nocert:Failed withcert:Succeeded; do
+	wait_for "done_pod ${pw%:*} ${pw#*:}" 60 || die "other-app pod ${pw%:*}: $(kubectl get pod "other-app-${pw%:*}-$SUFFIX" -o jsonpath='{.status.phase}'), want ${pw#*:}: $(kubectl logs "other-app-${pw%:*}-$SUFFIX" 2>&1 | tail -n 2)"
+done
+kubectl logs "other-app-withcert-$SUFFIX" | grep -q '"status":"OK"' || die "the certified client got no offsets: $(kubectl logs "other-app-withcert-$SUFFIX")"
+phase "another app's pods: plain TCP and TLS without a client certificate refused, with the aggregators' certificate answered"
+
+# A parser frozen in the middle of a transaction, then force-deleted (a lost node): its successor has the same pod
+# name, hence the same transactional id, and aborts the open transaction at start. read_committed readers of the
+# parsed topic stall only until then (with a new name they would wait for transaction.timeout.ms, 60 s).
+kcat -C -b "$KAFKA_BROKERS" -t "$PARSED" -o end -u -q -X isolation.level=read_committed -f '%p\n' 2>/dev/null |
+	while read -r p; do echo "$EPOCHREALTIME $p"; done >"$TEST_DIR/arrivals" &
+READER=$!
+wait_for "[[ -s '$TEST_DIR/arrivals' ]]" 30 || die "the read_committed reader of $PARSED got nothing"
+victim=$NAME-parser-1
+vip=$(kubectl get pod "$victim" -o jsonpath='{.status.hostIP}')
+vuid=$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}')
+vpid=$(ss -Hltnp "src $vip:$P_PARSER" | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+[[ -n $vpid ]] || die "no process listens on $vip:$P_PARSER (the parser $victim)"
+T_STOP=$EPOCHREALTIME
+kill -STOP "$vpid"
+kubectl delete pod "$victim" --force --grace-period=0 >/dev/null 2>&1 || die "cannot force-delete $victim"
+kill -KILL "$vpid" 2>/dev/null || true
+replaced() { [[ $(kubectl get pod "$victim" -o jsonpath='{.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == *" True" &&
+	$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}') != "$vuid" ]]; }
+wait_for replaced 90 || die "$victim was not replaced under its name"
+T_BACK=$EPOCHREALTIME
+wait_for "awk -v t=$T_BACK '\$1 > t + 3 { f = 1 } END { exit !f }' '$TEST_DIR/arrivals'" 60 || die "reader got nothing after the replacement"
+kill "$READER" 2>/dev/null || true
+pkill -P "$READER" 2>/dev/null || true
+# the stall: per partition, the longest wait for the next record that spans the moment of the freeze
+STALL=$(awk -v t="$T_STOP" '{ if ($2 in last && last[$2] <= t + 0 && $1 - last[$2] > g) g = $1 - last[$2]; last[$2] = $1 }
+	END { printf "%.1f", g }' "$TEST_DIR/arrivals")
+txid=$(kubectl logs "$victim" | grep -o 'transactional_id=[^ "]*' | head -n 1)
+[[ $txid == "transactional_id=rsvp-parser-$victim" ]] || die "the replacement's transactional id is '$txid', want rsvp-parser-$victim"
+awk -v s="$STALL" 'BEGIN { exit !(s < 30) }' || die "read_committed readers stalled $STALL s after a parser was lost mid-transaction"
+phase "parser $victim frozen mid-transaction and force-deleted: replaced under its name in $(awk -v a="$T_STOP" -v b="$T_BACK" 'BEGIN { printf "%.1f", b - a }') s ($txid); read_committed readers stalled $STALL s (transaction.timeout.ms: 60 s)"
 
 # delete one pod of each service mid-stream: each comes back Ready
 at=$(agg_total "$DB")
@@ -180,7 +242,7 @@ back() {
 	uids=$(kubectl get pods -l "$SEL=$REL" -o jsonpath='{.items[*].metadata.uid}') || return 1
 	for u in $uids; do [[ $gone != *" $u "* ]] || return 1; done
 	for cw in ingestor:1 parser:3 aggregator:3 writer:2; do
-		[[ $(ready_count "$REL" "${cw%:*}") == "${cw#*:}" ]] || return 1
+		[[ $(k8s_ready "$REL" "${cw%:*}") == "${cw#*:}" ]] || return 1
 		[[ $(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=${cw%:*}" --no-headers | wc -l) == "${cw#*:}" ]] || return 1
 	done
 }
@@ -200,37 +262,40 @@ for u in $before; do [[ " $after " != *" $u "* ]] || die "aggregator pod $u was 
 ti=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=aggregator" \
 	-o jsonpath='{range .items[*]}{.spec.containers[0].env[?(@.name=="TRIGGER_INTERVAL")].value}{" "}{end}')
 [[ $ti == "2s 2s 2s " ]] || die "aggregator TRIGGER_INTERVAL after upgrade: '$ti', want 2s on 3 pods"
-phase "helm upgrade (trigger interval 1s -> 2s) rolled the 3 aggregator pods in $((SECONDS - t0)) s"
+phase "helm upgrade (trigger interval 1s -> 2s) rolled the 3 aggregator pods in $((SECONDS - t0)) s (certificates kept)"
 
 # exact counts once everything is consumed
 wait_for "[[ \$(agg_total '$DB') -ge $EXPECTED ]]" 120 || die "sum(response_count) stuck at $(agg_total "$DB") of $EXPECTED"
-idle() { local n; for n in 1 2 3; do
-	[[ $(metric 127.0.0.$n $P_AGG rsvp_aggregator_consumer_lag) == 0 && $(metric 127.0.0.$n $P_AGG rsvp_aggregator_pending_batches) == 0 ]] || return 1; done; }
-wait_for idle 30 || die "aggregators not idle"
+wait_for idle_aggregators 30 || die "aggregators not idle"
 total=$(agg_total "$DB")
 ((total == EXPECTED)) || die "sum(response_count) = $total, expected $EXPECTED"
 agg_compare "$DB" "$LOOPS" || die "rsvp_counts differs from the reference x $LOOPS"
-phase "exact counts: $total RSVPs, reference x $LOOPS key by key"
+! k8s_restarts "$REL" | grep -w OOMKilled || die "a container was OOM-killed"
+phase "exact counts: $total RSVPs, reference x $LOOPS key by key; restarts: $(k8s_restarts "$REL" | awk '{ n += $2 } END { print n + 0 }'), none OOM-killed"
 echo "  memory after the run: $(k8s_pod_rss "$NAME-")"
 
 t0=$SECONDS
 helm uninstall "$REL" --wait --timeout 90s >/dev/null || die "helm uninstall failed"
-INSTALLED=0
-wait_for "nothing_left $REL && [[ -z \$(kubectl get secret -l owner=helm,name=$REL -o name) ]]" 60 || die "left after helm uninstall: $(kubectl get all,cm,secret,pdb,hpa -l $SEL=$REL -o name | tr '\n' ' ')"
+uninstalled "$REL"
+wait_for "k8s_nothing_left $REL && [[ -z \$(kubectl get secret -l owner=helm,name=$REL -o name) ]]" 60 ||
+	die "left after helm uninstall: $(kubectl get all,cm,secret,pdb,hpa -l $SEL=$REL -o name | tr '\n' ' ')"
 stop_replay helm
 phase "helm uninstall left nothing ($((SECONDS - t0)) s)"
 
-# 2. kubectl apply -k: the test overlay, with this run's topics, groups and database on top
+# 3. kubectl apply -k: the test overlay, with this run's topics, groups, database and certificates on top (by name)
 KRAW=k8stest-kz.$SUFFIX.raw KPARSED=k8stest-kz.$SUFFIX.parsed KDLQ=k8stest-kz.$SUFFIX.dlq
-for t in "$KRAW" "$KPARSED" "$KDLQ"; do kafka_topic "$t" 6 || fail "cannot create topic $t"; done
+topics "$KRAW" "$KPARSED" "$KDLQ"
 KDB=$(pg_createdb k8stest_kz) || fail "cannot create database"
 mkdir -p "$TEST_DIR/overlay"
+"$LIB_ROOT/deploy/k8s/writer-certs.sh" "$TEST_DIR/overlay/certs" >/dev/null || fail "deploy/k8s/writer-certs.sh failed"
 cat >"$TEST_DIR/overlay/kustomization.yaml" <<EOK
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [$(realpath --relative-to="$TEST_DIR/overlay" "$LIB_ROOT/deploy/k8s/overlays/test")]
 secretGenerator:
   - {name: rsvp-pipeline-postgres, behavior: replace, literals: ["url=$KDB"]}
+  - {name: rsvp-pipeline-writer-tls, type: kubernetes.io/tls, files: [tls.crt=certs/writer.crt, tls.key=certs/writer.key, ca.crt=certs/ca.crt]}
+  - {name: rsvp-pipeline-aggregator-tls, type: kubernetes.io/tls, files: [tls.crt=certs/aggregator.crt, tls.key=certs/aggregator.key, ca.crt=certs/ca.crt]}
 patches:
   - target: {kind: ConfigMap, name: rsvp-pipeline}
     patch: |-
@@ -238,42 +303,39 @@ patches:
       - {op: replace, path: /data/RAW_TOPIC, value: $KRAW}
       - {op: replace, path: /data/PARSED_TOPIC, value: $KPARSED}
       - {op: replace, path: /data/DLQ_TOPIC, value: $KDLQ}
-  - target: {kind: Deployment, name: rsvp-pipeline-parser}
-    patch: |-
-      - {op: replace, path: /spec/template/spec/containers/0/env/3/value, value: k8stest-kz-parser-$SUFFIX}
-  - target: {kind: StatefulSet, name: rsvp-pipeline-aggregator}
-    patch: |-
-      - {op: replace, path: /spec/template/spec/containers/0/env/3/value, value: k8stest-kz-aggregator-$SUFFIX}
+  - patch: |-
+      {apiVersion: apps/v1, kind: StatefulSet, metadata: {name: rsvp-pipeline-parser},
+       spec: {template: {spec: {containers: [{name: parser, env: [{name: GROUP_ID, value: k8stest-kz-parser-$SUFFIX}]}]}}}}
+  - patch: |-
+      {apiVersion: apps/v1, kind: StatefulSet, metadata: {name: rsvp-pipeline-aggregator},
+       spec: {template: {spec: {containers: [{name: aggregator, env: [{name: GROUP_ID, value: k8stest-kz-aggregator-$SUFFIX}]}]}}}}
 EOK
 kubectl kustomize "$TEST_DIR/overlay" >"$TEST_DIR/kustomized.yaml" || fail "kubectl kustomize of the test overlay failed"
+"$VENV/bin/python" "$LIB_ROOT/tests/integration/k8s_assert.py" workloads "$TEST_DIR/kustomized.yaml" || fail "the per-run overlay broke the workloads"
 start_replay kz "$RECORDED" false
 t0=$SECONDS
 APPLIED=$(cat "$TEST_DIR/kustomized.yaml") # what to delete on exit, whatever happens to the files
 kubectl apply -k "$TEST_DIR/overlay" >"$TEST_DIR/apply.log" 2>&1 || { cat "$TEST_DIR/apply.log"; die "kubectl apply -k failed"; }
-for w in deployment/rsvp-pipeline-ingestor deployment/rsvp-pipeline-parser statefulset/rsvp-pipeline-aggregator deployment/rsvp-pipeline-writer; do
+for w in deployment/rsvp-pipeline-ingestor statefulset/rsvp-pipeline-parser statefulset/rsvp-pipeline-aggregator deployment/rsvp-pipeline-writer; do
 	kubectl rollout status "$w" --timeout=120s >/dev/null || die "$w did not become ready"
 done
 phase "kubectl apply -k: all rolled out in $((SECONDS - t0)) s"
 wait_for "[[ \$(agg_total '$KDB') -ge $RECORDED ]]" 90 || die "kustomize install: sum stuck at $(agg_total "$KDB") of $RECORDED"
-wait_for "[[ \$(metric 127.0.0.1 $P_AGG rsvp_aggregator_consumer_lag) == 0 && \$(metric 127.0.0.1 $P_AGG rsvp_aggregator_pending_batches) == 0 ]]" 30 ||
+wait_for "[[ \$(k8s_metric 127.0.0.1 $P_AGG rsvp_aggregator_consumer_lag) == 0 && \$(k8s_metric 127.0.0.1 $P_AGG rsvp_aggregator_pending_batches) == 0 ]]" 30 ||
 	die "kustomize aggregator not idle"
 total=$(agg_total "$KDB")
 ((total == RECORDED)) || die "kustomize install: sum(response_count) = $total, expected $RECORDED"
 agg_compare "$KDB" 1 || die "kustomize install: rsvp_counts differs from the reference"
 kubectl delete -k "$TEST_DIR/overlay" --wait=true --timeout=90s >/dev/null || die "kubectl delete -k failed"
 APPLIED=
-wait_for "nothing_left rsvp-pipeline && [[ -z \$(kubectl get secret -o name | grep rsvp-pipeline-postgres) ]]" 60 ||
+wait_for "k8s_nothing_left rsvp-pipeline && [[ -z \$(kubectl get secret -o name | grep rsvp-pipeline-) ]]" 60 ||
 	die "left after kubectl delete -k"
 stop_replay kz
-phase "kubectl apply -k: exact counts ($total), kubectl delete -k left nothing"
+phase "kubectl apply -k: exact counts ($total) over mutual TLS, kubectl delete -k left nothing"
 
 T_ON=$((SECONDS - T_CLUSTER))
 t0=$SECONDS
-if ((OWN_CLUSTER)) && [[ ${KEEP_CLUSTER:-0} != 1 ]]; then
-	"$LIB_ROOT/tools/k8s-node.sh" stop >/dev/null 2>&1 9>&- || fail "tools/k8s-node.sh stop failed"
-	OWN_CLUSTER=0
-	how="started and stopped by this test"
-elif ((OWN_CLUSTER)); then how="started by this test, kept (KEEP_CLUSTER=1)"; else how="already running, kept"; fi
-echo "  timing: image $T_IMAGE s, cluster start+load $T_UP s, on the cluster $T_ON s, stop $((SECONDS - t0)) s;" \
-	"whole test $((SECONDS - T_START)) s (cluster $how)"
+how=$(k8s_down)
+echo "  timing: image $K8S_T_IMAGE s, cluster start+load $K8S_T_UP s, on the cluster $T_ON s, stop $((SECONDS - t0)) s;" \
+	"whole test $((SECONDS - K8S_T0)) s (cluster $how)"
 pass

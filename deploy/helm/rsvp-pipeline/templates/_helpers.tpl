@@ -91,6 +91,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* rsvp.tlsAnnotations: the pods that hold the link's certificates roll when Helm generates new ones (a generated
+Secret is read back by lookup, so the checksum moves only when it was deleted to be made anew) */}}
+{{- define "rsvp.tlsAnnotations" -}}
+{{- if and .Values.writerTls.enabled (eq (include "rsvp.tlsSource" .) "generate") }}
+{{- toYaml (dict "checksum/writer-tls" (include (print .Template.BasePath "/writer-tls.yaml") . | sha256sum)) }}
+{{- else }}{}{{- end }}
+{{- end }}
+
 {{/* The demo source's URL (its Service) and whether the ingestor reads it. */}}
 {{- define "rsvp.sourceUrl" -}}
 {{- if .Values.ingestor.sourceUrl }}
@@ -188,7 +196,7 @@ request in flight) of maxBatchMiB per partition it may own (all of them, with on
 {{/*
 rsvp.podTemplate: dict root, component, svc (the service's values), binary, env (list of EnvVar), ports (list of
 ContainerPort beyond metrics), portEnv (list of name/value: port variables the env may refer to), volumes, mounts
-(lists), kafka (true: the service talks to Kafka: Kafka Secrets and KAFKA_* variables). Every
+(lists), annotations (map), kafka (true: the service talks to Kafka: Kafka Secrets and KAFKA_* variables). Every
 service: non-root, read-only root with /tmp on an emptyDir, probes on /healthz and /readyz, the shared ConfigMap
 and optional Kafka Secrets as environment, no service links (their KAFKA_* variables would reach librdkafka
 through the pass-through).
@@ -207,6 +215,9 @@ metadata:
     {{- end }}
   annotations:
     checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    {{- with .annotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     {{- if $root.Values.prometheusAnnotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ $svc.metricsPort | quote }}
