@@ -85,6 +85,7 @@ def workloads(docs):
                 check(env.get("INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
                       f"{where}: INSTANCE_ID is not the pod name")
             if c == "parser":
+                check(env.get("STATIC_MEMBERSHIP", {}).get("value") == "true", f"{where}: STATIC_MEMBERSHIP is not true")
                 check(env.get("INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
                       f"{where}: INSTANCE_ID (the transactional id's suffix) is not the pod name")
             if c in ("writer", "aggregator"):

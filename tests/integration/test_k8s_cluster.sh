@@ -25,7 +25,7 @@ lib_init k8s_cluster
 IMAGE=$K8S_IMAGE
 CHART=$LIB_ROOT/deploy/helm/rsvp-pipeline
 REL=k8stest DEMO=k8sdemo
-LOOPS=${LOOPS:-6}      # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
+LOOPS=${LOOPS:-8}      # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
 RATE=${RATE:-300}      # messages/s: the stream lasts LOOPS*2865/RATE s, long enough to act mid-stream
 DEMO_N=3000            # RSVPs of the demo stream
 # host network: every service has its own port (322xx), the same on every node
@@ -66,14 +66,14 @@ stop_replay() { docker rm -f "k8stest-replay-$1-$SUFFIX" >/dev/null; }
 
 # cluster_values FILE RAW PARSED DLQ DB GROUP_SUFFIX: what this cluster needs on top of the chart's defaults: the
 # image, Kafka and PostgreSQL on 127.0.0.1, a port of its own per service (host network), the writers by node address
-# (no Service routing; the aggregators still check the writer Service's name in its certificate)
+# (no Service routing; the aggregators still check the writer Service's name in its certificate). The caller adds
+# the ingestor's values (a key given twice in one YAML file is an error).
 cluster_values() {
 	cat >"$1" <<EOV
 image: {repository: local/rsvp-pipeline, tag: dev, pullPolicy: Never}
 kafka: {bootstrapServers: "$KAFKA_BROKERS"}
 topics: {raw: $2, parsed: $3, dlq: $4, rawPartitions: 6, parsedPartitions: 6}
 postgres: {url: "$5"}
-ingestor: {metricsPort: $P_INGESTOR}
 parser: {metricsPort: $P_PARSER, groupId: k8stest-parser-$6}
 aggregator: {metricsPort: $P_AGG, groupId: k8stest-aggregator-$6, triggerInterval: 1s, writerUrl: "$WRITERS"}
 writer:
@@ -161,6 +161,36 @@ spread() {
 wait_for spread 60 || die "not every parser/aggregator replica consumed, or not both writers applied batches"
 phase "every parser and aggregator replica consumed messages, both writers applied batches (over mutual TLS)"
 
+# A parser frozen in the middle of a transaction, then force-deleted (a lost node): its successor has the same pod
+# name, hence the same transactional id, and aborts the open transaction at start. read_committed readers of the
+# parsed topic stall only until then (with a new name they would wait for transaction.timeout.ms, 60 s).
+start_bg reader bash -c "kcat -C -b '$KAFKA_BROKERS' -t '$PARSED' -o end -u -q -X isolation.level=read_committed -f '%p\n' |
+	while read -r p; do echo \"\$EPOCHREALTIME \$p\"; done >'$TEST_DIR/arrivals'"
+wait_for "[[ -s '$TEST_DIR/arrivals' ]]" 30 || die "the read_committed reader of $PARSED got nothing"
+victim=$NAME-parser-1
+vip=$(kubectl get pod "$victim" -o jsonpath='{.status.hostIP}')
+vuid=$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}')
+vpid=$(ss -Hltnp "src $vip:$P_PARSER" | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+[[ -n $vpid ]] || die "no process listens on $vip:$P_PARSER (the parser $victim)"
+T_STOP=$EPOCHREALTIME
+kill -STOP "$vpid"
+kubectl delete pod "$victim" --force --grace-period=0 >/dev/null 2>&1 || die "cannot force-delete $victim"
+kill -KILL "$vpid" 2>/dev/null || true
+replaced() { [[ $(kubectl get pod "$victim" -o jsonpath='{.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == *" True" &&
+	$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}') != "$vuid" ]]; }
+wait_for replaced 90 || die "$victim was not replaced under its name"
+T_BACK=$EPOCHREALTIME
+wait_for "awk -v t=$T_BACK '\$1 > t + 3 { f = 1 } END { exit !f }' '$TEST_DIR/arrivals'" 60 || die "reader got nothing after the replacement"
+kill -- -"$(bg_pid reader)" 2>/dev/null || true
+# the stall: per partition, the longest wait for the next record from 2 s before the freeze on (the stream brings
+# ~RATE/6 records a second to each partition: a healthy gap is well under a second)
+STALL=$(awk -v t="$T_STOP" '{ if ($2 in last && last[$2] >= t - 2 && $1 - last[$2] > g) g = $1 - last[$2]; last[$2] = $1 }
+	END { printf "%.1f", g }' "$TEST_DIR/arrivals")
+txid=$(kubectl logs "$victim" | grep -o 'transactional_id=[^ "]*' | head -n 1)
+[[ $txid == "transactional_id=rsvp-parser-$victim" ]] || die "the replacement's transactional id is '$txid', want rsvp-parser-$victim"
+awk -v s="$STALL" 'BEGIN { exit !(s < 30) }' || die "read_committed readers stalled $STALL s after a parser was lost mid-transaction"
+phase "parser $victim frozen mid-transaction and force-deleted: replaced under its name in $(awk -v a="$T_STOP" -v b="$T_BACK" 'BEGIN { printf "%.1f", b - a }') s ($txid); read_committed readers stalled $STALL s (transaction.timeout.ms: 60 s)"
+
 # pods of another app cannot talk to the writer: plain TCP and TLS without a client certificate get no answer, while
 # the same pod with the aggregators' certificate does (the control: the writer is reachable from such a pod).
 # This cluster has no network plugin, so the NetworkPolicy is not enforced here: TLS is what refuses them.
@@ -194,37 +224,6 @@ for pw in plain:Failed nocert:Failed withcert:Succeeded; do
 done
 kubectl logs "other-app-withcert-$SUFFIX" | grep -q '"status":"OK"' || die "the certified client got no offsets: $(kubectl logs "other-app-withcert-$SUFFIX")"
 phase "another app's pods: plain TCP and TLS without a client certificate refused, with the aggregators' certificate answered"
-
-# A parser frozen in the middle of a transaction, then force-deleted (a lost node): its successor has the same pod
-# name, hence the same transactional id, and aborts the open transaction at start. read_committed readers of the
-# parsed topic stall only until then (with a new name they would wait for transaction.timeout.ms, 60 s).
-kcat -C -b "$KAFKA_BROKERS" -t "$PARSED" -o end -u -q -X isolation.level=read_committed -f '%p\n' 2>/dev/null |
-	while read -r p; do echo "$EPOCHREALTIME $p"; done >"$TEST_DIR/arrivals" &
-READER=$!
-wait_for "[[ -s '$TEST_DIR/arrivals' ]]" 30 || die "the read_committed reader of $PARSED got nothing"
-victim=$NAME-parser-1
-vip=$(kubectl get pod "$victim" -o jsonpath='{.status.hostIP}')
-vuid=$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}')
-vpid=$(ss -Hltnp "src $vip:$P_PARSER" | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
-[[ -n $vpid ]] || die "no process listens on $vip:$P_PARSER (the parser $victim)"
-T_STOP=$EPOCHREALTIME
-kill -STOP "$vpid"
-kubectl delete pod "$victim" --force --grace-period=0 >/dev/null 2>&1 || die "cannot force-delete $victim"
-kill -KILL "$vpid" 2>/dev/null || true
-replaced() { [[ $(kubectl get pod "$victim" -o jsonpath='{.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == *" True" &&
-	$(kubectl get pod "$victim" -o jsonpath='{.metadata.uid}') != "$vuid" ]]; }
-wait_for replaced 90 || die "$victim was not replaced under its name"
-T_BACK=$EPOCHREALTIME
-wait_for "awk -v t=$T_BACK '\$1 > t + 3 { f = 1 } END { exit !f }' '$TEST_DIR/arrivals'" 60 || die "reader got nothing after the replacement"
-kill "$READER" 2>/dev/null || true
-pkill -P "$READER" 2>/dev/null || true
-# the stall: per partition, the longest wait for the next record that spans the moment of the freeze
-STALL=$(awk -v t="$T_STOP" '{ if ($2 in last && last[$2] <= t + 0 && $1 - last[$2] > g) g = $1 - last[$2]; last[$2] = $1 }
-	END { printf "%.1f", g }' "$TEST_DIR/arrivals")
-txid=$(kubectl logs "$victim" | grep -o 'transactional_id=[^ "]*' | head -n 1)
-[[ $txid == "transactional_id=rsvp-parser-$victim" ]] || die "the replacement's transactional id is '$txid', want rsvp-parser-$victim"
-awk -v s="$STALL" 'BEGIN { exit !(s < 30) }' || die "read_committed readers stalled $STALL s after a parser was lost mid-transaction"
-phase "parser $victim frozen mid-transaction and force-deleted: replaced under its name in $(awk -v a="$T_STOP" -v b="$T_BACK" 'BEGIN { printf "%.1f", b - a }') s ($txid); read_committed readers stalled $STALL s (transaction.timeout.ms: 60 s)"
 
 # delete one pod of each service mid-stream: each comes back Ready
 at=$(agg_total "$DB")

@@ -12,7 +12,10 @@
 #            its minimum
 #   keda     KEDA's Kafka scaler on consumer lag: a backlog scales the parser and the aggregator up, never past the
 #            partition count (maxReplicas is above it), and back down once caught up
-# SCENARIOS="backlog drain hpa keda" picks some (default: all); BACKLOG_N (1000000) sizes the backlog.
+#   tls      Kafka over TLS (a broker of its own with only an SSL listener) and PostgreSQL with sslmode=verify-full
+#            (a cluster of its own with ssl=on), set through the chart's values alone (kafka.config, extraVolumes,
+#            postgres.url): exact counts key by key, every writer connection encrypted
+# SCENARIOS="backlog drain hpa keda tls" picks some (default: all); BACKLOG_N (1000000) sizes the backlog.
 # metrics-server and KEDA are built once into ${RSVP_CACHE}/addons (tools/k8s-node.sh build-addons) and run beside
 # the control plane (tools/k8s-node.sh addons). Fixed ports: those of test_k8s_cluster.sh (one run at a time).
 set -euo pipefail
@@ -22,7 +25,7 @@ source "$(dirname "$0")/../integration/k8s_lib.sh"
 k8s_lock k8s_cluster # the same cluster and ports as test_k8s_cluster.sh
 lib_init k8s_scenarios
 
-SCENARIOS=" ${SCENARIOS:-backlog drain hpa keda} "
+SCENARIOS=" ${SCENARIOS:-tls backlog drain hpa keda} "
 BACKLOG_N=${BACKLOG_N:-1000000}
 CHART=$LIB_ROOT/deploy/helm/rsvp-pipeline
 IMAGE=$K8S_IMAGE
@@ -40,7 +43,9 @@ sc_cleanup() {
 	for c in "${INSTALLED[@]}"; do helm uninstall "$c" --wait --timeout 60s >/dev/null 2>&1; done
 	for c in "${CONTAINERS[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
 	kubectl uncordon k8s-node-2 k8s-node-3 k8s-node >/dev/null 2>&1
+	kubectl delete secret k8ssc-kafka-ca k8ssc-pg-ca --ignore-not-found >/dev/null 2>&1
 	k8s_down >/dev/null
+	[[ -n ${TLS_PG:-} ]] && env "PG_VAR=$TLS_PG" "PG_PORT=$TLS_PGPORT" "$LIB_ROOT/deploy/local/postgres.sh" clean >/dev/null 2>&1
 	(exit "$rc")
 	lib_cleanup
 }
@@ -140,6 +145,108 @@ if ((NEED_ADDONS)); then
 	t0=$SECONDS
 	"$LIB_ROOT/tools/k8s-node.sh" addons >"$TEST_DIR/addons.log" 2>&1 9>&- || { tail -n 20 "$TEST_DIR/addons.log"; fail "addons did not start"; }
 	phase "metrics-server and KEDA running ($((SECONDS - t0)) s)"
+fi
+
+# --- tls: Kafka over TLS and PostgreSQL verify-full through values alone ---
+if [[ $SCENARIOS == *" tls "* ]]; then
+	t0=$SECONDS
+	D=$TEST_DIR/tls
+	mkdir -p "$D/kafka/data" "$D/kafka/logs"
+	ossl() { openssl "$@" >>"$D/openssl.log" 2>&1 || fail "openssl $1: $(tail -n 3 "$D/openssl.log")"; }
+	ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=rsvp k8s tls CA" -keyout "$D/ca.key" -out "$D/ca.crt" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+	printf '%s\n' subjectAltName=IP:127.0.0.1,DNS:localhost extendedKeyUsage=serverAuth basicConstraints=CA:FALSE >"$D/srv.ext"
+	ossl req -new -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$D/srv.key" -out "$D/srv.csr"
+	ossl x509 -req -in "$D/srv.csr" -CA "$D/ca.crt" -CAkey "$D/ca.key" -CAcreateserial -days 2 -extfile "$D/srv.ext" -out "$D/srv.crt"
+	ossl pkcs8 -topk8 -nocrypt -in "$D/srv.key" -out "$D/srv.pk8"
+	cat "$D/srv.pk8" "$D/srv.crt" "$D/ca.crt" >"$D/broker.pem" # Kafka's PEM keystore: key, then the chain
+	# a broker of its own whose only client listener is SSL (controller PLAINTEXT on loopback)
+	KPORT=$(port_reserve) && KCPORT=$(port_reserve) && TLS_PGPORT=$(port_reserve) || fail "no free port"
+	cat >"$D/kafka/server.properties" <<EOP
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KCPORT
+listeners=SSL://127.0.0.1:$KPORT,CONTROLLER://127.0.0.1:$KCPORT
+advertised.listeners=SSL://127.0.0.1:$KPORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$D/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$D/ca.crt
+ssl.client.auth=none
+log.dirs=$D/kafka/data
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+EOP
+	JARS=$(realpath -m "${KAFKA_LIBS:-$LIB_ROOT/var/kafka/libs}")
+	env -u KAFKA_BOOTSTRAP_SERVERS KAFKA_LIBS="$JARS" deploy/local/kafka.sh libs >"$D/format.log" 2>&1 || fail "Kafka jars: $(tail -n 3 "$D/format.log")"
+	env -u KAFKA_BOOTSTRAP_SERVERS KAFKA_LIBS="$JARS" deploy/local/kafka.sh tool kafka.tools.StorageTool format \
+		-t "$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | sed 's/^-/A/')" -c "$D/kafka/server.properties" \
+		>>"$D/format.log" 2>&1 || fail "formatting the TLS broker: $(tail -n 3 "$D/format.log")"
+	start_bg tls-broker java -Xmx384m -Xms384m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+		-Dkafka.logs.dir="$D/kafka/logs" -cp "$JARS/*" kafka.Kafka "$D/kafka/server.properties"
+	KC=(-b "127.0.0.1:$KPORT" -X security.protocol=ssl -X ssl.ca.location="$D/ca.crt")
+	wait_for "kcat ${KC[*]@Q} -L -m 2 | grep -q '1 brokers:'" 90 || fail "the TLS broker did not answer on SSL://127.0.0.1:$KPORT"
+	# PostgreSQL of its own with ssl=on and a certificate for 127.0.0.1
+	TLS_PG=$D/pg
+	PENV=(env "PG_VAR=$TLS_PG" "PG_PORT=$TLS_PGPORT")
+	"${PENV[@]}" deploy/local/postgres.sh up >"$D/pg.log" 2>&1 || fail "postgres up: $(tail -n 5 "$D/pg.log")"
+	PGREAL=$(readlink -f "$TLS_PG")
+	install -m 0600 -o postgres -g postgres "$D/srv.key" "$PGREAL/server.key"
+	install -m 0644 -o postgres -g postgres "$D/srv.crt" "$PGREAL/server.crt"
+	PLAIN=postgresql://postgres@127.0.0.1:$TLS_PGPORT/postgres
+	for q in "ALTER SYSTEM SET ssl_cert_file = '$PGREAL/server.crt'" "ALTER SYSTEM SET ssl_key_file = '$PGREAL/server.key'" \
+		"ALTER SYSTEM SET ssl = on" "SELECT pg_reload_conf()"; do psql_q "$PLAIN" "$q" >/dev/null; done
+	wait_for "[[ \$(psql_q '$PLAIN' 'SHOW ssl') == on ]]" 10 || fail "ssl not on after reload"
+	phase "tls: a broker with only an SSL listener and PostgreSQL with ssl=on ready ($((SECONDS - t0)) s)"
+	kubectl create secret generic k8ssc-kafka-ca --from-file=ca.crt="$D/ca.crt" >/dev/null
+	kubectl create secret generic k8ssc-pg-ca --from-file=ca.crt="$D/ca.crt" >/dev/null
+	RAW=k8stls.$SUFFIX.raw PARSED=k8stls.$SUFFIX.parsed DLQ=k8stls.$SUFFIX.dlq
+	cat >"$TEST_DIR/tls.yaml" <<EOV
+# TLS to Kafka and verify-full to PostgreSQL, through values alone (docs/deploy.md)
+image: {repository: local/rsvp-pipeline, tag: dev, pullPolicy: Never}
+kafka:
+  bootstrapServers: "127.0.0.1:$KPORT"
+  config: {security.protocol: ssl, ssl.ca.location: /etc/kafka-ca/ca.crt}
+topics: {raw: $RAW, parsed: $PARSED, dlq: $DLQ, rawPartitions: 3, parsedPartitions: 3}
+postgres: {url: "postgresql://postgres@127.0.0.1:$TLS_PGPORT/postgres?sslmode=verify-full&sslrootcert=/etc/pg-ca/ca.crt"}
+ingestor:
+  $(ports_of ingestor)
+  sourceUrl: "http://127.0.0.1:$P_REPLAY/2/rsvps"
+  initialSinceMtime: 0
+  extraVolumes: &kv [{name: kafka-ca, secret: {secretName: k8ssc-kafka-ca}}]
+  extraVolumeMounts: &km [{name: kafka-ca, mountPath: /etc/kafka-ca, readOnly: true}]
+parser:
+  $(ports_of parser k8stls | sed 's/, /\n  /g')
+  extraVolumes: *kv
+  extraVolumeMounts: *km
+aggregator:
+  $(ports_of aggregator k8stls | sed 's/, /\n  /g')
+  extraVolumes: *kv
+  extraVolumeMounts: *km
+writer:
+  $(ports_of writer | sed 's/, strategy/\n  strategy/; s/, port/\n  port/')
+  extraVolumes: [{name: pg-ca, secret: {secretName: k8ssc-pg-ca}}]
+  extraVolumeMounts: [{name: pg-ca, mountPath: /etc/pg-ca, readOnly: true}]
+EOV
+	start_replay tls "$RECORDED" 500
+	install k8stls "$TEST_DIR/tls.yaml"
+	TDB="$PLAIN"
+	exact k8stls "$TDB" "$RECORDED" 1
+	enc=$(psql_q "$PLAIN" "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+		WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid() AND a.application_name NOT LIKE 'psql%'")
+	[[ ${enc%|*} -ge 1 && ${enc%|*} == "${enc#*|}" ]] || die "tls: writer connections encrypted/all: $enc"
+	note "tls: Kafka over SSL only and PostgreSQL verify-full through values: $RECORDED RSVPs exact key by key; writer connections encrypted: ${enc%|*} of ${enc#*|} ($((SECONDS - t0)) s)"
+	stop_replay tls
+	uninstall k8stls
 fi
 
 # --- backlog: 1M RSVPs waiting, memory limits from the queues, no OOM kill ---
