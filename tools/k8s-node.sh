@@ -18,7 +18,11 @@ export KUBECONFIG=$RUN/kubeconfig
 export PATH=$BIN:$PATH
 CTR="ctr -a $RUN/containerd.sock -n k8s.io"
 
-bg() { local n=$1; shift; setsid "$@" >"$LOG/$n.log" 2>&1 </dev/null & echo $! >"$RUN/$n.pid"; }
+# bg NAME CMD...: a daemon in its own session, logging to $LOG/NAME.log, holding none of the caller's other file
+# descriptors (a caller's lock, e.g. `flock FILE test...`, must not live on in the cluster it starts)
+bg() { local n=$1; shift
+  ( for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"; done; exec setsid "$@" ) \
+    >"$LOG/$n.log" 2>&1 </dev/null & echo $! >"$RUN/$n.pid"; }
 waitfor() { for _ in $(seq 1 300); do eval "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; echo "timeout: $1" >&2; return 1; }
 stop_pid() { local f=$RUN/$1.pid; [ -f "$f" ] || return 0; local p; p=$(cat "$f"); rm -f "$f"
   kill "$p" 2>/dev/null || return 0; for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.2; done; kill -9 "$p" 2>/dev/null || true; }

@@ -30,8 +30,12 @@ start() {
 	docker version >/dev/null 2>&1 && return 0
 	deps
 	mkdir -p "$D"
-	setsid dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" -H "$DOCKER_HOST" \
-		--bridge=none --iptables=false --ip6tables=false >"$D/dockerd.log" 2>&1 </dev/null &
+	# none of the caller's other file descriptors (a lock held by `flock FILE test...`) may live on in dockerd
+	(
+		for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done
+		exec setsid dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid" -H "$DOCKER_HOST" \
+			--bridge=none --iptables=false --ip6tables=false
+	) >"$D/dockerd.log" 2>&1 </dev/null &
 	local i
 	for i in $(seq 1 150); do docker version >/dev/null 2>&1 && return 0; sleep 0.2; done
 	tail -n 20 "$D/dockerd.log" >&2

@@ -186,10 +186,10 @@ kill -- -"$(bg_pid reader)" 2>/dev/null || true
 # ~RATE/6 records a second to each partition: a healthy gap is well under a second)
 STALL=$(awk -v t="$T_STOP" '{ if ($2 in last && last[$2] >= t - 2 && $1 - last[$2] > g) g = $1 - last[$2]; last[$2] = $1 }
 	END { printf "%.1f", g }' "$TEST_DIR/arrivals")
-txid=$(kubectl logs "$victim" | grep -o 'transactional_id=[^ "]*' | head -n 1)
-[[ $txid == "transactional_id=rsvp-parser-$victim" ]] || die "the replacement's transactional id is '$txid', want rsvp-parser-$victim"
+txid=$(kubectl logs "$victim" | sed -n 's/.*"transactional_id":"\([^"]*\)".*/\1/p' | head -n 1)
+[[ $txid == "rsvp-parser-$victim" ]] || die "the replacement's transactional id is '$txid', want rsvp-parser-$victim"
 awk -v s="$STALL" 'BEGIN { exit !(s < 30) }' || die "read_committed readers stalled $STALL s after a parser was lost mid-transaction"
-phase "parser $victim frozen mid-transaction and force-deleted: replaced under its name in $(awk -v a="$T_STOP" -v b="$T_BACK" 'BEGIN { printf "%.1f", b - a }') s ($txid); read_committed readers stalled $STALL s (transaction.timeout.ms: 60 s)"
+phase "parser $victim frozen mid-transaction and force-deleted: Ready again under its name in $(awk -v a="$T_STOP" -v b="$T_BACK" 'BEGIN { printf "%.1f", b - a }') s (transactional id $txid); read_committed readers stalled $STALL s (transaction.timeout.ms: 60 s)"
 
 # pods of another app cannot talk to the writer: plain TCP and TLS without a client certificate get no answer, while
 # the same pod with the aggregators' certificate does (the control: the writer is reachable from such a pod).
