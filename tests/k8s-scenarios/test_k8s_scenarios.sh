@@ -81,14 +81,14 @@ ports_of() {
 	writer) echo "metricsPort: $P_WRITER, port: $P_NNG, strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}" ;;
 	esac
 }
-install() { # install REL VALUES TIMEOUT
+release_install() { # release_install REL VALUES TIMEOUT
 	local t0=$SECONDS
 	helm install "$1" "$CHART" -f "$2" --wait --timeout "${3:-180s}" >"$TEST_DIR/helm-$1.log" 2>&1 ||
 		{ cat "$TEST_DIR/helm-$1.log"; die "helm install $1 failed"; }
 	INSTALLED+=("$1")
 	phase "$1: helm install --wait $((SECONDS - t0)) s"
 }
-uninstall() {
+release_uninstall() {
 	helm uninstall "$1" --wait --timeout 120s >/dev/null || die "helm uninstall $1 failed"
 	local c
 	INSTALLED=($(for c in "${INSTALLED[@]}"; do [[ $c == "$1" ]] || echo "$c"; done))
@@ -238,7 +238,7 @@ writer:
   extraVolumeMounts: [{name: pg-ca, mountPath: /etc/pg-ca, readOnly: true}]
 EOV
 	start_replay tls "$RECORDED" 500
-	install k8stls "$TEST_DIR/tls.yaml"
+	release_install k8stls "$TEST_DIR/tls.yaml"
 	TDB="$PLAIN"
 	exact k8stls "$TDB" "$RECORDED" 1
 	enc=$(psql_q "$PLAIN" "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
@@ -246,7 +246,7 @@ EOV
 	[[ ${enc%|*} -ge 1 && ${enc%|*} == "${enc#*|}" ]] || die "tls: writer connections encrypted/all: $enc"
 	note "tls: Kafka over SSL only and PostgreSQL verify-full through values: $RECORDED RSVPs exact key by key; writer connections encrypted: ${enc%|*} of ${enc#*|} ($((SECONDS - t0)) s)"
 	stop_replay tls
-	uninstall k8stls
+	release_uninstall k8stls
 fi
 
 # --- backlog: 1M RSVPs waiting, memory limits from the queues, no OOM kill ---
@@ -264,14 +264,14 @@ aggregator: {replicas: 1, $(ports_of aggregator k8sbl)}
 writer: {$(ports_of writer)}
 EOV
 	t0=$SECONDS
-	install k8sbl "$TEST_DIR/backlog.yaml"
+	release_install k8sbl "$TEST_DIR/backlog.yaml"
 	lim=$(kubectl get sts k8sbl-rsvp-pipeline-parser k8sbl-rsvp-pipeline-aggregator -o jsonpath='{range .items[*]}{.spec.template.spec.containers[0].resources.limits.memory} {end}')
 	exact k8sbl "$DB" "$BACKLOG_N" "" 1800
 	note "backlog: $BACKLOG_N RSVPs caught up in $((SECONDS - t0)) s (1 parser, 1 aggregator, 1 writer; limits parser/aggregator $lim)"
 	note "backlog: peak RSS $(peak_rss $P_PARSER $P_AGG $P_WRITER) (ports $P_PARSER parser, $P_AGG aggregator, $P_WRITER writer)"
 	no_oom k8sbl
 	note "backlog: restarts and reasons: $(k8s_restarts k8sbl | tr '\n' ';')"
-	uninstall k8sbl
+	release_uninstall k8sbl
 fi
 
 # --- drain: a node drained mid-stream ---
@@ -286,7 +286,7 @@ aggregator: {replicas: 3, $(ports_of aggregator k8sdr)}
 writer: {replicas: 2, $(ports_of writer)}
 EOV
 	start_replay drain "$N" 200
-	install k8sdr "$TEST_DIR/drain.yaml"
+	release_install k8sdr "$TEST_DIR/drain.yaml"
 	wait_for "[[ \$(agg_total '$DB') -gt 0 ]]" 60 || die "drain: nothing counted"
 	# the node of the ingestor: it holds the one ingestor and one replica of other services
 	node=$(kubectl get pods -l "$SEL=k8sdr,app.kubernetes.io/component=ingestor" -o jsonpath='{.items[0].spec.nodeName}')
@@ -306,7 +306,7 @@ EOV
 	exact k8sdr "$DB" "$N" 6
 	note "drain: exact counts after the drain: $N RSVPs, reference x 6 key by key"
 	stop_replay drain
-	uninstall k8sdr
+	release_uninstall k8sdr
 fi
 
 # --- hpa: the parser's HPA on CPU, up under a load step and back down ---
@@ -329,7 +329,7 @@ parser:
 aggregator: {$(ports_of aggregator k8shpa)}
 writer: {$(ports_of writer)}
 EOV
-	install k8shpa "$TEST_DIR/hpa.yaml"
+	release_install k8shpa "$TEST_DIR/hpa.yaml"
 	wait_for "kubectl get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods | grep -q k8shpa-rsvp-pipeline-parser" 120 ||
 		die "hpa: metrics-server has no metrics of the parser"
 	t0=$SECONDS
@@ -344,7 +344,7 @@ EOV
 	note "hpa: load step at 4,000 RSVPs/s: parser 1 -> $up_n replicas after $T_UP s; $N RSVPs counted exactly (key by key) at $T_DONE s; back to 1 replica at $((SECONDS - t0)) s"
 	stop_replay hpa
 	no_oom k8shpa
-	uninstall k8shpa
+	release_uninstall k8shpa
 fi
 
 # --- keda: scaled on consumer lag, capped at the partition count ---
@@ -370,7 +370,7 @@ aggregator:
     behavior: {scaleDown: {stabilizationWindowSeconds: 20, policies: [{type: Pods, value: 1, periodSeconds: 10}]}}
 writer: {$(ports_of writer)}
 EOV
-	install k8skd "$TEST_DIR/keda.yaml"
+	release_install k8skd "$TEST_DIR/keda.yaml"
 	for c in parser aggregator; do
 		[[ $(kubectl get scaledobject "k8skd-rsvp-pipeline-$c" -o jsonpath='{.spec.maxReplicaCount}') == 2 ]] || die "keda: $c maxReplicaCount is not the partition count 2"
 	done
@@ -395,7 +395,7 @@ EOV
 	((max == 2)) || die "keda: $max replicas seen, the partition count is 2"
 	note "keda: $N RSVPs of backlog: parser 1 -> 2 at $T_PUP s, aggregator 1 -> 2 at $T_AUP s (never above 2 = partitions, maxReplicas 3); counted exactly at $T_DONE s; both back to 1 at $T_DOWN s"
 	no_oom k8skd
-	uninstall k8skd
+	release_uninstall k8skd
 fi
 
 echo "  summary:"
