@@ -76,15 +76,15 @@ addon_src() {   # MODULE VERSION -> prints a writable copy of the module's sourc
   fi
   echo "$dst"
 }
-build_addons() {
-  local src
+build_addons() {   # [metrics-server|keda|all]
+  local src want=${1:-all}
   mkdir -p "$ADDONS/bin"
-  if [ "$(cat "$ADDONS/bin/.metrics-server" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]; then
+  if [ "$want" != keda ] && [ "$(cat "$ADDONS/bin/.metrics-server" 2>/dev/null)" != "$METRICS_SERVER_VERSION" ]; then
     src=$(addon_src sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION")
     (cd "$src" && go build -o "$ADDONS/bin/metrics-server" -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=v$METRICS_SERVER_VERSION" ./cmd/metrics-server)
     echo "$METRICS_SERVER_VERSION" >"$ADDONS/bin/.metrics-server"
   fi
-  if [ "$(cat "$ADDONS/bin/.keda" 2>/dev/null)" != "$KEDA_VERSION" ]; then
+  if [ "$want" != metrics-server ] && [ "$(cat "$ADDONS/bin/.keda" 2>/dev/null)" != "$KEDA_VERSION" ]; then
     src=$(addon_src github.com/kedacore/keda/v2 "$KEDA_VERSION")
     sed -i -E "s/^go [0-9.]+$/go ${KEDA_GO#go}/; /^toolchain /d" "$src/go.mod"
     local l="-s -w -X=github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION -X=github.com/kedacore/keda/v2/version.GitCommit=v$KEDA_VERSION"
@@ -292,63 +292,58 @@ EOC
 # probes 26447/26448). The apiserver reaches the two aggregated APIs through ExternalName Services pointing at
 # 127.0.0.1 (its service resolver dials the ExternalName: no kube-proxy needed). Idempotent; `stop` ends them.
 MS_PORT=26444 KEDA_ADAPTER_PORT=26445 KEDA_GRPC_PORT=26446
-addons() {
-  build_addons
-  front_proxy_pki
-  local keda_src; keda_src=$(addon_src github.com/kedacore/keda/v2 "$KEDA_VERSION")
-  kubectl apply --server-side -f "$keda_src/config/crd/bases" >/dev/null
-  kubectl create namespace keda --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-  local kc="--kubeconfig=$KUBECONFIG --authentication-kubeconfig=$KUBECONFIG --authorization-kubeconfig=$KUBECONFIG"
-  [ -f "$RUN/metrics-server.pid" ] && kill -0 "$(cat "$RUN/metrics-server.pid")" 2>/dev/null ||
-    bg metrics-server "$ADDONS/bin/metrics-server" $kc --secure-port=$MS_PORT --bind-address=127.0.0.1 \
-      --cert-dir="$K/metrics-server" --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP \
-      --metric-resolution=10s
-  [ -f "$RUN/keda-operator.pid" ] && kill -0 "$(cat "$RUN/keda-operator.pid")" 2>/dev/null ||
-    bg keda-operator env POD_NAMESPACE=keda POD_NAME=keda-operator KEDA_CLUSTER_OBJECT_NAMESPACE=keda WATCH_NAMESPACE= \
-      "$ADDONS/bin/keda-operator" --leader-elect=false --enable-cert-rotation=false --cert-dir="$K/pki/keda" \
-      --metrics-bind-address=127.0.0.1:26447 --health-probe-bind-address=127.0.0.1:26448 \
-      --metrics-service-bind-address=127.0.0.1:$KEDA_GRPC_PORT --ca-dir="$K/pki/keda" --zap-log-level=info
-  [ -f "$RUN/keda-adapter.pid" ] && kill -0 "$(cat "$RUN/keda-adapter.pid")" 2>/dev/null ||
-    bg keda-adapter env POD_NAMESPACE=keda "$ADDONS/bin/keda-adapter" $kc --lister-kubeconfig="$KUBECONFIG" \
-      --secure-port=$KEDA_ADAPTER_PORT --bind-address=127.0.0.1 --cert-dir="$K/pki/keda" \
-      --tls-cert-file="$K/pki/keda/tls.crt" --tls-private-key-file="$K/pki/keda/tls.key" \
-      --metrics-service-address=127.0.0.1:$KEDA_GRPC_PORT --zap-log-level=info
+running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# aggregated_api NAME GROUP PORT NAMESPACE: APIService v1beta1.GROUP -> ExternalName Service NAME (127.0.0.1:PORT)
+aggregated_api() {
   kubectl apply -f - >/dev/null <<EOC
 apiVersion: v1
 kind: Service
-metadata: {name: metrics-server, namespace: kube-system}
+metadata: {name: $1, namespace: $4}
 spec: {type: ExternalName, externalName: 127.0.0.1}
 ---
 apiVersion: apiregistration.k8s.io/v1
 kind: APIService
-metadata: {name: v1beta1.metrics.k8s.io}
+metadata: {name: v1beta1.$2}
 spec:
-  service: {name: metrics-server, namespace: kube-system, port: $MS_PORT}
-  group: metrics.k8s.io
-  version: v1beta1
-  insecureSkipTLSVerify: true
-  groupPriorityMinimum: 100
-  versionPriority: 100
----
-apiVersion: v1
-kind: Service
-metadata: {name: keda-metrics-apiserver, namespace: keda}
-spec: {type: ExternalName, externalName: 127.0.0.1}
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.external.metrics.k8s.io}
-spec:
-  service: {name: keda-metrics-apiserver, namespace: keda, port: $KEDA_ADAPTER_PORT}
-  group: external.metrics.k8s.io
+  service: {name: $1, namespace: $4, port: $3}
+  group: $2
   version: v1beta1
   insecureSkipTLSVerify: true
   groupPriorityMinimum: 100
   versionPriority: 100
 EOC
-  waitfor "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes"
-  waitfor "kubectl get --raw /apis/external.metrics.k8s.io/v1beta1"
-  echo "addons ready: metrics-server $METRICS_SERVER_VERSION, KEDA $KEDA_VERSION"
+}
+addons() {   # [metrics-server|keda|all]
+  local want=${1:-all} kc="--kubeconfig=$KUBECONFIG --authentication-kubeconfig=$KUBECONFIG --authorization-kubeconfig=$KUBECONFIG"
+  build_addons "$want"
+  front_proxy_pki
+  if [ "$want" != keda ]; then
+    running metrics-server ||
+      bg metrics-server "$ADDONS/bin/metrics-server" $kc --secure-port=$MS_PORT --bind-address=127.0.0.1 \
+        --cert-dir="$K/metrics-server" --kubelet-insecure-tls --kubelet-preferred-address-types=InternalIP \
+        --metric-resolution=10s --kubelet-request-timeout=5s
+    aggregated_api metrics-server metrics.k8s.io $MS_PORT kube-system
+    waitfor "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes"
+    echo "metrics-server $METRICS_SERVER_VERSION ready"
+  fi
+  if [ "$want" != metrics-server ]; then
+    local keda_src; keda_src=$(addon_src github.com/kedacore/keda/v2 "$KEDA_VERSION")
+    kubectl apply --server-side -f "$keda_src/config/crd/bases" >/dev/null
+    kubectl create namespace keda --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    running keda-operator ||
+      bg keda-operator env POD_NAMESPACE=keda POD_NAME=keda-operator KEDA_CLUSTER_OBJECT_NAMESPACE=keda WATCH_NAMESPACE= \
+        "$ADDONS/bin/keda-operator" --leader-elect=false --enable-cert-rotation=false --cert-dir="$K/pki/keda" \
+        --metrics-bind-address=127.0.0.1:26447 --health-probe-bind-address=127.0.0.1:26448 \
+        --metrics-service-bind-address=127.0.0.1:$KEDA_GRPC_PORT --ca-dir="$K/pki/keda" --zap-log-level=info
+    running keda-adapter ||
+      bg keda-adapter env POD_NAMESPACE=keda "$ADDONS/bin/keda-adapter" $kc --lister-kubeconfig="$KUBECONFIG" \
+        --secure-port=$KEDA_ADAPTER_PORT --bind-address=127.0.0.1 --cert-dir="$K/pki/keda" \
+        --tls-cert-file="$K/pki/keda/tls.crt" --tls-private-key-file="$K/pki/keda/tls.key" \
+        --metrics-service-address=127.0.0.1:$KEDA_GRPC_PORT --zap-log-level=info
+    aggregated_api keda-metrics-apiserver external.metrics.k8s.io $KEDA_ADAPTER_PORT keda
+    waitfor "kubectl get --raw /apis/external.metrics.k8s.io/v1beta1"
+    echo "KEDA $KEDA_VERSION ready"
+  fi
 }
 
 stop() {   # kills pods, unmounts, removes the kubepods cgroups, restores sysctls, wipes cluster state (keeps images, PKI)
@@ -363,6 +358,6 @@ stop() {   # kills pods, unmounts, removes the kubepods cgroups, restores sysctl
 }
 
 case "${1:-}" in
-  build) build ;; build-addons) build_addons ;; addons) addons ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
-  *) echo "usage: $0 build|build-addons|start|addons|stop|load IMAGE...|env" >&2; exit 2 ;;
+  build) build ;; build-addons) shift; build_addons "$@" ;; addons) shift; addons "$@" ;; start) start ;; stop) stop ;; load) shift; load "$@" ;; env) echo "export KUBECONFIG=$KUBECONFIG" ;;
+  *) echo "usage: $0 build|build-addons [WHICH]|start|addons [WHICH]|stop|load IMAGE...|env   (WHICH: metrics-server|keda|all)" >&2; exit 2 ;;
 esac

@@ -81,12 +81,13 @@ ports_of() {
 	writer) echo "metricsPort: $P_WRITER, port: $P_NNG, strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}" ;;
 	esac
 }
-release_install() { # release_install REL VALUES TIMEOUT
-	local t0=$SECONDS
-	helm install "$1" "$CHART" -f "$2" --wait --timeout "${3:-180s}" >"$TEST_DIR/helm-$1.log" 2>&1 ||
-		{ cat "$TEST_DIR/helm-$1.log"; die "helm install $1 failed"; }
-	INSTALLED+=("$1")
-	phase "$1: helm install --wait $((SECONDS - t0)) s"
+release_install() { # release_install REL VALUES [TIMEOUT [helm options...]]
+	local t0=$SECONDS rel=$1 values=$2 timeout=${3:-180s}
+	shift $(($# < 3 ? $# : 3))
+	helm install "$rel" "$CHART" -f "$values" --wait --timeout "$timeout" "$@" >"$TEST_DIR/helm-$rel.log" 2>&1 ||
+		{ cat "$TEST_DIR/helm-$rel.log"; die "helm install $rel failed"; }
+	INSTALLED+=("$rel")
+	phase "$rel: helm install --wait $((SECONDS - t0)) s"
 }
 release_uninstall() {
 	helm uninstall "$1" --wait --timeout 120s >/dev/null || die "helm uninstall $1 failed"
@@ -132,19 +133,21 @@ peak_rss() {
 	echo "$out"
 }
 
-NEED_ADDONS=0
-[[ $SCENARIOS == *" hpa "* || $SCENARIOS == *" keda "* ]] && NEED_ADDONS=1
-if ((NEED_ADDONS)); then
+ADDONS=
+[[ $SCENARIOS == *" hpa "* ]] && ADDONS=metrics-server
+[[ $SCENARIOS == *" keda "* ]] && ADDONS=${ADDONS:+all}${ADDONS:-keda}
+if [[ -n $ADDONS ]]; then
 	t0=$SECONDS
-	"$LIB_ROOT/tools/k8s-node.sh" build-addons >"$TEST_DIR/addons-build.log" 2>&1 ||
-		{ tail -n 20 "$TEST_DIR/addons-build.log"; fail "building metrics-server/KEDA failed"; }
-	phase "metrics-server and KEDA binaries ready ($((SECONDS - t0)) s)"
+	"$LIB_ROOT/tools/k8s-node.sh" build-addons "$ADDONS" >"$TEST_DIR/addons-build.log" 2>&1 ||
+		{ tail -n 20 "$TEST_DIR/addons-build.log"; fail "building the add-ons ($ADDONS) failed"; }
+	phase "add-on binaries ready: $ADDONS ($((SECONDS - t0)) s)"
 fi
 k8s_up $P_INGESTOR $P_PARSER $P_AGG $P_WRITER $P_NNG $P_REPLAY $P_REPLAY_M
-if ((NEED_ADDONS)); then
+if [[ -n $ADDONS ]]; then
 	t0=$SECONDS
-	"$LIB_ROOT/tools/k8s-node.sh" addons >"$TEST_DIR/addons.log" 2>&1 9>&- || { tail -n 20 "$TEST_DIR/addons.log"; fail "addons did not start"; }
-	phase "metrics-server and KEDA running ($((SECONDS - t0)) s)"
+	"$LIB_ROOT/tools/k8s-node.sh" addons "$ADDONS" >"$TEST_DIR/addons.log" 2>&1 9>&- ||
+		{ tail -n 20 "$TEST_DIR/addons.log"; fail "the add-ons ($ADDONS) did not start"; }
+	phase "$(tr '\n' ' ' <"$TEST_DIR/addons.log")($((SECONDS - t0)) s)"
 fi
 
 # --- tls: Kafka over TLS and PostgreSQL verify-full through values alone ---
@@ -329,17 +332,21 @@ parser:
 aggregator: {$(ports_of aggregator k8shpa)}
 writer: {$(ports_of writer)}
 EOV
-	release_install k8shpa "$TEST_DIR/hpa.yaml"
+	# installed without its ingestor, which is Ready only once its source answers: the load step starts later
+	release_install k8shpa "$TEST_DIR/hpa.yaml" 180s --set ingestor.enabled=false
 	wait_for "kubectl get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods | grep -q k8shpa-rsvp-pipeline-parser" 120 ||
 		die "hpa: metrics-server has no metrics of the parser"
+	wait_for "[[ \$(kubectl get hpa k8shpa-rsvp-pipeline-parser -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization}') =~ ^[0-9]+$ ]]" 120 ||
+		die "hpa: the HPA reads no CPU utilization: $(kubectl get hpa -o wide | tail -n 1)"
 	t0=$SECONDS
 	start_replay hpa "$N" 4000 # the load step: ~43 s of RSVPs at 4,000/s
+	helm upgrade k8shpa "$CHART" --reuse-values --set ingestor.enabled=true --wait --timeout 120s >/dev/null ||
+		die "hpa: helm upgrade turning the ingestor on failed"
 	wait_for "(( \$(replicas k8shpa parser) >= 2 ))" 240 || die "hpa: the parser was not scaled up (HPA: $(kubectl get hpa -o wide | tail -n 1))"
 	T_UP=$((SECONDS - t0))
 	up_n=$(replicas k8shpa parser)
 	exact k8shpa "$DB" "$N" 60 900
 	T_DONE=$((SECONDS - t0))
-	max_n=$(kubectl get hpa k8shpa-rsvp-pipeline-parser -o jsonpath='{.status.desiredReplicas}')
 	wait_for "[[ \$(replicas k8shpa parser) == 1 ]]" 300 || die "hpa: the parser was not scaled back to 1 (HPA: $(kubectl get hpa -o wide | tail -n 1))"
 	note "hpa: load step at 4,000 RSVPs/s: parser 1 -> $up_n replicas after $T_UP s; $N RSVPs counted exactly (key by key) at $T_DONE s; back to 1 replica at $((SECONDS - t0)) s"
 	stop_replay hpa
