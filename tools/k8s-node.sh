@@ -336,7 +336,7 @@ addons() {   # [metrics-server|keda|all]
         --metrics-bind-address=127.0.0.1:26447 --health-probe-bind-address=127.0.0.1:26448 \
         --metrics-service-bind-address=127.0.0.1:$KEDA_GRPC_PORT --ca-dir="$K/pki/keda" --zap-log-level=info
     running keda-adapter ||
-      bg keda-adapter env POD_NAMESPACE=keda "$ADDONS/bin/keda-adapter" $kc --lister-kubeconfig="$KUBECONFIG" \
+      bg keda-adapter env POD_NAMESPACE=keda WATCH_NAMESPACE= KEDA_CLUSTER_OBJECT_NAMESPACE=keda "$ADDONS/bin/keda-adapter" $kc --lister-kubeconfig="$KUBECONFIG" \
         --secure-port=$KEDA_ADAPTER_PORT --bind-address=127.0.0.1 --cert-dir="$K/pki/keda" \
         --tls-cert-file="$K/pki/keda/tls.crt" --tls-private-key-file="$K/pki/keda/tls.key" \
         --metrics-service-address=127.0.0.1:$KEDA_GRPC_PORT --zap-log-level=info

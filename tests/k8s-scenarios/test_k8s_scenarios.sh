@@ -361,8 +361,10 @@ if [[ $SCENARIOS == *" keda "* ]]; then
 	cat >>"$TEST_DIR/keda.yaml" <<EOV
 keda: {enabled: true, pollingInterval: 5, cooldownPeriod: 30, lagThreshold: 2000}
 ingestor: {enabled: false}
+# a consumer held to 10m of CPU keeps a 300k backlog for about a minute: long enough for KEDA to see the lag
 parser:
   $(ports_of parser k8skd | sed 's/, /\n  /g')
+  resources: {requests: {cpu: 10m, memory: 96Mi}, limits: {cpu: 10m}}
   autoscaling:
     enabled: true
     minReplicas: 1
@@ -370,6 +372,7 @@ parser:
     behavior: {scaleDown: {stabilizationWindowSeconds: 20, policies: [{type: Pods, value: 1, periodSeconds: 10}]}}
 aggregator:
   $(ports_of aggregator k8skd | sed 's/, /\n  /g')
+  resources: {requests: {cpu: 10m, memory: 48Mi}, limits: {cpu: 10m}}
   autoscaling:
     enabled: true
     minReplicas: 1
