@@ -135,7 +135,7 @@ peak_rss() {
 
 ADDONS=
 [[ $SCENARIOS == *" hpa "* ]] && ADDONS=metrics-server
-[[ $SCENARIOS == *" keda "* ]] && ADDONS=${ADDONS:+all}${ADDONS:-keda}
+[[ $SCENARIOS == *" keda "* ]] && { [[ -n $ADDONS ]] && ADDONS=all || ADDONS=keda; }
 if [[ -n $ADDONS ]]; then
 	t0=$SECONDS
 	"$LIB_ROOT/tools/k8s-node.sh" build-addons "$ADDONS" >"$TEST_DIR/addons-build.log" 2>&1 ||
@@ -296,6 +296,11 @@ EOV
 	on_node() { kubectl get pods -l "$SEL=k8sdr" --field-selector "spec.nodeName=$node" -o name | sed 's|pod/k8sdr-rsvp-pipeline-||' | tr '\n' ' '; }
 	before=$(on_node)
 	ready_before=$(for c in parser aggregator writer; do echo -n "$c $(k8s_ready k8sdr $c)/$(kubectl get pods -l "$SEL=k8sdr,app.kubernetes.io/component=$c" --no-headers | wc -l) "; done)
+	# the aggregator beyond the partitions stands by Ready (it could take over: in the group, the writer answers)
+	standby=
+	wait_for "for n in 1 2 3; do curl -fsS -m 2 http://127.0.0.\$n:$P_AGG/readyz | grep -q standby && standby=\$n && break; done; [[ -n \$standby ]]" 60 ||
+		die "drain: no aggregator stands by Ready with the reason in /readyz"
+	standby_why=$(curl -fsS -m 2 "http://127.0.0.$standby:$P_AGG/readyz")
 	at=$(agg_total "$DB")
 	t0=$SECONDS
 	kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout=180s >"$TEST_DIR/drain.log" 2>&1 ||
@@ -304,6 +309,7 @@ EOV
 	[[ -z $(on_node) ]] || die "pods left on the drained node: $(on_node)"
 	wait_for "[[ \$(k8s_ready k8sdr ingestor) == 1 && \$(k8s_ready k8sdr writer) == 2 && \$(k8s_ready k8sdr parser) == 2 ]]" 120 ||
 		die "drain: the moved pods did not become Ready elsewhere"
+	note "drain: standby aggregator on 127.0.0.$standby: /readyz 200 '$standby_why'"
 	note "drain: $node (held: $before; Ready before: $ready_before) drained in $T_DRAIN s at $at of $N counted; ingestor, 2 parsers, 2 writers Ready on the other nodes after $((SECONDS - t0)) s"
 	kubectl uncordon "$node" >/dev/null
 	exact k8sdr "$DB" "$N" 6
