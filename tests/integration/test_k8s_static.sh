@@ -85,7 +85,7 @@ done
 refused=(
 	"parser: {resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 200Mi}}}|parser.resources.limits.memory 200Mi is below the 224Mi its queues need"
 	"aggregator: {writerUrl: 'tcp://w:7400'}|with writerTls.enabled every writer address must be tls+tcp://"
-	"writer: {workers: 8, resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 1Gi}}}|writer.resources.limits.memory 1Gi is below the 1088Mi its queues need"
+	"writer: {workers: 8, resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 256Mi}}}|writer.resources.limits.memory 256Mi is below the 418Mi its queues need"
 )
 for r in "${refused[@]}"; do
 	printf '%s\n' "${r%%|*}" >"$T/bad.yaml"

@@ -138,7 +138,9 @@ rsvp.memoryLimit: dict root, component, svc -> the memory limit in MiB that the 
 prefetch and produce queues, the writer's largest requests), plus 64 MiB for the process itself. Consumers count
 their prefetch queue twice: librdkafka fills it from fetch responses whose buffers stay allocated until the last
 message cut from them is freed. The aggregator also holds up to two batches (the table being counted and the
-request in flight) of maxBatchMiB per partition it may own (all of them, with one replica).
+request in flight) of maxBatchMiB per partition it may own (all of them, with one replica). The writer: 64 MiB plus
+what its requests can hold (rsvp.writerMemory, passed to it as MAX_MEMORY so that it refuses to start with limits
+that could exceed it).
 */}}
 {{- define "rsvp.memoryNeed" -}}
 {{- $v := .svc }}
@@ -146,8 +148,14 @@ request in flight) of maxBatchMiB per partition it may own (all of them, with on
 {{- if eq .component "ingestor" }}{{ $need = add $need (div $v.kafkaQueueKbytes 1024) }}{{ end }}
 {{- if eq .component "parser" }}{{ $need = add $need (mul 2 (div $v.fetchQueueKbytes 1024)) (div $v.produceQueueKbytes 1024) }}{{ end }}
 {{- if eq .component "aggregator" }}{{ $need = add $need (mul 2 (div $v.queueKbytes 1024)) (mul 2 $v.maxBatchMiB .root.Values.topics.parsedPartitions) }}{{ end }}
-{{- if eq .component "writer" }}{{ $need = add $need (mul 2 $v.maxRequestMiB $v.workers) }}{{ end }}
+{{- if eq .component "writer" }}{{ $need = add $need (include "rsvp.writerMemory" $v | int) }}{{ end }}
 {{- $need }}
+{{- end }}
+
+{{/* rsvp.writerMemory: the writer's values -> MiB its requests can hold at most (its MAX_MEMORY): every connection
+and worker a request of maxRequestMiB plus its receive buffer (up to 1 MiB), every worker a decode arena */}}
+{{- define "rsvp.writerMemory" -}}
+{{- add (mul (add .maxConnections .workers) (add .maxRequestMiB (min .maxRequestMiB 1))) (mul .workers .maxDecodeMiB) }}
 {{- end }}
 
 {{/* rsvp.resources: dict root, component, svc -> resources with the memory limit computed, or checked when set */}}
