@@ -15,6 +15,7 @@ const char *err_str(int code)
     case ERR_NOTFOUND: return "not found";
     case ERR_STALE: return "stale";
     case ERR_CLOSED: return "closed";
+    case ERR_ABORTED: return "transaction aborted";
     default: return "unknown error";
     }
 }

@@ -67,8 +67,8 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
-/* rsvp_<service>_<suffix> with characters outside [a-zA-Z0-9_] turned into '_'. */
-static void metric_name(char *out, size_t cap, const char *service, const char *suffix)
+/* kafka_metric_name: see kafka.h. */
+void kafka_metric_name(char *out, size_t cap, const char *service, const char *suffix)
 {
     snprintf(out, cap, "rsvp_%s_%s", service && *service ? service : "unknown", suffix);
     for (char *p = out; *p; p++) {
@@ -82,12 +82,12 @@ static void metric_name(char *out, size_t cap, const char *service, const char *
 static void register_metrics(const char *service)
 {
     char name[160];
-    metric_name(name, sizeof name, service, "kafka_errors_total");
+    kafka_metric_name(name, sizeof name, service, "kafka_errors_total");
     atomic_store(&g_errors[0],
                  metrics_counter(name, "fatal=\"0\"", "Errors reported by librdkafka's error callback."));
     atomic_store(&g_errors[1],
                  metrics_counter(name, "fatal=\"1\"", "Errors reported by librdkafka's error callback."));
-    metric_name(name, sizeof name, service, "kafka_log_total");
+    kafka_metric_name(name, sizeof name, service, "kafka_log_total");
     for (int i = 0; i < 4; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "level=\"%s\"", LOG_LEVEL_NAMES[i]);
@@ -218,9 +218,22 @@ int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms)
     }
 }
 
+/* kafka_error_kind: see kafka.h. */
+int kafka_error_kind(const rd_kafka_error_t *e)
+{
+    if (rd_kafka_error_is_fatal(e))
+        return ERR_FATAL;
+    if (rd_kafka_error_txn_requires_abort(e))
+        return ERR_ABORTED;
+    if (rd_kafka_error_is_retriable(e) || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+        return ERR_RETRY;
+    return ERR_INVALID;
+}
+
 #define INIT_STEP_MS 250   /* one init_transactions call; resumed until done */
 #define INIT_LOG_MS  30000 /* how often a still unfinished one is logged */
 
+/* kafka_init_transactions: see kafka.h. The producer's thread. */
 int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t errlen)
 {
     int64_t waited_ms = 0;
@@ -232,22 +245,24 @@ int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t er
         if (!e)
             return 0;
         snprintf(errstr, errlen, "%s: %s", rd_kafka_error_name(e), rd_kafka_error_string(e));
-        int fatal = rd_kafka_error_is_fatal(e), retriable = rd_kafka_error_is_retriable(e);
+        int kind = kafka_error_kind(e);
         int timed_out = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__TIMED_OUT;
         rd_kafka_error_destroy(e);
-        if (fatal)
+        if (kind == ERR_FATAL)
             return ERR_FATAL;
         if (timed_out) {
             waited_ms += INIT_STEP_MS;
             if (waited_ms % INIT_LOG_MS == 0)
                 log_warn("init transactions: retrying", "error=%s waited_ms=%lld", errstr,
                          (long long)waited_ms);
-        } else if (retriable) {
-            log_warn("init transactions: retrying", "error=%s", errstr);
-            clock_sleep_ms(backoff_next(bo)); /* returns early on a stop signal */
-        } else {
-            return ERR_STALE;
+            continue;
         }
+        if (kind == ERR_RETRY)
+            log_warn("init transactions: retrying", "error=%s", errstr);
+        else
+            log_error("init transactions failed (not retriable): retrying after a backoff", "error=%s",
+                      errstr);
+        clock_sleep_ms(backoff_next(bo)); /* returns early on a stop signal */
     }
 }
 

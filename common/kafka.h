@@ -30,12 +30,25 @@ int64_t kafka_consumer_lag(rd_kafka_t *rk);
  * ERR_TIMEOUT, or ERR_CLOSED when a stop signal (sig.h) arrived while waiting. */
 int kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
 
+/* kafka_metric_name: "rsvp_<service>_<suffix>" into out (cap bytes), every character outside
+ * [a-zA-Z0-9_] turned into '_': the name every Kafka metric of a service is registered under. */
+void kafka_metric_name(char *out, size_t cap, const char *service, const char *suffix);
+
+/* kafka_error_kind: what a failed call of librdkafka's transactional API (an rd_kafka_error_t)
+ * leaves the caller to do, by the error's own flags, in this order:
+ *   ERR_FATAL    the handle is unusable (e.g. fenced by a newer instance): stop, destroy it;
+ *   ERR_ABORTED  the transaction is doomed: abort it, then redo its work (txn_requires_abort);
+ *   ERR_RETRY    the same call may be repeated (retriable, or timed out: it goes on in the background);
+ *   ERR_INVALID  none of these: the call cannot succeed as made (e.g. _STATE); the caller decides.
+ * Does not free e. Any thread. */
+int kafka_error_kind(const rd_kafka_error_t *e);
+
 /* kafka_init_transactions: rd_kafka_init_transactions until it succeeds, in resumable 250 ms steps
  * (SIGTERM stays prompt while the broker is unreachable or refuses us), serving the handle's
  * callbacks between steps so errors reach logs and metrics. A timeout is resumed at once (logged
- * every 30 s); another retriable error is logged and retried after backoff_next(bo). Returns 0,
- * ERR_CLOSED (stop signal), ERR_FATAL (fatal error), or ERR_STALE (neither fatal nor retriable: the
- * caller decides); librdkafka's message in errstr. */
+ * every 30 s); any other error that is not fatal is logged and retried after backoff_next(bo): a
+ * restart would meet the same broker. Returns 0, ERR_CLOSED (stop signal) or ERR_FATAL (fatal
+ * error); librdkafka's message in errstr. */
 int kafka_init_transactions(rd_kafka_t *rk, backoff *bo, char *errstr, size_t errlen);
 
 /* kafka_producer_destroy: rd_kafka_destroy of a producer, made safe after a fatal error. With

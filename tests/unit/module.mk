@@ -9,6 +9,8 @@ $(eval $(call unit_test,test_sig,tests/unit/test_sig.c,))
 $(eval $(call unit_test,test_http,tests/unit/test_http.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_kafka,tests/unit/test_kafka.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_kafka_fenced,tests/unit/test_kafka_fenced.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_ktxn,tests/unit/test_ktxn.c,$(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_kgroup,tests/unit/test_kgroup.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_msgblock,tests/unit/test_msgblock.c,))
 
 $(BUILD)/tests/metrics_dump: $(call objs,tests/unit/metrics_dump.c) $(BUILD)/lib/libcommon.a
