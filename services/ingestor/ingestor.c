@@ -401,7 +401,7 @@ int ingestor_run(ingestor *g)
     source_stop(g->src);
     httpd_set_ready(g->httpd, 0, "stopping");
     if (rc == 0 && g->hold == HOLD_ABORT)
-        rc = rollback(g, "produce failed", 1) == 0 ? ERR_STALE : ERR_FATAL;
+        rc = rollback(g, "produce failed", 1) == 0 ? ERR_ABORTED : ERR_FATAL;
     if (rc == 0 && producer_txn_open(g->prod)) {
         char err[256] = "";
         int crc = producer_commit(g->prod, err, sizeof err);
@@ -411,7 +411,7 @@ int ingestor_run(ingestor *g)
                 rc = ERR_NOMEM;
         } else {
             log_error("final commit failed", "error=%s", err);
-            rc = crc == ERR_FATAL ? ERR_FATAL : ERR_STALE;
+            rc = crc == ERR_FATAL ? ERR_FATAL : ERR_ABORTED;
         }
     }
     update_status(g);

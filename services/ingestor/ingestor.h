@@ -39,7 +39,7 @@ void ingestor_free(ingestor *g);
 
 /* ingestor_run: loop until sig_stopping() or a fatal Kafka error, waking at least every 100 ms.
  * On stop: stops reading the source and commits the open transaction. Returns 0 (stopped, all
- * produced data committed), ERR_FATAL (e.g. fenced by a newer instance) or ERR_STALE (the final
+ * produced data committed), ERR_FATAL (e.g. fenced by a newer instance) or ERR_ABORTED (the final
  * commit failed and was aborted: nothing is lost, the next start re-fetches it). */
 int ingestor_run(ingestor *g);
 

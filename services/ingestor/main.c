@@ -79,11 +79,8 @@ static int start_producer(const settings *s, const char *txn_id, producer **out)
     }
     backoff bo;
     backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
-    /* an error neither fatal nor retriable is retried too, after a backoff: a restart would not help */
-    while ((rc = producer_init(*out, &bo, err, sizeof err)) == ERR_STALE) {
-        log_warn("init transactions: retrying", "error=%s", err);
-        clock_sleep_ms(backoff_next(&bo));
-    }
+    /* retries every error that is not fatal (kafka_init_transactions): a restart would not help */
+    rc = producer_init(*out, &bo, err, sizeof err);
     if (rc == ERR_CLOSED)
         return rc;
     if (rc != 0) {

@@ -1,6 +1,7 @@
 /* parser.c: the consume-transform-produce loop of rsvp-parser (see parser.h). One thread: the
- * consumer's poll serves the rebalance callback, which commits the open transaction before
- * partitions leave. Metrics count only committed work, so consumed = parsed + dead-lettered. */
+ * consumer's poll serves the rebalance callback (common/kgroup.h), whose hooks here commit the open
+ * transaction before partitions leave. The transactional producer is common/ktxn.h. Metrics count
+ * only committed work, so consumed = parsed + dead-lettered. */
 #include "services/parser/parser.h"
 
 #include <assert.h>
@@ -14,25 +15,20 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/kafka.h"
+#include "common/kgroup.h"
+#include "common/ktxn.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/msgblock.h"
 #include "common/sig.h"
 
-#define TXN_TIMEOUT_MS    30000 /* send_offsets / commit / abort */
-#define TXN_RETRIES       10    /* retriable commit errors before giving up and aborting */
+#define SEEK_TIMEOUT_MS   30000 /* committed-offsets query and seek of a rewind */
 #define POLL_MS           100   /* the loop notices a stop signal within this */
 #define PARSE_SAMPLE_MASK 63    /* time one parse in 64 */
-#define REFUSED_MAX       16    /* raw messages whose dead letter the broker refused, remembered */
 /* While messages flow without waiting, the loop reads the clock and serves the producer's delivery
  * reports once per this many messages instead of per message (a vDSO call and a lock each); a poll
  * that waited, a full producer queue or a commit refresh the clock at once. */
 #define CLOCK_EVERY         32
 #define PRODUCER_POLL_EVERY 64
-/* Produced payloads live in blocks we own (common/msgblock.h), not in a copy librdkafka mallocs
- * per message: a longer payload gets a block of its own. */
-#define BLOCK_BYTES  (256 * 1024)
-#define SPARE_BLOCKS 4
 
 /* Per partition of the raw topic: offsets of the open transaction. */
 typedef struct part_state {
@@ -44,10 +40,11 @@ struct parser {
     parser_opts o;
     char *txn_id;
     httpd *h;
-    rd_kafka_t *consumer, *producer;
+    rd_kafka_t *consumer;
+    kgroup group; /* the consumer's rebalance handling */
+    ktxn *txn;    /* the producer; payloads live in its blocks */
     rd_kafka_topic_t *parsed_rkt, *dlq_rkt;
     rsvp_json *json;
-    msgblock_pool *blocks; /* payloads of produced messages; freed after the producer */
     /* the open transaction */
     int txn_open;
     int64_t txn_deadline_ms;
@@ -62,13 +59,7 @@ struct parser {
     uint64_t nparsed_total; /* for parse sampling */
     int waited;             /* produce() waited for queue space: the loop's clock is stale */
     backoff abort_backoff;
-    /* raw (partition, offset) whose dead letter the broker refused as too large: dead-lettered
-     * again without the payload, or the same transaction aborts forever (a small ring) */
-    struct {
-        int32_t partition;
-        int64_t offset;
-    } refused[REFUSED_MAX];
-    unsigned nrefused;
+    int revoke_aborted; /* the revoke hook aborted the open transaction: rewind after unassign */
     /* metrics */
     mcounter *m_consumed, *m_parsed, *m_dlq[RSVP_JSON_REASON_COUNT], *m_commit, *m_abort;
     mhist *m_parse_s;
@@ -93,12 +84,6 @@ static void update_ready(parser *p)
         httpd_set_ready(p->h, 1, NULL);
     else
         httpd_set_ready(p->h, 0, p->producer_ready ? "joining consumer group" : "initialising producer");
-}
-
-static int is_cooperative(rd_kafka_t *rk)
-{
-    const char *proto = rd_kafka_rebalance_protocol(rk);
-    return proto && !strcmp(proto, "COOPERATIVE");
 }
 
 /* part_get: the state slot for partition id, growing the table if needed. NULL on ERR_NOMEM. */
@@ -170,7 +155,7 @@ static void rewind_consumer(parser *p)
             rd_kafka_topic_partition_list_add(seek, firsts->elems[i].topic, firsts->elems[i].partition)
                 ->offset = RD_KAFKA_OFFSET_INVALID;
     if (seek->cnt > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_committed(p->consumer, seek, TXN_TIMEOUT_MS);
+        rd_kafka_resp_err_t err = rd_kafka_committed(p->consumer, seek, SEEK_TIMEOUT_MS);
         if (err)
             log_warn("rewind: committed offsets unknown, using the transaction's first offsets", "error=%s",
                      rd_kafka_err2str(err));
@@ -180,7 +165,7 @@ static void rewind_consumer(parser *p)
                 tp->offset = rd_kafka_topic_partition_list_find(firsts, tp->topic, tp->partition)->offset;
             tp->err = RD_KAFKA_RESP_ERR_NO_ERROR;
         }
-        rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, seek, TXN_TIMEOUT_MS);
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, seek, SEEK_TIMEOUT_MS);
         if (e) {
             log_error("rewind: seek failed", "error=%s", rd_kafka_error_string(e));
             if (rd_kafka_error_is_fatal(e))
@@ -198,95 +183,50 @@ static void rewind_consumer(parser *p)
     rd_kafka_topic_partition_list_destroy(firsts);
 }
 
-/* abort_only: abort the open transaction at the broker and count it; the batch's offsets stay
- * known (for rewind_consumer) until batch_reset. 0, or ERR_FATAL. */
-static int abort_only(parser *p)
+/* note_aborted: ktxn aborted the open transaction (why); count it. Its offsets stay known (for
+ * rewind_consumer) until batch_reset. */
+static void note_aborted(parser *p, const char *why)
 {
-    for (int attempt = 0;; attempt++) {
-        rd_kafka_error_t *e = rd_kafka_abort_transaction(p->producer, TXN_TIMEOUT_MS);
-        if (!e)
-            break;
-        int fatal = rd_kafka_error_is_fatal(e) || !rd_kafka_error_is_retriable(e) || attempt >= TXN_RETRIES;
-        log_warn("abort transaction failed", "error=%s attempt=%d", rd_kafka_error_string(e), attempt);
-        if (fatal)
-            set_fatal(p, "abort_transaction", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-        if (fatal)
-            return ERR_FATAL;
-    }
-    rd_kafka_poll(p->producer, 0); /* delivery reports: learn refused dead letters (on_delivery) */
     mcounter_add(p->m_abort, 1);
-    log_warn("transaction aborted", "messages=%" PRIu64, p->batch_consumed);
-    return 0;
+    log_warn("transaction aborted", "messages=%" PRIu64 " error=%s", p->batch_consumed, why);
 }
 
-/* txn_abort: abort the open transaction, drop its counts, rewind the consumer if asked (not when
- * its partitions are leaving anyway). 0, or ERR_FATAL. */
-static int txn_abort(parser *p, int rewind)
+/* after_abort: drop the aborted transaction's counts, rewinding the consumer first if asked (not
+ * when its partitions are leaving anyway). */
+static void after_abort(parser *p, int rewind)
 {
-    if (!p->txn_open)
-        return 0;
-    if (abort_only(p) != 0)
-        return ERR_FATAL;
     if (rewind)
         rewind_consumer(p);
     batch_reset(p);
-    return 0;
 }
 
-/* txn_error: sort a failed transactional call into 0 (retry it), ERR_RETRY (abort needed) or
- * ERR_FATAL, and free e. */
-static int txn_error(parser *p, rd_kafka_error_t *e, const char *what, int attempt)
-{
-    int rc;
-    if (rd_kafka_error_is_fatal(e)) {
-        set_fatal(p, what, rd_kafka_error_string(e));
-        rc = ERR_FATAL;
-    } else if (rd_kafka_error_txn_requires_abort(e) || attempt >= TXN_RETRIES ||
-               !rd_kafka_error_is_retriable(e)) {
-        log_warn("transaction needs abort", "during=%s error=%s", what, rd_kafka_error_string(e));
-        rc = ERR_RETRY;
-    } else {
-        log_warn("transaction call failed, retrying", "during=%s error=%s attempt=%d", what,
-                 rd_kafka_error_string(e), attempt);
-        rc = 0;
-    }
-    rd_kafka_error_destroy(e);
-    return rc;
-}
-
-/* txn_commit: send the consumed offsets into the open transaction and commit it; on success the
- * batch's counts go to the metrics. Returns 0 (committed or nothing open), ERR_RETRY (it had to
- * be aborted: the caller rewinds unless the partitions are leaving) or ERR_FATAL. */
+/* txn_commit: commit the open transaction with the consumed offsets (ktxn_commit); on success the
+ * batch's counts go to the metrics. Returns 0 (committed or nothing open), ERR_ABORTED (it was
+ * aborted: the caller calls after_abort) or ERR_FATAL. */
 static int txn_commit(parser *p)
 {
     if (!p->txn_open)
         return 0;
-    int rc = 0;
+    rd_kafka_topic_partition_list_t *offs = NULL;
+    rd_kafka_consumer_group_metadata_t *gmd = NULL;
     if (p->ntouched > 0) {
-        rd_kafka_topic_partition_list_t *offs = txn_offsets(p, 0);
-        rd_kafka_consumer_group_metadata_t *gmd = rd_kafka_consumer_group_metadata(p->consumer);
-        for (int attempt = 0;; attempt++) {
-            rd_kafka_error_t *e =
-                rd_kafka_send_offsets_to_transaction(p->producer, offs, gmd, TXN_TIMEOUT_MS);
-            if (!e)
-                break;
-            if ((rc = txn_error(p, e, "send_offsets_to_transaction", attempt)) != 0)
-                break;
-        }
+        offs = txn_offsets(p, 0);
+        gmd = rd_kafka_consumer_group_metadata(p->consumer);
+    }
+    char why[512] = "";
+    int rc = ktxn_commit(p->txn, offs, gmd, why, sizeof why);
+    if (gmd)
         rd_kafka_consumer_group_metadata_destroy(gmd);
+    if (offs)
         rd_kafka_topic_partition_list_destroy(offs);
-    }
-    for (int attempt = 0; rc == 0; attempt++) {
-        rd_kafka_error_t *e = rd_kafka_commit_transaction(p->producer, TXN_TIMEOUT_MS);
-        if (!e)
-            break;
-        rc = txn_error(p, e, "commit_transaction", attempt);
-        if (rc == 0)
-            clock_sleep_ms(100);
-    }
-    if (rc != 0)
+    if (rc == ERR_FATAL) {
+        set_fatal(p, "commit", why);
         return rc;
+    }
+    if (rc == ERR_ABORTED) {
+        note_aborted(p, why);
+        return rc;
+    }
     uint64_t dlq = 0;
     for (int r = 0; r < RSVP_JSON_REASON_COUNT; r++) {
         mcounter_add(p->m_dlq[r], p->batch_dlq[r]);
@@ -303,24 +243,22 @@ static int txn_commit(parser *p)
     return 0;
 }
 
-/* finish_txn: commit; if that needs an abort, abort (rewinding when asked) and back off. */
+/* finish_txn: commit; if it was aborted instead, rewind when asked and back off. 0 or ERR_FATAL. */
 static int finish_txn(parser *p, int rewind)
 {
     int rc = txn_commit(p);
-    if (rc != ERR_RETRY)
+    if (rc != ERR_ABORTED)
         return rc;
-    if ((rc = txn_abort(p, rewind)) != 0)
-        return rc;
+    after_abort(p, rewind);
     clock_sleep_ms(backoff_next(&p->abort_backoff));
     return 0;
 }
 
 static int txn_begin(parser *p)
 {
-    rd_kafka_error_t *e = rd_kafka_begin_transaction(p->producer);
-    if (e) {
-        set_fatal(p, "begin_transaction", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
+    char why[512];
+    if (ktxn_begin(p->txn, why, sizeof why) != 0) {
+        set_fatal(p, "begin_transaction", why);
         return ERR_FATAL;
     }
     p->txn_open = 1;
@@ -328,93 +266,89 @@ static int txn_begin(parser *p)
     return 0;
 }
 
-/* ---- rebalance ---- */
+/* ---- rebalance hooks (common/kgroup.h) ---- */
 
-/* on_rebalance: librdkafka's rebalance callback, served inside consumer_poll on the main thread.
- * Before partitions go, the open transaction is committed with their offsets (or aborted if they
- * are already lost), so the next owner starts exactly where this one stopped. */
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                         void *opaque)
+/* on_assigned: the group gave us partitions (maybe none): ready from now on. */
+static void on_assigned(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int rc)
 {
-    parser *p = opaque;
-    int coop = is_cooperative(rk);
-    rd_kafka_error_t *e = NULL;
-    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (coop)
-            e = rd_kafka_incremental_assign(rk, parts);
-        else
-            aerr = rd_kafka_assign(rk, parts);
-        p->joined = 1;
-        log_info("partitions assigned", "count=%d protocol=%s", parts->cnt, coop ? "cooperative" : "eager");
-    } else {
-        int lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
-        int aborted = 0;
-        if (p->txn_open && !p->fatal && (lost || txn_commit(p) == ERR_RETRY))
-            aborted = abort_only(p) == 0;
-        if (coop)
-            e = rd_kafka_incremental_unassign(rk, parts);
-        else
-            aerr = rd_kafka_assign(rk, NULL);
-        /* cooperative: partitions of the aborted transaction that stay must be re-read */
-        if (aborted) {
-            rewind_consumer(p);
-            batch_reset(p);
-        }
-        log_info("partitions revoked", "count=%d lost=%d", parts->cnt, lost);
-    }
-    if (e) {
-        log_error("rebalance: assign failed", "error=%s", rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-    } else if (aerr) {
-        log_error("rebalance: assign failed", "error=%s", rd_kafka_err2str(aerr));
-    }
+    (void)rk;
+    (void)parts;
+    parser *p = ctx;
+    if (rc == ERR_FATAL)
+        set_fatal(p, "assign", "the consumer had a fatal error");
+    p->joined = 1;
     update_ready(p);
 }
 
+/* on_revoke: before partitions go, the open transaction is committed with their offsets (or
+ * aborted if they are already lost), so the next owner starts exactly where this one stopped. */
+static void on_revoke(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    (void)rk;
+    (void)parts;
+    parser *p = ctx;
+    p->revoke_aborted = 0;
+    if (!p->txn_open || p->fatal)
+        return;
+    if (!lost) {
+        p->revoke_aborted = txn_commit(p) == ERR_ABORTED;
+        return;
+    }
+    char why[512] = "";
+    if (ktxn_abort(p->txn, why, sizeof why) != 0) {
+        set_fatal(p, "abort_transaction", why);
+        return;
+    }
+    note_aborted(p, "partitions lost");
+    p->revoke_aborted = 1;
+}
+
+/* on_revoked: after an abort, the partitions of it that stay (cooperative) must be re-read. */
+static void on_revoked(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost,
+                       int rc)
+{
+    (void)rk;
+    (void)parts;
+    (void)lost;
+    (void)rc;
+    parser *p = ctx;
+    if (p->revoke_aborted)
+        after_abort(p, 1);
+    p->revoke_aborted = 0;
+    update_ready(p);
+}
+
+static const kgroup_hooks REBALANCE_HOOKS = {
+    .assigned = on_assigned,
+    .revoke = on_revoke,
+    .revoked = on_revoked,
+};
+
 /* ---- per message ---- */
 
-/* produce: one message, waiting for queue space; key copied. val: reserved in blk (produced by
- * reference, committed to blk on success; on_delivery releases it), or blk NULL and val copied.
- * hdrs: owned by librdkafka on success, by the caller on failure. Returns librdkafka's error code. */
-static rd_kafka_resp_err_t produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t klen,
-                                   const void *val, size_t vlen, msgblock *blk, rd_kafka_headers_t *hdrs)
+/* produce: one message into the open transaction (ktxn_send), waiting for queue space. val: the
+ * last ktxn_reserve (produced in place) or bytes to copy, or NULL. hdrs: owned by librdkafka on
+ * success, by the caller otherwise. 0, ERR_RANGE (too large: nothing sent), ERR_ABORTED or
+ * ERR_FATAL. */
+static int produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t klen, const void *val,
+                   size_t vlen, rd_kafka_headers_t *hdrs)
 {
-    int flags = blk ? 0 : RD_KAFKA_MSG_F_COPY;
     for (;;) {
-        rd_kafka_resp_err_t err;
-        if (hdrs)
-            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
-                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(blk), RD_KAFKA_V_END);
-        else
-            err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_MSGFLAGS(flags),
-                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                                    RD_KAFKA_V_OPAQUE(blk), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && blk)
-            msgblock_commit(p->blocks, blk, vlen);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            return err;
+        int rc = ktxn_send(p->txn, rkt, key, klen, val, vlen, hdrs, 0);
+        if (rc != ERR_RETRY)
+            return rc;
         if (kafka_fatal())
-            return RD_KAFKA_RESP_ERR__FATAL;
-        rd_kafka_poll(p->producer, 10); /* serve delivery reports, frees queue space */
+            return ERR_FATAL;
+        ktxn_poll(p->txn, 10); /* serve delivery reports, frees queue space */
         p->waited = 1;
     }
 }
 
-static int was_refused(const parser *p, int32_t partition, int64_t offset)
-{
-    unsigned n = p->nrefused < REFUSED_MAX ? p->nrefused : REFUSED_MAX;
-    for (unsigned i = 0; i < n; i++)
-        if (p->refused[i].partition == partition && p->refused[i].offset == offset)
-            return 1;
-    return 0;
-}
-
 /* dead_letter: the raw message unchanged (key, value, headers) plus reason and source headers.
- * If the broker (or the client) refuses that as too large, the payload is left out and header
- * payload_dropped carries its length: a message that can never be written must not block. */
-static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, rsvp_json_reason r)
+ * If the broker refused that as too large before (ktxn_refused), or the client does now, the
+ * payload is left out and header payload_dropped carries its length: a message that can never be
+ * written must not block. 0, ERR_ABORTED or ERR_FATAL. */
+static int dead_letter(parser *p, const rd_kafka_message_t *m, rsvp_json_reason r)
 {
     rd_kafka_headers_t *orig = NULL, *hdrs;
     if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
@@ -428,50 +362,40 @@ static rd_kafka_resp_err_t dead_letter(parser *p, const rd_kafka_message_t *m, r
     rd_kafka_header_add(hdrs, "source_topic", -1, rd_kafka_topic_name(m->rkt), -1);
     rd_kafka_header_add(hdrs, "source_partition", -1, part, -1);
     rd_kafka_header_add(hdrs, "source_offset", -1, off, -1);
-    int drop = was_refused(p, m->partition, m->offset);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE;
-    if (!drop) {
-        /* the raw message is destroyed after handle(): its payload goes into a block */
-        msgblock *blk = NULL;
-        char *val = m->payload;
-        if (m->payload && m->len > 0 && !(val = msgblock_reserve(p->blocks, m->len, &blk))) {
-            err = RD_KAFKA_RESP_ERR__FAIL;
-        } else {
-            if (blk)
-                memcpy(val, m->payload, m->len);
-            err = produce(p, p->dlq_rkt, m->key, m->key_len, val, m->len, blk, hdrs);
-        }
+    size_t len = m->payload ? m->len : 0;
+    int rc = ERR_RANGE;
+    if (!ktxn_refused(p->txn, m->payload, len)) /* the payload is copied into a block */
+        rc = produce(p, p->dlq_rkt, m->key, m->key_len, m->payload, len, hdrs);
+    if (rc == ERR_RANGE) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", m->len);
+        rd_kafka_header_add(hdrs, "payload_dropped", -1, n, -1);
+        rc = produce(p, p->dlq_rkt, m->key, m->key_len, NULL, 0, hdrs);
     }
-    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-        char len[24];
-        snprintf(len, sizeof len, "%zu", m->len);
-        rd_kafka_header_add(hdrs, "payload_dropped", -1, len, -1);
-        err = produce(p, p->dlq_rkt, m->key, m->key_len, NULL, 0, NULL, hdrs);
-    }
-    if (err)
+    if (rc)
         rd_kafka_headers_destroy(hdrs);
-    return err;
+    return rc;
 }
 
-/* emit_parsed: pack x straight into a block, produce it keyed by event_id. The packed size is
- * measured (a second walk over every field) only when the parser's bound exceeds a block. */
-static rd_kafka_resp_err_t emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
+/* emit_parsed: pack x straight into a payload block, produce it keyed by event_id. The packed size
+ * is measured (a second walk over every field) only when the parser's bound exceeds a block. 0,
+ * ERR_NOMEM, ERR_RANGE, ERR_ABORTED or ERR_FATAL. */
+static int emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
 {
     size_t n = rsvp_json_packed_bound(p->json);
-    if (n > BLOCK_BYTES)
+    if (n > KTXN_BLOCK_BYTES)
         n = rsvp__v1__rsvp__get_packed_size(x);
-    msgblock *blk = NULL;
-    unsigned char *out = (unsigned char *)msgblock_reserve(p->blocks, n, &blk);
+    unsigned char *out = (unsigned char *)ktxn_reserve(p->txn, n);
     if (!out)
-        return RD_KAFKA_RESP_ERR__FAIL;
+        return ERR_NOMEM;
     size_t w = rsvp__v1__rsvp__pack(x, out);
     assert(w <= n);
     const char *key = x->event->event_id; /* required by rsvp_json_parse */
-    return produce(p, p->parsed_rkt, key, strlen(key), out, w, blk, NULL);
+    return produce(p, p->parsed_rkt, key, strlen(key), out, w, NULL);
 }
 
-/* handle: one raw message into the open transaction (begun here if needed). 0, ERR_RETRY (the
- * transaction must be aborted) or ERR_FATAL. */
+/* handle: one raw message into the open transaction (begun here if needed). 0, ERR_ABORTED (the
+ * transaction was aborted: the caller calls after_abort) or ERR_FATAL. */
 static int handle(parser *p, const rd_kafka_message_t *m)
 {
     if (!p->txn_open && txn_begin(p) != 0)
@@ -495,23 +419,31 @@ static int handle(parser *p, const rd_kafka_message_t *m)
     if (timed)
         mhist_observe(p->m_parse_s, (double)(clock_mono_ns() - t0) / 1e9);
 
-    rd_kafka_resp_err_t err;
+    int rc;
     if (r == RSVP_JSON_OK) {
         rd_kafka_timestamp_type_t tt;
         int64_t ts = rd_kafka_message_timestamp(m, &tt);
         x->has_ingest_time_ms = tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0;
         x->ingest_time_ms = x->has_ingest_time_ms ? ts : 0;
-        err = emit_parsed(p, x);
+        rc = emit_parsed(p, x);
     } else {
-        err = dead_letter(p, m, r);
+        rc = dead_letter(p, m, r);
     }
-    if (err) {
-        log_warn("produce failed", "error=%s", rd_kafka_err2str(err));
-        if (err == RD_KAFKA_RESP_ERR__FATAL || kafka_fatal()) {
-            set_fatal(p, "produce", rd_kafka_err2str(err));
+    if (rc) {
+        log_warn("produce failed", "error=%s", err_str(rc));
+        if (rc == ERR_FATAL || kafka_fatal()) {
+            set_fatal(p, "produce", err_str(rc));
             return ERR_FATAL;
         }
-        return ERR_RETRY;
+        /* ERR_NOMEM, or a parsed message over message.max.bytes: the transaction cannot hold
+         * this message, so it must not commit without it */
+        char why[512] = "";
+        if (rc != ERR_ABORTED && ktxn_abort(p->txn, why, sizeof why) != 0) {
+            set_fatal(p, "abort_transaction", why);
+            return ERR_FATAL;
+        }
+        note_aborted(p, err_str(rc));
+        return ERR_ABORTED;
     }
     p->batch_consumed++;
     if (r == RSVP_JSON_OK)
@@ -519,45 +451,6 @@ static int handle(parser *p, const rd_kafka_message_t *m)
     else
         p->batch_dlq[r]++;
     return 0;
-}
-
-/* on_delivery: failed deliveries make the commit fail (and the transaction abort); purged ones
- * after an abort are expected. Logged at debug only: the commit error is what counts. Every
- * report, whatever its error, releases the message's block reference. */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    parser *p = opaque;
-    if (m->err && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE && m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
-        log_debug("delivery failed", "error=%s", rd_kafka_err2str(m->err));
-    /* A dead letter the broker refused as too large would be refused again after the abort and
-     * rewind: remember its source so dead_letter() leaves the payload out next time. */
-    rd_kafka_headers_t *h = NULL;
-    const void *v;
-    size_t n;
-    if ((m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-         m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
-        p && m->rkt == p->dlq_rkt && rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        char num[24];
-        int64_t part = -1, off = -1;
-        if (!rd_kafka_header_get_last(h, "source_partition", &v, &n) && n < sizeof num) {
-            memcpy(num, v, n);
-            num[n] = '\0';
-            part = strtoll(num, NULL, 10);
-        }
-        if (!rd_kafka_header_get_last(h, "source_offset", &v, &n) && n < sizeof num) {
-            memcpy(num, v, n);
-            num[n] = '\0';
-            off = strtoll(num, NULL, 10);
-        }
-        if (part >= 0 && part <= INT32_MAX && off >= 0) {
-            unsigned i = p->nrefused++ % REFUSED_MAX;
-            p->refused[i].partition = (int32_t)part;
-            p->refused[i].offset = off;
-        }
-    }
-    if (m->_private) /* last: the payload lives in the block */
-        msgblock_release(p->blocks, m->_private);
 }
 
 /* ---- life cycle ---- */
@@ -587,9 +480,10 @@ static void register_metrics(parser *p)
                              "(-1 unknown).");
 }
 
-/* new_client: a consumer or producer from kafka_conf_new(defaults) plus forced settings. */
-static rd_kafka_t *new_client(parser *p, rd_kafka_type_t type, const char *const *defaults,
-                              const char *const *forced, char *errstr, size_t errlen)
+/* new_consumer: the group consumer, from kafka_conf_new(defaults) plus forced settings, its
+ * rebalance events handled by common/kgroup.h with this file's hooks. NULL: errstr says why. */
+static rd_kafka_t *new_consumer(parser *p, const char *const *defaults, const char *const *forced,
+                                char *errstr, size_t errlen)
 {
     rd_kafka_conf_t *conf = NULL;
     if (kafka_conf_new(&conf, "parser", defaults, errstr, errlen) != 0)
@@ -599,12 +493,8 @@ static rd_kafka_t *new_client(parser *p, rd_kafka_type_t type, const char *const
             rd_kafka_conf_destroy(conf);
             return NULL;
         }
-    rd_kafka_conf_set_opaque(conf, p);
-    if (type == RD_KAFKA_CONSUMER)
-        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    else
-        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, errlen);
+    kgroup_attach(&p->group, conf, &REBALANCE_HOOKS, p);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errlen);
     if (!rk)
         rd_kafka_conf_destroy(conf);
     return rk;
@@ -621,19 +511,18 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
     size_t idlen = strlen(o->instance_id) + 16;
     p->txn_id = malloc(idlen);
     int rc = ERR_NOMEM;
-    if (!p->txn_id || (rc = msgblock_pool_new(&p->blocks, BLOCK_BYTES, SPARE_BLOCKS)) != 0 ||
-        (rc = rsvp_json_new(&p->json, &o->limits)) != 0)
+    if (!p->txn_id || (rc = rsvp_json_new(&p->json, &o->limits)) != 0)
         goto fail;
     snprintf(p->txn_id, idlen, "rsvp-parser-%s", o->instance_id);
     register_metrics(p);
 
-    rc = ERR_INVALID;
     const char *pdefaults[] = {"linger.ms", "5", "compression.type", "lz4", "client.id", p->txn_id,
                                /* a dead-lettered raw message must never be refused client-side */
                                "message.max.bytes", "4194304", NULL};
-    const char *pforced[] = {"transactional.id", p->txn_id, NULL};
-    if (!(p->producer = new_client(p, RD_KAFKA_PRODUCER, pdefaults, pforced, errstr, errlen)))
+    const ktxn_opts to = {.service = "parser", .txn_id = p->txn_id, .defaults = pdefaults};
+    if ((rc = ktxn_new(&p->txn, &to, errstr, errlen)) != 0)
         goto fail;
+    rc = ERR_INVALID;
     char session[32];
     snprintf(session, sizeof session, "%lld", (long long)o->session_timeout_ms);
     const char *cdefaults[] = {"group.id", o->group_id, "client.id", p->txn_id, "auto.offset.reset",
@@ -650,11 +539,11 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
                              "enable.partition.eof",
                              "false",
                              NULL};
-    if (!(p->consumer = new_client(p, RD_KAFKA_CONSUMER, cdefaults, cforced, errstr, errlen)))
+    if (!(p->consumer = new_consumer(p, cdefaults, cforced, errstr, errlen)))
         goto fail;
     rd_kafka_poll_set_consumer(p->consumer);
-    p->parsed_rkt = rd_kafka_topic_new(p->producer, o->parsed_topic, NULL);
-    p->dlq_rkt = rd_kafka_topic_new(p->producer, o->dlq_topic, NULL);
+    p->parsed_rkt = rd_kafka_topic_new(ktxn_handle(p->txn), o->parsed_topic, NULL);
+    p->dlq_rkt = rd_kafka_topic_new(ktxn_handle(p->txn), o->dlq_topic, NULL);
     if (!p->parsed_rkt || !p->dlq_rkt) {
         snprintf(errstr, errlen, "topic handle: %s", rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
@@ -672,7 +561,7 @@ int parser_start(parser *p)
     backoff bo;
     backoff_init(&bo, 200, 10000, 0);
     char why[512];
-    int rc = kafka_init_transactions(p->producer, &bo, why, sizeof why);
+    int rc = ktxn_init(p->txn, &bo, why, sizeof why);
     if (rc == ERR_CLOSED)
         return rc;
     if (rc != 0) {
@@ -725,9 +614,9 @@ int parser_run(parser *p)
             since_clock = 0;
             p->waited = 0;
         }
-        if (rc == ERR_RETRY) {
-            if (txn_abort(p, 1) == 0)
-                clock_sleep_ms(backoff_next(&p->abort_backoff));
+        if (rc == ERR_ABORTED) {
+            after_abort(p, 1);
+            clock_sleep_ms(backoff_next(&p->abort_backoff));
             now = clock_mono_ms();
         } else if (rc == 0 && p->txn_open &&
                    ((int64_t)p->batch_consumed >= p->o.txn_messages || now >= p->txn_deadline_ms)) {
@@ -735,7 +624,7 @@ int parser_run(parser *p)
             now = clock_mono_ms();
         }
         if (waited || ++since_poll >= PRODUCER_POLL_EVERY) {
-            rd_kafka_poll(p->producer, 0);
+            ktxn_poll(p->txn, 0);
             since_poll = 0;
         }
         if (now >= next_tick) {
@@ -769,8 +658,7 @@ void parser_free(parser *p)
         rd_kafka_topic_destroy(p->parsed_rkt);
     if (p->dlq_rkt)
         rd_kafka_topic_destroy(p->dlq_rkt);
-    kafka_producer_destroy(p->producer, p->fatal || p->txn_open, 5000);
-    msgblock_pool_free(p->blocks); /* after the producer: its messages point into the blocks */
+    ktxn_free(p->txn); /* purges an open transaction's messages, and all after a fatal error */
     rsvp_json_free(p->json);
     free(p->parts);
     free(p->touched);
