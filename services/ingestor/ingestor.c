@@ -10,6 +10,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/ktxn.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sig.h"
@@ -40,6 +41,7 @@ typedef struct ratelog {
 struct ingestor {
     ingestor_opts o;
     producer *prod;
+    ktxn *txn; /* prod's transactions */
     resume *r; /* the caller's */
     httpd *httpd;
     source *src;
@@ -136,7 +138,7 @@ static void drain(ingestor *g)
     int64_t ts = clock_wall_ms();     /* ingest time: one per batch of bytes received together */
     uint64_t lines = 0, produced = 0; /* added to the metrics once per call, not per line */
     while (g->hold == HOLD_NONE) {
-        if (producer_txn_messages(g->prod) >= (uint64_t)g->o.commit_messages) {
+        if (ktxn_messages(g->txn) >= (uint64_t)g->o.commit_messages) {
             g->hold = HOLD_COMMIT;
             break;
         }
@@ -171,7 +173,7 @@ static void drain(ingestor *g)
                 mcounter_add(g->m_counted, 1);
             continue;
         }
-        if (producer_refused(g->prod, line, len)) { /* the broker said too large: skip */
+        if (ktxn_refused(g->txn, line, len)) { /* the broker said too large: skip */
             lines++;
             note_oversize(g, len);
             continue;
@@ -199,7 +201,7 @@ static void drain(ingestor *g)
             g->hold = HOLD_ABORT;
             break;
         }
-        if (producer_txn_messages(g->prod) == 1)
+        if (ktxn_messages(g->txn) == 1)
             g->txn_start_ms = clock_mono_ms(); /* the commit interval runs from the first message */
         produced++;
         if (!valid)
@@ -248,7 +250,7 @@ static void schedule_reconnect(ingestor *g, int64_t at_least_ms)
 static int rollback(ingestor *g, const char *why, int need_abort)
 {
     char err[256] = "";
-    if (need_abort && producer_abort(g->prod, err, sizeof err) != 0) {
+    if (need_abort && ktxn_abort(g->txn, err, sizeof err) != 0) {
         log_error("abort transaction failed", "error=%s", err);
         return ERR_FATAL;
     }
@@ -268,7 +270,7 @@ static int rollback(ingestor *g, const char *why, int need_abort)
 static int commit(ingestor *g)
 {
     char err[256] = "";
-    int rc = producer_commit(g->prod, err, sizeof err);
+    int rc = ktxn_commit(g->txn, NULL, NULL, err, sizeof err);
     if (rc == 0) {
         mcounter_add(g->m_txns, 1);
         g->broker_ok = 1;
@@ -282,7 +284,7 @@ static int commit(ingestor *g)
         log_error("commit transaction: fatal", "error=%s", err);
         return ERR_FATAL;
     }
-    return rollback(g, err, 0); /* producer_commit already aborted */
+    return rollback(g, err, 0); /* ktxn_commit already aborted */
 }
 
 static void connect_source(ingestor *g)
@@ -352,7 +354,7 @@ static int wait_ms(const ingestor *g, int64_t now)
     if (g->hold != HOLD_NONE)
         return 0;
     int64_t w = INGESTOR_TICK_MS;
-    if (producer_txn_open(g->prod) && g->txn_start_ms + g->o.commit_interval_ms - now < w)
+    if (ktxn_open(g->txn) && g->txn_start_ms + g->o.commit_interval_ms - now < w)
         w = g->txn_start_ms + g->o.commit_interval_ms - now;
     if (!source_active(g->src) && g->next_connect_ms - now < w)
         w = g->next_connect_ms - now;
@@ -364,12 +366,12 @@ int ingestor_run(ingestor *g)
     int rc = 0;
     source_end end;
     while (!sig_stopping()) {
-        if (g->fatal || producer_fatal(g->prod)) {
+        if (g->fatal || ktxn_fatal(g->txn)) {
             rc = ERR_FATAL;
             break;
         }
         /* 1. Kafka: delivery reports; while we hold for queue space, wait here a little. */
-        producer_poll(g->prod, g->hold == HOLD_QUEUE ? 10 : 0);
+        ktxn_poll(g->txn, g->hold == HOLD_QUEUE ? 10 : 0);
         int64_t now = clock_mono_ms();
         /* 2. A failed produce rolls back before anything else happens. */
         if (g->hold == HOLD_ABORT) {
@@ -377,13 +379,13 @@ int ingestor_run(ingestor *g)
                 break;
         }
         /* 3. Commit when the transaction is full or old enough. */
-        if (producer_txn_open(g->prod) &&
+        if (ktxn_open(g->txn) &&
             (g->hold == HOLD_COMMIT || now - g->txn_start_ms >= g->o.commit_interval_ms)) {
             if ((rc = commit(g)) != 0)
                 break;
         }
         /* 4. Lines held in the splitter, then the paused transfer. */
-        if (g->hold == HOLD_QUEUE || (g->hold == HOLD_COMMIT && !producer_txn_open(g->prod))) {
+        if (g->hold == HOLD_QUEUE || (g->hold == HOLD_COMMIT && !ktxn_open(g->txn))) {
             g->hold = HOLD_NONE;
             drain(g);
         }
@@ -402,9 +404,9 @@ int ingestor_run(ingestor *g)
     httpd_set_ready(g->httpd, 0, "stopping");
     if (rc == 0 && g->hold == HOLD_ABORT)
         rc = rollback(g, "produce failed", 1) == 0 ? ERR_ABORTED : ERR_FATAL;
-    if (rc == 0 && producer_txn_open(g->prod)) {
+    if (rc == 0 && ktxn_open(g->txn)) {
         char err[256] = "";
-        int crc = producer_commit(g->prod, err, sizeof err);
+        int crc = ktxn_commit(g->txn, NULL, NULL, err, sizeof err);
         if (crc == 0) {
             mcounter_add(g->m_txns, 1);
             if (resume_commit(g->r) != 0)
@@ -425,6 +427,7 @@ int ingestor_new(ingestor **out, const ingestor_opts *o, producer *prod, resume 
         return ERR_NOMEM;
     g->o = *o;
     g->prod = prod;
+    g->txn = producer_txn(prod);
     g->r = r;
     g->httpd = h;
     g->broker_ok = 1; /* producer_init succeeded */

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/http.h"
+#include "common/ktxn.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sig.h"
@@ -80,7 +81,7 @@ static int start_producer(const settings *s, const char *txn_id, producer **out)
     backoff bo;
     backoff_init(&bo, s->backoff_base_ms, s->backoff_max_ms, 0);
     /* retries every error that is not fatal (kafka_init_transactions): a restart would not help */
-    rc = producer_init(*out, &bo, err, sizeof err);
+    rc = ktxn_init(producer_txn(*out), &bo, err, sizeof err);
     if (rc == ERR_CLOSED)
         return rc;
     if (rc != 0) {

@@ -66,54 +66,14 @@ void producer_free(producer *p)
     free(p);
 }
 
-int producer_init(producer *p, backoff *bo, char *errstr, size_t errlen)
+ktxn *producer_txn(const producer *p)
 {
-    return ktxn_init(p->txn, bo, errstr, errlen);
+    return p->txn;
 }
 
 int producer_send(producer *p, const char *msg, size_t len, const char *key, size_t keylen, int64_t ts_ms)
 {
     return ktxn_send(p->txn, p->rkt, key, keylen, msg, len, NULL, ts_ms);
-}
-
-int producer_commit(producer *p, char *errstr, size_t errlen)
-{
-    return ktxn_commit(p->txn, NULL, NULL, errstr, errlen);
-}
-
-int producer_abort(producer *p, char *errstr, size_t errlen)
-{
-    return ktxn_abort(p->txn, errstr, errlen);
-}
-
-void producer_poll(producer *p, int timeout_ms)
-{
-    ktxn_poll(p->txn, timeout_ms);
-}
-
-int producer_txn_open(const producer *p)
-{
-    return ktxn_open(p->txn);
-}
-
-uint64_t producer_txn_messages(const producer *p)
-{
-    return ktxn_messages(p->txn);
-}
-
-int producer_refused(const producer *p, const char *msg, size_t len)
-{
-    return ktxn_refused(p->txn, msg, len);
-}
-
-int producer_queue_len(const producer *p)
-{
-    return ktxn_queue_len(p->txn);
-}
-
-int producer_fatal(const producer *p)
-{
-    return ktxn_fatal(p->txn);
 }
 
 /* topic_state: 1 if topic exists with a leader for every partition, 0 if absent or not ready. */

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/kafka.h"
 #include "common/kgroup.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -117,24 +118,12 @@ static void run_group(const char *strategy, seen *s)
     rd_kafka_mock_cluster_t *mc = NULL;
     rd_kafka_t *p = mock_cluster(&mc);
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[] = {"bootstrap.servers",
-                        rd_kafka_mock_cluster_bootstraps(mc),
-                        "group.id",
-                        "test-kgroup",
-                        "partition.assignment.strategy",
-                        strategy,
-                        "auto.offset.reset",
-                        "earliest",
-                        "enable.auto.commit",
-                        "false",
-                        "session.timeout.ms",
-                        "6000",
-                        "log_level",
-                        "0",
-                        NULL};
-    for (int i = 0; kv[i]; i += 2)
-        assert_int_equal(rd_kafka_conf_set(conf, kv[i], kv[i + 1], err, sizeof err), RD_KAFKA_CONF_OK);
+    /* clang-format off */
+    const char *kv[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), "group.id", "test-kgroup",
+                        "partition.assignment.strategy", strategy, "auto.offset.reset", "earliest", NULL};
+    /* clang-format on */
+    rd_kafka_conf_t *conf = NULL;
+    assert_int_equal(kafka_conf_new(&conf, "test", kv, err, sizeof err), 0);
     kgroup g;
     kgroup_attach(&g, conf, &HOOKS, s);
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);

@@ -78,20 +78,12 @@ static int send_str(const char *v)
 static int broker_values(char *out, size_t cap)
 {
     char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *kv[] = {"bootstrap.servers",
-                        rd_kafka_mock_cluster_bootstraps(g_mc),
-                        "group.id",
-                        "test-ktxn-reader",
-                        "isolation.level",
-                        "read_uncommitted",
-                        "enable.partition.eof",
-                        "true",
-                        "log_level",
-                        "0",
-                        NULL};
-    for (int i = 0; kv[i]; i += 2)
-        assert_int_equal(rd_kafka_conf_set(conf, kv[i], kv[i + 1], err, sizeof err), RD_KAFKA_CONF_OK);
+    /* clang-format off */
+    const char *kv[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(g_mc),
+                        "group.id", "test-ktxn-reader", "enable.partition.eof", "true", NULL};
+    /* clang-format on */
+    rd_kafka_conf_t *conf = NULL;
+    assert_int_equal(kafka_conf_new(&conf, "test", kv, err, sizeof err), 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     assert_non_null(rk);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
@@ -186,6 +178,21 @@ static void test_slow_end_txn_times_out_one_call(void **state)
     assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), 0); /* ktxn finishes it */
 }
 
+/* commit_error_kind: kafka_error_kind of what rd_kafka_commit_transaction returns when the broker
+ * answers EndTxn with inject, in the open transaction (given a message: an empty transaction ends
+ * without an EndTxn). */
+static int commit_error_kind(rd_kafka_t *rk, rd_kafka_resp_err_t inject)
+{
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_VALUE("a", 1), RD_KAFKA_V_END),
+                     0);
+    rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, inject);
+    rd_kafka_error_t *e = rd_kafka_commit_transaction(rk, 5000);
+    assert_non_null(e);
+    int kind = kafka_error_kind(e);
+    rd_kafka_error_destroy(e);
+    return kind;
+}
+
 /* kafka_error_kind on the errors librdkafka itself returns for the injected faults. */
 static void test_error_kinds(void **state)
 {
@@ -197,21 +204,10 @@ static void test_error_kinds(void **state)
     assert_non_null(e);
     assert_int_equal(kafka_error_kind(e), ERR_INVALID);
     rd_kafka_error_destroy(e);
-    /* an empty transaction ends without an EndTxn: each gets a message */
-    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_VALUE("a", 1), RD_KAFKA_V_END),
-                     0);
-    rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
-    assert_non_null(e = rd_kafka_commit_transaction(rk, 5000));
-    assert_int_equal(kafka_error_kind(e), ERR_ABORTED);
-    rd_kafka_error_destroy(e);
+    assert_int_equal(commit_error_kind(rk, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID), ERR_ABORTED);
     assert_null(rd_kafka_abort_transaction(rk, 5000));
     assert_null(rd_kafka_begin_transaction(rk));
-    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_VALUE("b", 1), RD_KAFKA_V_END),
-                     0);
-    rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-    assert_non_null(e = rd_kafka_commit_transaction(rk, 5000));
-    assert_int_equal(kafka_error_kind(e), ERR_FATAL);
-    rd_kafka_error_destroy(e);
+    assert_int_equal(commit_error_kind(rk, RD_KAFKA_RESP_ERR_PRODUCER_FENCED), ERR_FATAL);
 }
 
 static void test_commit_retries_a_retriable_error(void **state)
@@ -226,31 +222,32 @@ static void test_commit_retries_a_retriable_error(void **state)
     assert_int_equal(ktxn_open(g_txn), 0);
 }
 
-static void test_abortable_commit_error_aborts(void **state)
+/* An EndTxn the broker answers with an error: what the commit returns, and what follows. */
+static void test_commit_errors(void **state)
 {
-    (void)state;
-    start(0, NULL);
-    char err[512];
-    assert_int_equal(send_str("a"), 0);
-    rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
-    assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), ERR_ABORTED);
-    assert_non_null(strstr(err, "commit_transaction"));
-    assert_int_equal(ktxn_open(g_txn), 0);
-    assert_int_equal(ktxn_fatal(g_txn), 0);
-    redo("a"); /* the producer goes on */
-}
-
-static void test_fenced_commit_is_fatal(void **state)
-{
-    (void)state;
-    start(0, NULL);
-    char err[512];
-    assert_int_equal(send_str("a"), 0);
-    rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-    assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), ERR_FATAL);
-    assert_int_equal(ktxn_fatal(g_txn), 1);
-    assert_non_null(strstr(err, "FENCED"));
-    assert_int_equal(send_str("b"), ERR_FATAL); /* nothing more goes out */
+    static const struct {
+        rd_kafka_resp_err_t inject;
+        int want; /* ktxn_commit's result */
+    } cases[] = {
+        {RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, ERR_ABORTED}, /* abortable */
+        {RD_KAFKA_RESP_ERR_PRODUCER_FENCED, ERR_FATAL},       /* a newer instance took over */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        start(0, NULL);
+        char err[512];
+        assert_int_equal(send_str("a"), 0);
+        rd_kafka_mock_push_request_errors(g_mc, APIKEY_END_TXN, 1, cases[i].inject);
+        assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), cases[i].want);
+        assert_non_null(strstr(err, "commit_transaction"));
+        assert_int_equal(ktxn_fatal(g_txn), cases[i].want == ERR_FATAL);
+        if (cases[i].want == ERR_FATAL) {
+            assert_int_equal(send_str("b"), ERR_FATAL); /* nothing more goes out */
+        } else {
+            assert_int_equal(ktxn_open(g_txn), 0);
+            redo("a"); /* the producer goes on */
+        }
+        teardown(state);
+    }
 }
 
 static void test_fenced_abort_is_fatal(void **state)
@@ -359,8 +356,7 @@ int main(void)
         cmocka_unit_test_teardown(test_slow_end_txn_times_out_one_call, teardown),
         cmocka_unit_test_teardown(test_error_kinds, teardown),
         cmocka_unit_test_teardown(test_commit_retries_a_retriable_error, teardown),
-        cmocka_unit_test_teardown(test_abortable_commit_error_aborts, teardown),
-        cmocka_unit_test_teardown(test_fenced_commit_is_fatal, teardown),
+        cmocka_unit_test_teardown(test_commit_errors, teardown),
         cmocka_unit_test_teardown(test_fenced_abort_is_fatal, teardown),
         cmocka_unit_test_teardown(test_offsets_go_with_the_transaction, teardown),
         cmocka_unit_test_teardown(test_refused_message_aborts_and_is_remembered, teardown),
