@@ -269,7 +269,7 @@ static int txn_begin(parser *p)
 /* ---- rebalance hooks (common/kgroup.h) ---- */
 
 /* on_assigned: the group gave us partitions (maybe none): ready from now on. */
-static void on_assigned(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int rc)
+static void on_assigned(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int rc)
 {
     (void)rk;
     (void)parts;
@@ -282,7 +282,7 @@ static void on_assigned(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partitio
 
 /* on_revoke: before partitions go, the open transaction is committed with their offsets (or
  * aborted if they are already lost), so the next owner starts exactly where this one stopped. */
-static void on_revoke(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost)
+static void on_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     (void)rk;
     (void)parts;
@@ -304,8 +304,7 @@ static void on_revoke(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_
 }
 
 /* on_revoked: after an abort, the partitions of it that stay (cooperative) must be re-read. */
-static void on_revoked(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost,
-                       int rc)
+static void on_revoked(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost, int rc)
 {
     (void)rk;
     (void)parts;

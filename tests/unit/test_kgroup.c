@@ -59,7 +59,7 @@ static void on_assign(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t
     }
 }
 
-static void on_assigned(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int rc)
+static void on_assigned(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int rc)
 {
     seen *s = ctx;
     s->assigned++;
@@ -68,7 +68,7 @@ static void on_assigned(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partitio
         s->order_ok = 0;
 }
 
-static void on_revoke(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost)
+static void on_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     seen *s = ctx;
     s->revoke++;
@@ -76,8 +76,7 @@ static void on_revoke(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_
         s->order_ok = 0;
 }
 
-static void on_revoked(void *ctx, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts, int lost,
-                       int rc)
+static void on_revoked(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost, int rc)
 {
     (void)parts;
     seen *s = ctx;
