@@ -1,6 +1,6 @@
 /* kconsumer.c: aggloop_consumer over a librdkafka group consumer: poll, pause/resume, seek, commit,
- * lag, and the rebalance callback (eager and cooperative) that asks the loop where each partition
- * starts. */
+ * lag, and the rebalance hooks (common/kgroup.h: eager and cooperative) that ask the loop where
+ * each partition starts. */
 #include "services/aggregator/kconsumer.h"
 
 #include <librdkafka/rdkafka.h>
@@ -10,10 +10,12 @@
 
 #include "common/err.h"
 #include "common/kafka.h"
+#include "common/kgroup.h"
 #include "common/log.h"
 
 struct kconsumer {
     rd_kafka_t *rk;
+    kgroup group; /* rk's rebalance handling */
     char *topic;
     int64_t start_logical; /* RD_KAFKA_OFFSET_BEGINNING or _END */
     aggloop *loop;
@@ -93,8 +95,15 @@ static int64_t k_lag(void *ctx)
     return kafka_consumer_lag(k->rk);
 }
 
-static void on_assign(kconsumer *k, rd_kafka_topic_partition_list_t *parts, int coop)
+/* ---- rebalance hooks (common/kgroup.h makes the (un)assign calls and checks each) ---- */
+
+/* on_assign: the loop says where each partition starts. kgroup assigns the partitions even when
+ * stopping or after a failure here: messages of untracked partitions are ignored, and
+ * rd_kafka_consumer_close() expects a consistent assignment. */
+static void on_assign(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
+    (void)rk;
+    kconsumer *k = ctx;
     size_t n = (size_t)parts->cnt;
     int32_t *ids = calloc(n ? n : 1, sizeof *ids);
     int64_t *offs = calloc(n ? n : 1, sizeof *offs);
@@ -109,56 +118,41 @@ static void on_assign(kconsumer *k, rd_kafka_topic_partition_list_t *parts, int 
     }
     free(ids);
     free(offs);
-    /* Assign even when stopping: messages of untracked partitions are ignored, and
-     * rd_kafka_consumer_close() expects a consistent assignment. */
-    rd_kafka_error_t *e = NULL;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (coop)
-        e = rd_kafka_incremental_assign(k->rk, parts);
-    else
-        err = rd_kafka_assign(k->rk, parts);
-    if (e || err) {
-        log_error("assign failed", "err=%s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
-        if (e)
-            rd_kafka_error_destroy(e);
-    }
-    /* librdkafka keeps a partition's pause flag across revoke and re-assign: a partition the loop had
-     * paused when it was revoked would come back paused while the loop counts it as running, and be
-     * silently never read again. A new assignment starts delivering, as aggloop_consumer promises. */
-    if ((err = rd_kafka_resume_partitions(k->rk, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+}
+
+/* on_assigned: librdkafka keeps a partition's pause flag across revoke and re-assign: a partition the
+ * loop had paused when it was revoked would come back paused while the loop counts it as running,
+ * and be silently never read again. A new assignment starts delivering, as aggloop_consumer
+ * promises. */
+static void on_assigned(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int rc)
+{
+    (void)ctx;
+    (void)rc; /* a refused assign was logged by kgroup */
+    rd_kafka_resp_err_t err = rd_kafka_resume_partitions(rk, parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_error("resume of assigned partitions failed", "err=%s", rd_kafka_err2str(err));
 }
 
-static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
-                         void *opaque)
+/* on_revoke: the loop drops what the partitions hold (revoked or lost alike). */
+static void on_revoke(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost)
 {
-    kconsumer *k = opaque;
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        on_assign(k, parts, coop);
-        return;
-    }
+    (void)rk;
+    kconsumer *k = ctx;
     size_t n = (size_t)parts->cnt;
     int32_t *ids = calloc(n ? n : 1, sizeof *ids);
     for (size_t i = 0; ids && i < n; i++) {
         ids[i] = parts->elems[i].partition;
-        log_info("partition revoked", "partition=%d reason=%s", ids[i], rd_kafka_err2name(err));
+        log_info("partition revoked", "partition=%d lost=%d", ids[i], lost);
     }
     if (ids && k->loop)
         aggloop_revoke(k->loop, ids, n);
     else if (!ids)
         log_error("out of memory revoking partitions", "partitions=%zu", n);
     free(ids);
-    if (coop) {
-        rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
-        if (e) {
-            log_error("incremental unassign failed", "err=%s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-    } else {
-        rd_kafka_assign(rk, NULL);
-    }
 }
+
+static const kgroup_hooks REBALANCE_HOOKS = {
+    .assign = on_assign, .assigned = on_assigned, .revoke = on_revoke};
 
 int kconsumer_new(kconsumer **out, const kconsumer_opts *o, aggloop_consumer *ops)
 {
@@ -199,8 +193,7 @@ int kconsumer_new(kconsumer **out, const kconsumer_opts *o, aggloop_consumer *op
         kconsumer_free(k);
         return ERR_INVALID;
     }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    kgroup_attach(&k->group, conf, &REBALANCE_HOOKS, k);
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!k->rk) {
         rd_kafka_conf_destroy(conf);
@@ -235,7 +228,7 @@ void kconsumer_free(kconsumer *k)
     if (!k)
         return;
     if (k->rk) {
-        rd_kafka_consumer_close(k->rk); /* revokes through on_rebalance: needs the loop */
+        rd_kafka_consumer_close(k->rk); /* revokes through the rebalance hooks: needs the loop */
         rd_kafka_destroy(k->rk);
     }
     free(k->topic);
