@@ -5,7 +5,6 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
-#include <nng/supplemental/tls/tls.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/sig.h"
+#include "common/tls.h"
 
 typedef enum phase { PH_IDLE, PH_SEND, PH_RECV, PH_DONE } phase;
 
@@ -88,130 +88,31 @@ void wlink_free(wlink *w)
     free(w);
 }
 
-static int set(const char *s)
-{
-    return s && *s;
-}
-
-/* read_pem: the whole file, NUL-terminated (nng wants PEM text), into *out (caller frees). */
-static int read_pem(const char *what, const char *path, char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        log_error("cannot read TLS file", "option=%s path=%s err=%s", what, path, strerror(errno));
-        return ERR_INVALID;
-    }
-    buf b = {0};
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(&b, chunk, n);
-    if (rc == 0 && ferror(f)) {
-        log_error("cannot read TLS file", "option=%s path=%s err=%s", what, path, strerror(errno));
-        rc = ERR_INVALID;
-    }
-    fclose(f);
-    if (rc == 0)
-        rc = buf_putc(&b, '\0');
-    if (rc != 0) {
-        buf_free(&b);
-        return rc;
-    }
-    *out = b.data;
-    return 0;
-}
-
-/* tls_config_new: a client config for one tls+tcp URL: verify the writer against the CA and the
- * server name (t->server_name, else the URL's host), present a client certificate if given. */
-static int tls_config_new(const wlink_tls *t, const char *url, nng_tls_config **out)
-{
-    if (!t || !set(t->ca_file)) {
-        log_error("tls+tcp writer url needs TLS_CA (the CA that signed the writer's certificate)", "url=%s",
-                  url);
-        return ERR_INVALID;
-    }
-    if (set(t->cert_file) != set(t->key_file)) {
-        log_error("TLS_CERT and TLS_KEY go together (client certificate and its key)", "url=%s", url);
-        return ERR_INVALID;
-    }
-    nng_tls_config *cfg = NULL;
-    nng_url *pu = NULL;
-    char *ca = NULL, *cert = NULL, *key = NULL;
-    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
-    if (rv != 0) {
-        log_error("TLS not available in this nng build", "err=%s", nng_strerror(rv));
-        return ERR_INVALID;
-    }
-    int rc = read_pem("TLS_CA", t->ca_file, &ca);
-    if (rc)
-        goto out;
-    rc = ERR_INVALID;
-    if ((rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0 ||
-        (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
-        log_error("TLS_CA is not a usable PEM CA certificate", "path=%s err=%s", t->ca_file,
-                  nng_strerror(rv));
-        goto out;
-    }
-    if (set(t->cert_file)) {
-        if ((rc = read_pem("TLS_CERT", t->cert_file, &cert)) != 0 ||
-            (rc = read_pem("TLS_KEY", t->key_file, &key)) != 0)
-            goto out;
-        rc = ERR_INVALID;
-        if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-            log_error("TLS_CERT/TLS_KEY: not a matching PEM certificate and key", "cert=%s key=%s err=%s",
-                      t->cert_file, t->key_file, nng_strerror(rv));
-            goto out;
-        }
-    }
-    const char *name = t->server_name;
-    if (!set(name)) {
-        if ((rv = nng_url_parse(&pu, url)) != 0) {
-            log_error("cannot parse writer url", "url=%s err=%s", url, nng_strerror(rv));
-            goto out;
-        }
-        name = pu->u_hostname;
-    }
-    if ((rv = nng_tls_config_server_name(cfg, name)) != 0) {
-        log_error("TLS server name rejected", "name=%s err=%s", name, nng_strerror(rv));
-        goto out;
-    }
-    *out = cfg;
-    cfg = NULL;
-    rc = 0;
-out:
-    if (cfg)
-        nng_tls_config_free(cfg);
-    nng_url_free(pu);
-    free(ca);
-    free(cert);
-    free(key);
-    return rc;
-}
-
-/* dial: start a non-blocking dialer for one URL; tls+tcp:// ones get a TLS client config. */
+/* dial: start a non-blocking dialer for one URL; tls+tcp:// ones get a TLS client configuration
+ * (common/tls.c: the writer verified against TLS_CA and the server name, our certificate shown). */
 static int dial(wlink *w, const char *u, const wlink_tls *tls)
 {
-    if (strncmp(u, "tls+", 4) != 0) {
-        int rv = nng_dial(w->sock, u, NULL, NNG_FLAG_NONBLOCK);
-        if (rv)
-            log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
-        return rv ? ERR_INVALID : 0;
-    }
-    nng_tls_config *cfg = NULL;
-    int rc = tls_config_new(tls, u, &cfg);
-    if (rc)
-        return rc;
+    tls_files f = {0};
+    if (tls)
+        f = (tls_files){tls->ca_file, tls->cert_file, tls->key_file, tls->server_name};
+    char err[512] = "";
     nng_dialer d;
     int rv = nng_dialer_create(&d, w->sock, u);
-    if (rv == 0 && (rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0)
-        nng_dialer_close(d);
-    if (rv == 0 && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
-        nng_dialer_close(d);
-    nng_tls_config_free(cfg); /* the dialer holds its own reference */
-    if (rv)
+    if (rv) {
         log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
-    return rv ? ERR_INVALID : 0;
+        return ERR_INVALID;
+    }
+    if (tls_dialer_setup(d, u, &f, err, sizeof err) != 0) {
+        log_error("bad TLS configuration for the writer link", "url=%s err=%s", u, err);
+        nng_dialer_close(d);
+        return ERR_INVALID;
+    }
+    if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
+        log_error("cannot dial writer", "url=%s err=%s", u, nng_strerror(rv));
+        nng_dialer_close(d);
+        return ERR_INVALID;
+    }
+    return 0;
 }
 
 int wlink_open(wlink **out, const char *urls)
