@@ -2,6 +2,7 @@
  * offset per topic-partition, checked and advanced in the batch's transaction) and answers offset
  * queries, over nng REQ/REP. The work lives in server.c, writer.c and store.c. */
 #include <nng/nng.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,7 +22,8 @@
 static cfg_common common;
 static char *listen_url, *pg_url, *meetup_table, *counts_table, *offsets_table, *batches_table;
 static char *tls_cert, *tls_key, *tls_ca;
-static int64_t max_request_bytes, max_batch_rows, workers, tx_retries;
+static int64_t max_request_bytes, max_batch_rows, max_decode_bytes, max_offset, max_connections, max_memory;
+static int64_t workers, tx_retries;
 static int64_t backoff_base_ms, backoff_max_ms, connect_timeout_ms, statement_timeout_ms;
 static int64_t ping_interval_ms;
 
@@ -39,11 +41,25 @@ static const cfg_option options[] = {
      "stored next offset per topic-partition", 0, 0, 0, &offsets_table},
     {"batches-table", "BATCHES_TABLE", CFG_STRING, "rsvp_batches", "one row per applied batch",
      0, 0, 0, &batches_table},
-    {"max-request-bytes", "MAX_REQUEST_BYTES", CFG_SIZE, "64M",
-     "largest request accepted (bigger: ERROR; over twice this nng drops the connection)", 1024, (int64_t)1 << 31, 0,
-     &max_request_bytes},
-    {"max-batch-rows", "MAX_BATCH_ROWS", CFG_INT, "1000000", "largest batch accepted, in rows",
+    {"max-request-bytes", "MAX_REQUEST_BYTES", CFG_SIZE, "8M",
+     "largest request accepted, per connection (a little over: ERROR; over it by more than min(itself, 1M): nng "
+     "closes the connection unread)", 1024, (int64_t)1 << 30, 0, &max_request_bytes},
+    {"max-batch-rows", "MAX_BATCH_ROWS", CFG_INT, "100000",
+     "largest batch accepted, in rows (counted before decoding; keep >= the aggregators' MAX_BATCH_KEYS)",
      1, 100000000, 0, &max_batch_rows},
+    {"max-decode-bytes", "MAX_DECODE_BYTES", CFG_SIZE, "32M",
+     "memory one worker may use to decode a request (more: ERROR decode_limit)", 1 << 20, (int64_t)1 << 32, 0,
+     &max_decode_bytes},
+    {"max-connections", "MAX_CONNECTIONS", CFG_INT, "12",
+     "open connections (one per aggregator and writer URL); more are closed at once", 1, 100000, 0,
+     &max_connections},
+    {"max-memory", "MAX_MEMORY", CFG_SIZE, "192M",
+     "memory requests may hold at once; the writer does not start if (MAX_CONNECTIONS + WORKERS) x receive limit "
+     "+ WORKERS x MAX_DECODE_BYTES exceeds it (keep ~40M under the memory limit)", 1 << 20, (int64_t)1 << 40, 0,
+     &max_memory},
+    {"max-offset", "MAX_OFFSET", CFG_INT, "9007199254740992",
+     "largest to_offset accepted (2^53: a partition taking 10^6 RSVPs/s gets there in 285 years)", 1,
+     INT64_MAX, 0, &max_offset},
     {"workers", "WORKERS", CFG_INT, "2", "request workers, one database connection each", 1, 64,
      0, &workers},
     {"tx-retries", "TX_RETRIES", CFG_INT, "3",
@@ -60,27 +76,40 @@ static const cfg_option options[] = {
      "PostgreSQL statement_timeout (0 = none)", 0, 0, 0, &statement_timeout_ms},
     {"db-ping-interval", "DB_PING_INTERVAL", CFG_DURATION, "2s",
      "how often an idle worker checks its connection", 100, 3600000, 0, &ping_interval_ms},
-    {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM certificate for tls+tcp://", 0, 0, 0,
+    {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM certificate for tls+tcp:// (required there)", 0, 0, 0,
      &tls_cert},
-    {"tls-key", "TLS_KEY", CFG_STRING, NULL, "PEM private key for tls+tcp://", 0, 0, 0, &tls_key},
+    {"tls-key", "TLS_KEY", CFG_STRING, NULL, "PEM private key for tls+tcp:// (required there)", 0, 0, 0,
+     &tls_key},
     {"tls-ca", "TLS_CA", CFG_STRING, NULL,
-     "PEM CA bundle: when set, clients must present a certificate it signed", 0, 0, 0, &tls_ca},
+     "PEM CA bundle for tls+tcp:// (required there): clients must present a certificate it signed", 0, 0, 0,
+     &tls_ca},
     CFG_COMMON_OPTIONS(&common, "127.0.0.1:9104"),
     {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
 };
 /* clang-format on */
+
+/* listen_private: 1 when url stays on this host or carries TLS (ipc://, inproc://, tls+..., or
+ * tcp:// on a loopback address or localhost). */
+static int listen_private(const char *url)
+{
+    static const char *const ok[] = {"ipc://",     "inproc://",        "tls+",
+                                     "tcp://127.", "tcp://localhost:", "tcp://[::1]:"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strncmp(url, ok[i], strlen(ok[i])) == 0)
+            return 1;
+    return 0;
+}
 
 /* The workers' settings from the parsed options (the schema is borrowed). */
 static server_opts server_options(const schema *sch)
 {
     server_opts so = {
         .listen = listen_url,
-        .max_request_bytes = max_request_bytes,
         .workers = (int)workers,
+        .max_connections = (int)max_connections,
+        .max_decode_bytes = (size_t)max_decode_bytes,
         .ping_interval_ms = ping_interval_ms,
-        .tls_cert = tls_cert,
-        .tls_key = tls_key,
-        .tls_ca = tls_ca,
+        .tls = {.ca = tls_ca, .cert = tls_cert, .key = tls_key},
         .store = {.pg_url = pg_url,
                   .sch = sch,
                   .backoff_base_ms = backoff_base_ms,
@@ -88,9 +117,10 @@ static server_opts server_options(const schema *sch)
                   .connect_timeout_s = (connect_timeout_ms + 999) / 1000,
                   .statement_timeout_ms = statement_timeout_ms,
                   .tx_retries = (int)tx_retries},
-        .limits = {.max_batch_rows = max_batch_rows,
-                   .max_request_bytes = (size_t)max_request_bytes,
-                   .max_partitions = 100000},
+        .limits = {.max_request_bytes = (size_t)max_request_bytes,
+                   .max_batch_rows = max_batch_rows,
+                   .max_partitions = 100000,
+                   .max_offset = max_offset},
     };
     return so;
 }
@@ -109,7 +139,7 @@ int main(int argc, char **argv)
     }
     log_init("writer", cfg_instance_id(common.instance_id), level);
 
-    /* Validation: table names become SQL identifiers. */
+    /* Validation: table names become SQL identifiers; the request limits fit the memory budget. */
     schema *sch = NULL;
     const char *why = "";
     if ((rc = schema_new(&sch, meetup_table, counts_table, offsets_table, batches_table, &why))) {
@@ -118,6 +148,22 @@ int main(int argc, char **argv)
         cfg_free(options);
         return 2;
     }
+    server_opts so = server_options(sch);
+    if (server_worst_memory(&so) > (uint64_t)max_memory) {
+        log_error(
+            "bad config", "option=MAX_MEMORY max_memory=%lld worst_case=%llu error=%s", (long long)max_memory,
+            (unsigned long long)server_worst_memory(&so),
+            "(MAX_CONNECTIONS + WORKERS) x (MAX_REQUEST_BYTES + min(MAX_REQUEST_BYTES, 1M)) + WORKERS x "
+            "MAX_DECODE_BYTES exceeds MAX_MEMORY: lower one of them, or raise MAX_MEMORY with the memory "
+            "limit");
+        schema_free(sch);
+        cfg_free(options);
+        return 2;
+    }
+    if (!listen_private(listen_url))
+        log_warn("listening without TLS beyond this host", "listen=%s hint=%s", listen_url,
+                 "any process that reaches this port can write counts: use tls+tcp:// with TLS_CERT, TLS_KEY "
+                 "and TLS_CA (mutual TLS), or a loopback or ipc:// address");
 
     /* Initialisation, order important: signals before any thread; metrics before the workers
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
@@ -125,7 +171,6 @@ int main(int argc, char **argv)
     sig_init();
     if (writer_metrics_init() != 0)
         return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
-    server_opts so = server_options(sch);
     server *srv = NULL;
     char err[256] = "";
     if ((rc = server_new(&srv, &so, err, sizeof err)) != 0) {
@@ -150,14 +195,18 @@ int main(int argc, char **argv)
 
     char masked[512];
     store_mask_url(pg_url, masked, sizeof masked);
-    log_info("up", "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s", RSVP_VERSION, nng_version(),
-             listen_url, masked, (int)workers, common.metrics_addr);
+    log_info("up", "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s worst_case_request_memory=%llu",
+             RSVP_VERSION, nng_version(), listen_url, masked, (int)workers, common.metrics_addr,
+             (unsigned long long)server_worst_memory(&so));
     cfg_log_effective(options);
 
-    /* Loop: the workers do the work; here readiness follows the database. */
-    while (!sig_stopping()) {
+    /* Loop: the workers do the work; here readiness follows the database, and once a second the
+     * failed connections are counted. */
+    for (int tick = 0; !sig_stopping(); tick++) {
         int up = server_db_up(srv);
         httpd_set_ready(http, up, up ? NULL : "database unavailable");
+        if (tick % 10 == 0)
+            server_poll_transport(srv);
         clock_sleep_ms(100);
     }
 

@@ -8,3 +8,4 @@ $(eval $(call program,rsvp-writer,services/writer/main.c $(WRITER_SRCS),$(LIBS_P
 
 $(eval $(call unit_test,test_writer_copy,tests/unit/test_writer_copy.c services/writer/copy.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_writer_validate,tests/unit/test_writer_validate.c services/writer/validate.c services/writer/schema.c services/writer/store.c services/writer/copy.c,$(LIBS_PQ) $(LIBS_PROTOBUF)))
+$(eval $(call unit_test,test_writer_request,tests/unit/test_writer_request.c tests/unit/writer_model.c $(WRITER_CORE),$(LIBS_PQ) $(LIBS_PROTOBUF)))

@@ -1,12 +1,14 @@
 /* server.c: nng REP socket + worker threads for rsvp-writer. Each worker loops: receive on its
  * context, answer through writer_handle(), send. While idle it keeps its database connection
- * alive (reconnect with backoff, periodic ping); server_stop() cancels a waiting receive. */
+ * alive (reconnect with backoff, periodic ping); server_stop() cancels a waiting receive. A pipe
+ * callback closes connections over the limit before the socket uses them; nng's listener
+ * statistics tell how many connections failed (TLS authentication, protocol, oversize). */
 #include "services/writer/server.h"
 
-#include <errno.h>
+#include <arpa/inet.h>
+#include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -18,9 +20,10 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
-/* Decode memory a worker keeps between requests (a 10k-row batch needs a few MB; larger ones
- * decode into malloc'ed pieces for the overflow, freed after the request). */
+/* Decode memory a worker keeps between requests, at most (a 10k-row batch needs a few MB; larger
+ * ones decode into malloc'ed pieces for the overflow, freed after the request). */
 #define ARENA_KEEP ((size_t)16 << 20)
 /* While the database is down, a worker retries its connection this often (the store's backoff
  * decides whether a retry actually connects). */
@@ -33,6 +36,7 @@ typedef struct worker {
     nng_aio *aio;
     store *st;
     writer_arena *arena;
+    writer_db db;
     pthread_t thread;
     int started;
     _Atomic int db_ready;
@@ -43,87 +47,167 @@ typedef struct worker {
     int in_recv;
 } worker;
 
+/* nng's listener statistics that count failed connections, exported by server_poll_transport().
+ * (nng's "other" is left out: ordinary disconnects land there, with messages over the receive
+ * limit.) */
+static const char *const TRANSPORT_KINDS[] = {"auth", "proto", "timeout", "oom"};
+#define NKINDS (sizeof TRANSPORT_KINDS / sizeof TRANSPORT_KINDS[0])
+
 struct server {
     server_opts o;
     nng_socket sock;
     int sock_open;
     nng_listener listener;
+    int listener_open;
     worker *w;
     int nworkers;
     _Atomic int stop;
     int stopped;
+    pthread_mutex_t pipes_mu;         /* guards admitted */
+    uint32_t *admitted;               /* ids of the admitted connections now open, 0: free slot */
+    int conns;                        /* how many of them */
+    _Atomic int64_t refuse_logged_ms; /* rate limit of the "connection refused" log line */
+    _Atomic uint64_t refuse_unlogged;
+    mgauge *m_conns;
+    mcounter *m_refused;
+    mcounter *m_transport[NKINDS];
+    uint64_t transport_seen[NKINDS]; /* nng's totals at the last poll */
 };
 
-static int read_file(const char *path, char **out, char *errbuf, size_t errlen)
+size_t server_recv_max(size_t max_request_bytes)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-        return ERR_INVALID;
+    size_t band = max_request_bytes < ((size_t)1 << 20) ? max_request_bytes : (size_t)1 << 20;
+    return max_request_bytes + band;
+}
+
+uint64_t server_worst_memory(const server_opts *o)
+{
+    uint64_t msgs = (uint64_t)o->max_connections + (uint64_t)o->workers;
+    return msgs * server_recv_max(o->limits.max_request_bytes) + (uint64_t)o->workers * o->max_decode_bytes;
+}
+
+/* addr_str: a connection's remote address for logs. */
+static void addr_str(nng_pipe p, char *out, size_t cap)
+{
+    nng_sockaddr sa;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    snprintf(out, cap, "unknown");
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    if (sa.s_family == NNG_AF_INET) {
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof ip);
+        snprintf(out, cap, "%s:%u", ip, ntohs(sa.s_in.sa_port));
+    } else if (sa.s_family == NNG_AF_INET6) {
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof ip);
+        snprintf(out, cap, "[%s]:%u", ip, ntohs(sa.s_in6.sa_port));
+    } else if (sa.s_family == NNG_AF_IPC) {
+        snprintf(out, cap, "ipc");
     }
-    buf b = {0};
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(&b, chunk, n);
-    fclose(f);
-    if (rc == 0)
-        rc = buf_putc(&b, '\0'); /* nng wants NUL-terminated PEM */
-    if (rc != 0) {
-        buf_free(&b);
-        snprintf(errbuf, errlen, "%s: out of memory", path);
+}
+
+/* sweep_pipes: free the slots of admitted connections nng no longer knows (a removal event can
+ * be missed when a connection closes while it is being admitted). Under pipes_mu. */
+static void sweep_pipes(server *s)
+{
+    for (int i = 0; i < s->o.max_connections; i++) {
+        nng_pipe p = NNG_PIPE_INITIALIZER;
+        size_t sz;
+        p.id = s->admitted[i];
+        if (p.id != 0 && nng_pipe_get_size(p, NNG_OPT_RECVMAXSZ, &sz) == NNG_ENOENT) {
+            s->admitted[i] = 0;
+            s->conns--;
+        }
+    }
+    mgauge_set(s->m_conns, s->conns);
+}
+
+/* on_pipe: admit a new connection while fewer than max_connections are open, else close it before
+ * the socket ever reads from it. nng 1.5.2 reports the removal of a connection closed that way
+ * too, so the admitted ones are remembered by id. Runs on nng's threads. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    server *s = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    if (ev != NNG_PIPE_EV_ADD_PRE && ev != NNG_PIPE_EV_REM_POST)
+        return;
+    pthread_mutex_lock(&s->pipes_mu);
+    if (ev == NNG_PIPE_EV_ADD_PRE && s->conns >= s->o.max_connections)
+        sweep_pipes(s);
+    int slot = -1, admit = 0;
+    for (int i = 0; i < s->o.max_connections && slot < 0; i++)
+        if (s->admitted[i] == (ev == NNG_PIPE_EV_ADD_PRE ? 0 : id))
+            slot = i;
+    if (ev == NNG_PIPE_EV_REM_POST && slot >= 0) {
+        s->admitted[slot] = 0;
+        s->conns--;
+    } else if (ev == NNG_PIPE_EV_ADD_PRE && slot >= 0) {
+        s->admitted[slot] = id;
+        s->conns++;
+        admit = 1;
+    }
+    mgauge_set(s->m_conns, s->conns);
+    pthread_mutex_unlock(&s->pipes_mu);
+    if (ev == NNG_PIPE_EV_REM_POST || admit)
+        return;
+    nng_pipe_close(p);
+    mcounter_add(s->m_refused, 1);
+    int64_t now = clock_mono_ms(), last = atomic_load(&s->refuse_logged_ms);
+    if (now - last < 1000 || !atomic_compare_exchange_strong(&s->refuse_logged_ms, &last, now)) {
+        atomic_fetch_add(&s->refuse_unlogged, 1);
+        return;
+    }
+    char peer[96];
+    addr_str(p, peer, sizeof peer);
+    log_warn("connection refused", "reason=%s peer=%s max_connections=%d suppressed=%" PRIu64, "limit", peer,
+             s->o.max_connections, atomic_exchange(&s->refuse_unlogged, 0));
+}
+
+static int server_metrics(server *s)
+{
+    s->m_conns = metrics_gauge("rsvp_writer_connections", NULL, "Open connections on the request socket");
+    s->m_refused = metrics_counter("rsvp_writer_connections_refused_total", "reason=\"limit\"",
+                                   "Connections closed at once because MAX_CONNECTIONS were open");
+    if (!s->m_conns || !s->m_refused)
         return ERR_NOMEM;
+    for (size_t i = 0; i < NKINDS; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "kind=\"%s\"", TRANSPORT_KINDS[i]);
+        s->m_transport[i] =
+            metrics_counter("rsvp_writer_transport_errors_total", labels,
+                            "Connections that failed: TLS authentication (auth: no certificate, or one "
+                            "of another CA), not TLS or not the SP protocol (proto), handshake timeout, "
+                            "out of memory");
+        if (!s->m_transport[i])
+            return ERR_NOMEM;
     }
-    *out = b.data;
     return 0;
 }
 
-/* TLS server config for tls+tcp:// listeners. */
-static int tls_setup(server *s, char *errbuf, size_t errlen)
+void server_poll_transport(server *s)
 {
-    nng_tls_config *cfg = NULL;
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
-    if (rv != 0) {
-        snprintf(errbuf, errlen, "TLS not available in this nng build: %s", nng_strerror(rv));
-        return ERR_INVALID;
+    pthread_mutex_lock(&s->pipes_mu);
+    sweep_pipes(s);
+    pthread_mutex_unlock(&s->pipes_mu);
+    nng_stat *all = NULL;
+    if (!s->listener_open || nng_stats_get(&all) != 0)
+        return;
+    nng_stat *l = nng_stat_find_listener(all, s->listener);
+    char grew[256] = "";
+    size_t at = 0;
+    for (size_t i = 0; l && i < NKINDS; i++) {
+        nng_stat *st = nng_stat_find(l, TRANSPORT_KINDS[i]);
+        uint64_t v = st ? nng_stat_value(st) : 0;
+        if (v <= s->transport_seen[i])
+            continue;
+        mcounter_add(s->m_transport[i], v - s->transport_seen[i]);
+        if (at < sizeof grew)
+            at += (size_t)snprintf(grew + at, sizeof grew - at, "%s%s+%" PRIu64, at ? "," : "",
+                                   TRANSPORT_KINDS[i], v - s->transport_seen[i]);
+        s->transport_seen[i] = v;
     }
-    int rc = ERR_INVALID;
-    if (s->o.tls_cert == NULL || s->o.tls_key == NULL) {
-        snprintf(errbuf, errlen, "tls+tcp:// needs TLS_CERT and TLS_KEY");
-        goto out;
-    }
-    if ((rc = read_file(s->o.tls_cert, &cert, errbuf, errlen)) != 0)
-        goto out;
-    if ((rc = read_file(s->o.tls_key, &key, errbuf, errlen)) != 0)
-        goto out;
-    rc = ERR_INVALID;
-    if ((rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-        snprintf(errbuf, errlen, "TLS_CERT/TLS_KEY: %s", nng_strerror(rv));
-        goto out;
-    }
-    if (s->o.tls_ca && *s->o.tls_ca) {
-        if ((rc = read_file(s->o.tls_ca, &ca, errbuf, errlen)) != 0)
-            goto out;
-        rc = ERR_INVALID;
-        if ((rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0 ||
-            (rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED)) != 0) {
-            snprintf(errbuf, errlen, "TLS_CA: %s", nng_strerror(rv));
-            goto out;
-        }
-    }
-    if ((rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, cfg)) != 0) {
-        snprintf(errbuf, errlen, "TLS config: %s", nng_strerror(rv));
-        goto out;
-    }
-    rc = 0;
-out:
-    nng_tls_config_free(cfg); /* the listener holds its own reference */
-    free(cert);
-    free(key);
-    free(ca);
-    return rc;
+    nng_stats_free(all);
+    if (grew[0])
+        log_warn("connections failed", "kinds=%s listen=%s", grew, s->o.listen);
 }
 
 int server_new(server **out, const server_opts *opts, char *errbuf, size_t errlen)
@@ -133,17 +217,29 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
         return ERR_NOMEM;
     s->o = *opts;
     int rv, rc = ERR_IO;
+    s->admitted = calloc((size_t)opts->max_connections, sizeof *s->admitted);
+    if (s->admitted == NULL || pthread_mutex_init(&s->pipes_mu, NULL) != 0) {
+        free(s->admitted);
+        free(s);
+        return ERR_NOMEM;
+    }
     if ((rv = nng_rep0_open(&s->sock)) != 0) {
         snprintf(errbuf, errlen, "nng_rep0_open: %s", nng_strerror(rv));
         goto fail;
     }
     s->sock_open = 1;
-    /* nng drops a message over its limit by closing the connection, silently (no statistic
-     * tells it from a normal disconnect). Let up to twice the limit through so that most
-     * oversize requests get a counted ERROR reply from writer_handle(); memory stays bounded. */
-    size_t hard = (size_t)opts->max_request_bytes * 2;
-    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, hard)) != 0) {
-        snprintf(errbuf, errlen, "recv-size-max: %s", nng_strerror(rv));
+    if ((rc = server_metrics(s)) != 0) {
+        snprintf(errbuf, errlen, "metrics: %s", err_str(rc));
+        goto fail;
+    }
+    rc = ERR_IO;
+    /* nng drops a message over this by closing the connection before reading it (counted by the
+     * listener as an "other" error); up to it, writer_handle() answers an oversize request. */
+    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+                                  server_recv_max(opts->limits.max_request_bytes))) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, on_pipe, s)) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, on_pipe, s)) != 0) {
+        snprintf(errbuf, errlen, "socket options: %s", nng_strerror(rv));
         goto fail;
     }
     if ((rv = nng_listener_create(&s->listener, s->sock, opts->listen)) != 0) {
@@ -151,7 +247,8 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
         rc = ERR_INVALID;
         goto fail;
     }
-    if (strncmp(opts->listen, "tls+", 4) == 0 && (rc = tls_setup(s, errbuf, errlen)) != 0)
+    s->listener_open = 1;
+    if ((rc = tls_listener_setup(s->listener, opts->listen, &opts->tls, errbuf, errlen)) != 0)
         goto fail;
     if ((rv = nng_listener_start(s->listener, 0)) != 0) {
         snprintf(errbuf, errlen, "listen %s: %s", opts->listen, nng_strerror(rv));
@@ -173,8 +270,9 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
             goto fail;
         }
         if ((rc = store_new(&w->st, &opts->store)) != 0 ||
-            (rc = writer_arena_new(&w->arena, ARENA_KEEP)) != 0)
+            (rc = writer_arena_new(&w->arena, ARENA_KEEP, opts->max_decode_bytes)) != 0)
             goto fail;
+        w->db = writer_db_store(w->st);
         if (pthread_mutex_init(&w->mu, NULL) != 0) {
             rc = ERR_NOMEM;
             goto fail;
@@ -240,7 +338,7 @@ static void *worker_main(void *arg)
             continue;
         }
         nng_msg *msg = nng_aio_get_msg(w->aio);
-        int rc = writer_handle(w->st, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg), &out);
+        int rc = writer_handle(&w->db, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg), &out);
         last_check = clock_mono_ms(); /* a request just exercised the connection */
         atomic_store(&w->db_ready, store_ready(w->st));
         nng_msg_clear(msg);
@@ -309,6 +407,7 @@ void server_stop(server *s)
     if (s->sock_open)
         nng_close(s->sock);
     s->sock_open = 0;
+    s->listener_open = 0;
 }
 
 void server_free(server *s)
@@ -325,5 +424,7 @@ void server_free(server *s)
             pthread_mutex_destroy(&s->w[i].mu);
     }
     free(s->w);
+    pthread_mutex_destroy(&s->pipes_mu);
+    free(s->admitted);
     free(s);
 }

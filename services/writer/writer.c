@@ -1,7 +1,7 @@
-/* writer.c: the request path of rsvp-writer: decode (into the worker's arena), validate, apply
- * or query, reply. Counts every outcome (rsvp_writer_batches_total{result},
- * rsvp_writer_bad_requests_total{reason}, ...) and logs failures at most once per second per
- * kind. */
+/* writer.c: the request path of rsvp-writer: size and wire counts first, then decode (into the
+ * worker's capped arena), validate, apply or query, reply. Counts every outcome
+ * (rsvp_writer_batches_total{result}, rsvp_writer_bad_requests_total{reason}, ...) and logs
+ * refusals and failures at most once per second per kind. */
 #include "services/writer/writer.h"
 
 #include <inttypes.h>
@@ -19,11 +19,33 @@
 #include "services/writer/validate.h"
 
 enum { R_OK, R_STALE, R_RETRY, R_ERROR, R_COUNT };
-enum { BAD_EMPTY, BAD_UNPACK, BAD_NO_BODY, BAD_INVALID_BATCH, BAD_INVALID_QUERY, BAD_OVERSIZE, BAD_COUNT };
+
+/* Refusal reasons: validate.h's first (same values), then those of the bytes themselves. */
+enum {
+    BAD_EMPTY = VR_TOO_MANY_PARTITIONS + 1,
+    BAD_OVERSIZE,
+    BAD_UNPACK,
+    BAD_DECODE_LIMIT,
+    BAD_NO_BODY,
+    BAD_COUNT
+};
 
 static const char *const result_names[R_COUNT] = {"ok", "stale", "retry", "error"};
-static const char *const bad_names[BAD_COUNT] = {"empty",         "unpack",        "no_body",
-                                                 "invalid_batch", "invalid_query", "oversize"};
+static const char *const bad_names[BAD_COUNT] = {
+    [VR_INVALID_BATCH] = "invalid_batch",
+    [VR_TOO_MANY_ROWS] = "too_many_rows",
+    [VR_BAD_OFFSET] = "bad_offset",
+    [VR_BAD_RANGE] = "bad_range",
+    [VR_BAD_MESSAGES] = "bad_messages",
+    [VR_BAD_DELTA] = "bad_delta",
+    [VR_INVALID_QUERY] = "invalid_query",
+    [VR_TOO_MANY_PARTITIONS] = "too_many_partitions",
+    [BAD_EMPTY] = "empty",
+    [BAD_OVERSIZE] = "oversize",
+    [BAD_UNPACK] = "unpack",
+    [BAD_DECODE_LIMIT] = "decode_limit",
+    [BAD_NO_BODY] = "no_body",
+};
 
 static struct {
     mcounter *batches[R_COUNT];
@@ -66,7 +88,9 @@ struct writer_arena {
     size_t cap, used;
     extra_piece *extra;
     size_t extra_bytes;
-    size_t keep; /* largest block kept between requests */
+    size_t keep;  /* largest block kept between requests */
+    size_t limit; /* most handed out per request */
+    int refused;  /* an allocation of this request went over the limit */
     ProtobufCAllocator pa;
 };
 
@@ -75,7 +99,16 @@ struct writer_arena {
 static void *arena_alloc(void *data, size_t n)
 {
     writer_arena *a = data;
+    if (n > a->limit) {
+        a->refused = 1;
+        return NULL;
+    }
     n = n == 0 ? ARENA_ALIGN : (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    /* protobuf-c gives up (and returns NULL) at the first allocation that fails */
+    if (a->used + a->extra_bytes + n > a->limit) {
+        a->refused = 1;
+        return NULL;
+    }
     if (n <= a->cap - a->used) {
         void *p = a->block + a->used;
         a->used += n;
@@ -107,6 +140,7 @@ static void arena_reset(writer_arena *a)
     }
     a->extra_bytes = 0;
     a->used = 0;
+    a->refused = 0;
     if (need > a->cap && need <= a->keep) {
         size_t cap = need + need / 4 < a->keep ? need + need / 4 : a->keep;
         char *p = malloc(cap);
@@ -118,12 +152,13 @@ static void arena_reset(writer_arena *a)
     }
 }
 
-int writer_arena_new(writer_arena **out, size_t keep_bytes)
+int writer_arena_new(writer_arena **out, size_t keep_bytes, size_t cap_bytes)
 {
     writer_arena *a = calloc(1, sizeof *a);
     if (a == NULL)
         return ERR_NOMEM;
-    a->keep = keep_bytes;
+    a->keep = keep_bytes < cap_bytes ? keep_bytes : cap_bytes;
+    a->limit = cap_bytes;
     a->pa.alloc = arena_alloc;
     a->pa.free = arena_free_one;
     a->pa.allocator_data = a;
@@ -154,10 +189,10 @@ int writer_metrics_init(void)
         if (!M.batches[i] || (i != R_STALE && !M.queries[i]))
             return ERR_NOMEM;
     }
-    for (int i = 0; i < BAD_COUNT; i++) {
+    for (int i = 1; i < BAD_COUNT; i++) { /* 0 is VR_OK */
         snprintf(labels, sizeof labels, "reason=\"%s\"", bad_names[i]);
         M.bad[i] = metrics_counter("rsvp_writer_bad_requests_total", labels,
-                                   "Requests answered ERROR without touching the database");
+                                   "Requests refused (ERROR reply) before the database, by reason");
         if (!M.bad[i])
             return ERR_NOMEM;
     }
@@ -195,35 +230,48 @@ static int pack_reply(const Rsvp__V1__WriterReply *rep, buf *out)
     return 0;
 }
 
-static int reply_bad(int reason, const char *why, buf *out)
+/* reply_bad: the ERROR reply "<reason>: <why>", counted and logged (rate-limited); b, when the
+ * refused request is a decoded batch, puts its header in the log line. */
+static int reply_bad(int reason, const char *why, const Rsvp__V1__Batch *b, buf *out)
 {
     mcounter_add(M.bad[reason], 1);
     uint64_t sup;
-    if (ratelog_allow(&rl_bad[reason], &sup))
-        log_warn("bad request", "reason=%s detail=%s suppressed=%" PRIu64, bad_names[reason], why, sup);
+    if (ratelog_allow(&rl_bad[reason], &sup)) {
+        if (b)
+            log_warn("bad request",
+                     "reason=%s detail=%s topic=%s partition=%d from=%" PRId64 " to=%" PRId64
+                     " messages=%" PRId64 " rows=%zu sender=%s suppressed=%" PRIu64,
+                     bad_names[reason], why, b->topic, b->partition, b->from_offset, b->to_offset,
+                     b->has_messages ? b->messages : (int64_t)-1, b->n_rows, b->sender, sup);
+        else
+            log_warn("bad request", "reason=%s detail=%s suppressed=%" PRIu64, bad_names[reason], why, sup);
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", bad_names[reason], why);
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     rep.status = RSVP__V1__WRITER_REPLY__STATUS__ERROR;
-    rep.message = (char *)why;
+    rep.message = msg;
     return pack_reply(&rep, out);
 }
 
-static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Batch *b, buf *out)
+static int handle_batch(const writer_db *db, const writer_limits *lim, const Rsvp__V1__Batch *b, buf *out)
 {
     int64_t t0 = clock_mono_ns();
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     const char *why = NULL;
-    int rc = validate_batch(b, lim->max_batch_rows, &why);
-    if (rc != 0) {
+    validate_reason bad = validate_batch(b, lim->max_batch_rows, lim->max_offset, &why);
+    if (bad != VR_OK) {
         mcounter_add(M.batches[R_ERROR], 1);
-        return reply_bad(BAD_INVALID_BATCH, why, out);
+        return reply_bad((int)bad, why, b, out);
     }
     store_result res;
-    if (st == NULL) {
+    int rc;
+    if (db == NULL) {
         memset(&res, 0, sizeof res);
         strcpy(res.message, "no database");
         rc = ERR_RETRY;
     } else {
-        rc = store_apply_batch(st, b, &res);
+        rc = db->apply_batch(db->ctx, b, &res);
     }
     if (res.tx_retries > 0)
         mcounter_add(M.tx_retries, (uint64_t)res.tx_retries);
@@ -235,8 +283,7 @@ static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Bat
         rep.has_batch_id = 1;
         rep.batch_id = res.batch_id;
         mcounter_add(M.rows, b->n_rows);
-        if (b->has_messages)
-            mcounter_add(M.messages, (uint64_t)b->messages);
+        mcounter_add(M.messages, (uint64_t)b->messages);
         if (b->has_newest_ingest_ms && b->newest_ingest_ms > 0) {
             double age = (double)(clock_wall_ms() - b->newest_ingest_ms) / 1000.0;
             mhist_observe(M.freshness, age < 0 ? 0 : age);
@@ -279,12 +326,14 @@ static int handle_batch(store *st, const writer_limits *lim, const Rsvp__V1__Bat
     return pack_reply(&rep, out);
 }
 
-static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__OffsetQuery *q, buf *out)
+static int handle_query(const writer_db *db, const writer_limits *lim, const Rsvp__V1__OffsetQuery *q,
+                        buf *out)
 {
     const char *why = NULL;
-    if (validate_offset_query(q, lim->max_partitions, &why) != 0) {
+    validate_reason bad = validate_offset_query(q, lim->max_partitions, &why);
+    if (bad != VR_OK) {
         mcounter_add(M.queries[R_ERROR], 1);
-        return reply_bad(BAD_INVALID_QUERY, why, out);
+        return reply_bad((int)bad, why, NULL, out);
     }
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     char msg[256] = "no database";
@@ -293,7 +342,7 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
     Rsvp__V1__PartitionOffset **pp = calloc(q->n_partitions, sizeof *pp);
     int rc = ERR_NOMEM;
     if (offs && po && pp) {
-        rc = st ? store_query_offsets(st, q->topic, q->partitions, q->n_partitions, offs, msg, sizeof msg)
+        rc = db ? db->query_offsets(db->ctx, q->topic, q->partitions, q->n_partitions, offs, msg, sizeof msg)
                 : ERR_RETRY;
     }
     int result;
@@ -322,28 +371,64 @@ static int handle_query(store *st, const writer_limits *lim, const Rsvp__V1__Off
     return rc;
 }
 
-int writer_handle(store *st, const writer_limits *lim, writer_arena *ar, const void *req, size_t len,
-                  buf *out)
+/* Checks of the bytes before any decoding: 0 to go on, else the reply is in out (*rc). */
+static int refuse_bytes(const writer_limits *lim, const void *req, size_t len, buf *out, int *rc)
 {
+    validate_wire_counts c;
     if (len == 0)
-        return reply_bad(BAD_EMPTY, "empty request", out);
-    if (len > lim->max_request_bytes)
-        return reply_bad(BAD_OVERSIZE, "request larger than MAX_REQUEST_BYTES", out);
-    Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(ar ? &ar->pa : NULL, len, req);
-    if (r == NULL) {
-        if (ar)
-            arena_reset(ar);
-        return reply_bad(BAD_UNPACK, "request is not a WriterRequest", out);
-    }
+        *rc = reply_bad(BAD_EMPTY, "empty request", NULL, out);
+    else if (len > lim->max_request_bytes)
+        *rc = reply_bad(BAD_OVERSIZE, "request larger than MAX_REQUEST_BYTES", NULL, out);
+    else if (validate_wire(req, len, &c) != 0)
+        *rc = reply_bad(BAD_UNPACK, "request is not a WriterRequest", NULL, out);
+    else if (c.rows > (uint64_t)lim->max_batch_rows) {
+        mcounter_add(M.batches[R_ERROR], 1);
+        *rc =
+            reply_bad(VR_TOO_MANY_ROWS, "too many rows (MAX_BATCH_ROWS), counted before decoding", NULL, out);
+    } else if (c.partitions > lim->max_partitions) {
+        mcounter_add(M.queries[R_ERROR], 1);
+        *rc = reply_bad(VR_TOO_MANY_PARTITIONS, "too many partitions, counted before decoding", NULL, out);
+    } else
+        return 0;
+    return 1;
+}
+
+int writer_handle(const writer_db *db, const writer_limits *lim, writer_arena *ar, const void *req,
+                  size_t len, buf *out)
+{
     int rc;
-    switch (r->body_case) {
-    case RSVP__V1__WRITER_REQUEST__BODY_BATCH: rc = handle_batch(st, lim, r->batch, out); break;
-    case RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY: rc = handle_query(st, lim, r->offset_query, out); break;
-    default: rc = reply_bad(BAD_NO_BODY, "request has no batch or offset_query", out); break;
+    if (refuse_bytes(lim, req, len, out, &rc))
+        return rc;
+    Rsvp__V1__WriterRequest *r = rsvp__v1__writer_request__unpack(&ar->pa, len, req);
+    if (r == NULL) {
+        int capped = ar->refused;
+        arena_reset(ar);
+        return capped ? reply_bad(BAD_DECODE_LIMIT,
+                                  "request needs more memory to decode than MAX_DECODE_BYTES", NULL, out)
+                      : reply_bad(BAD_UNPACK, "request is not a WriterRequest", NULL, out);
     }
-    if (ar)
-        arena_reset(ar); /* the whole request at once */
-    else
-        rsvp__v1__writer_request__free_unpacked(r, NULL);
+    switch (r->body_case) {
+    case RSVP__V1__WRITER_REQUEST__BODY_BATCH: rc = handle_batch(db, lim, r->batch, out); break;
+    case RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY: rc = handle_query(db, lim, r->offset_query, out); break;
+    default: rc = reply_bad(BAD_NO_BODY, "request has no batch or offset_query", NULL, out); break;
+    }
+    arena_reset(ar); /* the whole request at once */
     return rc;
+}
+
+static int db_apply(void *ctx, const Rsvp__V1__Batch *b, store_result *res)
+{
+    return store_apply_batch(ctx, b, res);
+}
+
+static int db_query(void *ctx, const char *topic, const int32_t *parts, size_t n, int64_t *out, char *msg,
+                    size_t cap)
+{
+    return store_query_offsets(ctx, topic, parts, n, out, msg, cap);
+}
+
+writer_db writer_db_store(store *st)
+{
+    writer_db db = {db_apply, db_query, st};
+    return db;
 }

@@ -4,12 +4,13 @@
 # empty string, doubles bit for bit (float8send) with -0.0 stored as 0 and any NaN (-NaN here) as
 # PostgreSQL's one NaN, extreme and subnormal doubles, int64 deltas beyond 2^53, a 2 KB key (the
 # reference counts test covers batches of several COPY chunks). A second batch of the same rows
-# must upsert onto the same keys (counts double, no new keys).
+# must upsert onto the same keys (counts double, no new keys). The deltas add up past 2^53, so this
+# writer accepts offsets up to 2^62 (MAX_OFFSET) for batches whose ranges hold that many messages.
 set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_copy_round_trips_exactly
 
-w_start_writer W
+w_start_writer W MAX_OFFSET=4611686018427387904
 port=${W%%:*} mport=${W##*:}
 w_wait_ready "$mport" || w_fail "writer not ready"
 
@@ -23,7 +24,8 @@ cat >"$W_TMP/rows.jsonl" <<ROWS
 {"event_name": "${big}\\tend", "response": "yes", "delta": 5}
 ROWS
 
-r=$(w_client "$port" batch --topic t --partition 0 --from -1 --to 5 --rows-file "$W_TMP/rows.jsonl")
+S=$((1 + 2 + 3 + 9007199254740993 + 5)) # the messages of one batch: its range must hold them
+r=$(w_client "$port" batch --topic t --partition 0 --from -1 --to $S --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = OK ] || w_fail "batch: $r"
 
 # Every row, every column: one line "delta|ok" per row; a NULL check is IS NULL, a string check
@@ -62,7 +64,7 @@ got=$(w_sql "$(check_sql 1)")
 [ "$(w_sql "SELECT count(*) FROM rsvp_counts")" = 5 ] || w_fail "rsvp_counts has extra rows"
 
 # Same keys again: the upsert must find every key (binary-loaded keys equal stored keys).
-r=$(w_client "$port" batch --topic t --partition 0 --from 5 --to 10 --rows-file "$W_TMP/rows.jsonl")
+r=$(w_client "$port" batch --topic t --partition 0 --from $S --to $((2 * S)) --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = OK ] || w_fail "second batch: $r"
 got=$(w_sql "$(check_sql 2)")
 [ "$got" = 1,2,3,4,5 ] || w_fail "after the upsert: '$got' (want 1,2,3,4,5)"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # SIGTERM while a batch is being applied: the writer commits and answers that batch, then exits 0;
 # a later replay of the batch is STALE with stored_offset == its to_offset (nothing lost, nothing
-# twice).
+# twice). The batch (200,000 rows, ~9 MB) is over the default limits, so they are raised here.
 set -euo pipefail
 source "$(dirname "$0")/writer_lib.sh"
 w_init test_writer_finishes_batch_on_sigterm
 
 N=200000
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "{\"event_name\":\"big-%d\",\"group_lat\":%d.5,\"response\":\"yes\",\"delta\":1}\n", i, i % 90 }' >"$W_TMP/big.jsonl"
-w_start_writer W
+LIMITS=(MAX_BATCH_ROWS=$N MAX_REQUEST_BYTES=16M MAX_DECODE_BYTES=96M MAX_MEMORY=512M)
+w_start_writer W "${LIMITS[@]}"
 port=${W%%:*} mport=${W##*:}
 pid=${W_PIDS[0]}
 w_wait_ready "$mport" || w_fail "writer not ready"

@@ -25,20 +25,21 @@ BEGIN
 END \$\$;
 CREATE TRIGGER fail_some BEFORE INSERT ON rsvp_batches FOR EACH ROW EXECUTE FUNCTION fail_some();" >/dev/null
 
+# batch FROM TO: the 50 rows (68 messages) over [FROM, TO)
 batch() { w_client "$port" batch --topic t --partition 0 --from "$1" --to "$2" --rows-file "$W_TMP/rows.jsonl"; }
-r=$(batch -1 10)
+r=$(batch -1 100)
 [ "$(w_field "$r" status)" = OK ] || w_fail "2 serialization failures should be absorbed: $r"
 [ "$(w_metric "$mport" rsvp_writer_tx_retries_total)" = 2 ] || w_fail "tx_retries_total $(w_metric "$mport" rsvp_writer_tx_retries_total)"
 
 # Deadlocks: 6 more failures (nextval is at 3 now, fail while <= 8) > 1 try + 3 retries.
 w_sql "UPDATE fail_until SET n = 8, code = '40P01'"
-r=$(batch 10 20)
+r=$(batch 100 200)
 [ "$(w_field "$r" status)" = RETRY ] || w_fail "persistent deadlocks should answer RETRY: $r"
-[ "$(w_sql "SELECT sum(response_count) || '/' || (SELECT next_offset FROM rsvp_offsets) FROM rsvp_counts")" = "$each/10" ] ||
+[ "$(w_sql "SELECT sum(response_count) || '/' || (SELECT next_offset FROM rsvp_offsets) FROM rsvp_counts")" = "$each/100" ] ||
     w_fail "a RETRY batch left data behind"
-r=$(batch 10 20)
+r=$(batch 100 200)
 [ "$(w_field "$r" status)" = OK ] || w_fail "resent batch: $r"
-[ "$(w_sql "SELECT sum(response_count) || '/' || (SELECT next_offset FROM rsvp_offsets) || '/' || (SELECT count(*) FROM rsvp_batches) FROM rsvp_counts")" = "$((2 * each))/20/2" ] ||
+[ "$(w_sql "SELECT sum(response_count) || '/' || (SELECT next_offset FROM rsvp_offsets) || '/' || (SELECT count(*) FROM rsvp_batches) FROM rsvp_counts")" = "$((2 * each))/200/2" ] ||
     w_fail "after the resend: $(w_sql "SELECT sum(response_count) FROM rsvp_counts")"
 [ "$(w_metric "$mport" 'rsvp_writer_batches_total{result="retry"}')" = 1 ] || w_fail "retry metric"
 w_pass

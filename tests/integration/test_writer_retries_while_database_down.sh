@@ -31,7 +31,7 @@ T=rsvps.parsed
 # 1. Writer first, database not there yet.
 w_start_writer W BACKOFF_BASE=100ms BACKOFF_MAX=500ms DB_PING_INTERVAL=200ms
 port=${W%%:*} mport=${W##*:}
-r=$(w_client "$port" batch --topic $T --partition 0 --from -1 --to 10 --rows-file "$W_TMP/rows.jsonl")
+r=$(w_client "$port" batch --topic $T --partition 0 --from -1 --to 100 --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = RETRY ] || w_fail "expected RETRY with no database: $r"
 r=$(w_client "$port" query --topic $T --partitions 0)
 [ "$(w_field "$r" status)" = RETRY ] || w_fail "expected RETRY for a query with no database: $r"
@@ -55,12 +55,12 @@ apply() { # apply FROM TO
 # 2. Database appears: ready, batch applies.
 pg_start
 w_wait_ready "$mport" 20 || w_fail "writer not ready after the database started"
-apply -1 10
+apply -1 100
 [ "$(w_metric "$mport" rsvp_writer_db_up)" = 1 ] || w_fail "db_up should be 1"
 
 # 3. Database stops: RETRY, not ready.
 pg_stop
-r=$(w_client "$port" batch --topic $T --partition 0 --from 10 --to 20 --rows-file "$W_TMP/rows.jsonl")
+r=$(w_client "$port" batch --topic $T --partition 0 --from 100 --to 200 --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = RETRY ] || w_fail "expected RETRY after the database stopped: $r"
 deadline=$((SECONDS + 10))
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/readyz")" = 503 ]; do
@@ -70,10 +70,10 @@ done
 
 # 4. Database back: the same batch applies, exactly once.
 pg_start
-apply 10 20
-apply 20 30
+apply 100 200
+apply 200 300
 got=$(psql -X -At "$DBURL" -c "SELECT sum(response_count) || '/' || (SELECT next_offset FROM rsvp_offsets) || '/' || (SELECT count(*) FROM rsvp_batches) FROM rsvp_counts")
-[ "$got" = "$((3 * each))/30/3" ] || w_fail "after restart: $got (want $((3 * each))/30/3)"
+[ "$got" = "$((3 * each))/300/3" ] || w_fail "after restart: $got (want $((3 * each))/300/3)"
 [ "$(w_metric "$mport" 'rsvp_writer_batches_total{result="retry"}')" -ge 2 ] || w_fail "retry metric"
 kill -0 "${W_PIDS[0]}" || w_fail "writer died"
 w_pass

@@ -30,11 +30,12 @@ w_start_writer W2
 p1=${W1%%:*} m1=${W1##*:} p2=${W2%%:*} m2=${W2##*:}
 w_wait_ready "$m1" && w_wait_ready "$m2" || w_fail "writers not ready"
 
-# send PORT P K OUT: one batch to one writer, resent while RETRY.
+# send PORT P K OUT: one batch to one writer, resent while RETRY. Batch K covers offsets
+# [200K, 200K + 200): room for its messages (at most 60 rows of delta 3).
 send() {
     local r st deadline=$((SECONDS + 30))
     while :; do
-        r=$(w_client "$1" batch --topic rsvps.parsed --partition "$2" --from "$(( $3 == 0 ? -1 : $3 * 10 ))" --to "$(( ($3 + 1) * 10 ))" --rows-file "$W_TMP/p$2-b$3.jsonl" || true)
+        r=$(w_client "$1" batch --topic rsvps.parsed --partition "$2" --from "$(( $3 == 0 ? -1 : $3 * 200 ))" --to "$(( ($3 + 1) * 200 ))" --rows-file "$W_TMP/p$2-b$3.jsonl" || true)
         st=$(jq -r '.status // "none"' <<<"$r")
         [ "$st" = RETRY ] && [ $SECONDS -lt $deadline ] && { sleep 0.1; continue; }
         echo "$r" >"$4"
@@ -51,7 +52,7 @@ race_partition() {
         wait $a $b
         # one OK, one STALE(stored == to), in either order
         st=$(jq -rs 'map(.status + ":" + ((.stored_offset // "") | tostring)) | sort | join(",")' "$W_TMP/r-$p-$k-a" "$W_TMP/r-$p-$k-b")
-        [ "$st" = "OK:,STALE:$(((k + 1) * 10))" ] || { echo "partition $p batch $k: $st" >>"$W_TMP/errors"; return 0; }
+        [ "$st" = "OK:,STALE:$(((k + 1) * 200))" ] || { echo "partition $p batch $k: $st" >>"$W_TMP/errors"; return 0; }
     done
 }
 pids=()
@@ -64,7 +65,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$DBURL" -c "\\copy expected FROM '$W_TMP/expected
 diff=$(w_sql "SELECT count(*) FROM ((SELECT event_name, total FROM expected EXCEPT ALL SELECT event_name, response_count FROM rsvp_counts) UNION ALL (SELECT event_name, response_count FROM rsvp_counts EXCEPT ALL SELECT event_name, total FROM expected)) d")
 [ "$diff" = 0 ] || w_fail "totals differ from the expected sums in $diff keys"
 [ "$(w_sql "SELECT count(*) FROM rsvp_batches")" = $((P * K)) ] || w_fail "batches applied: $(w_sql "SELECT count(*) FROM rsvp_batches")"
-[ "$(w_sql "SELECT string_agg(next_offset::text, ',' ORDER BY partition) FROM rsvp_offsets")" = "$(printf '%s,' $(for p in $(seq 1 $P); do echo $((K * 10)); done) | sed 's/,$//')" ] ||
+[ "$(w_sql "SELECT string_agg(next_offset::text, ',' ORDER BY partition) FROM rsvp_offsets")" = "$(printf '%s,' $(for p in $(seq 1 $P); do echo $((K * 200)); done) | sed 's/,$//')" ] ||
     w_fail "offsets: $(w_sql "SELECT * FROM rsvp_offsets")"
 diff=$(w_sql "SELECT count(*) FROM ((SELECT * FROM (SELECT DISTINCT ON ($W_KEYS) $W_KEYS, response_count FROM meetup_table ORDER BY $W_KEYS, batch_id DESC) l EXCEPT ALL SELECT $W_KEYS, response_count FROM rsvp_counts) UNION ALL (SELECT $W_KEYS, response_count FROM rsvp_counts EXCEPT ALL SELECT * FROM (SELECT DISTINCT ON ($W_KEYS) $W_KEYS, response_count FROM meetup_table ORDER BY $W_KEYS, batch_id DESC) l2)) d")
 [ "$diff" = 0 ] || w_fail "latest meetup_table rows differ from rsvp_counts in $diff rows"

@@ -12,13 +12,13 @@ w_start_writer A "${TABLES[@]}"
 w_start_writer B "${TABLES[@]}"
 w_wait_ready "${A##*:}" && w_wait_ready "${B##*:}" || w_fail "writers not ready"
 head -n 5 "$TESTDATA_REFERENCE" >"$W_TMP/rows.jsonl"
-r=$(w_client "${A%%:*}" batch --topic t --partition 0 --from -1 --to 5 --rows-file "$W_TMP/rows.jsonl")
+r=$(w_client "${A%%:*}" batch --topic t --partition 0 --from -1 --to 10 --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = OK ] || w_fail "batch: $r"
-r=$(w_client "${B%%:*}" batch --topic t --partition 0 --from 5 --to 9 --rows-file "$W_TMP/rows.jsonl")
+r=$(w_client "${B%%:*}" batch --topic t --partition 0 --from 10 --to 20 --rows-file "$W_TMP/rows.jsonl")
 [ "$(w_field "$r" status)" = OK ] || w_fail "batch via the second writer: $r"
 got=$(w_sql "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema IN ('app', 'public')")
 [ "$got" = "applied,history,offs,totals" ] || w_fail "tables: $got"
-[ "$(w_sql "SELECT count(*) FROM app.history")/$(w_sql "SELECT count(*) FROM app.totals")/$(w_sql "SELECT next_offset FROM app.offs")" = "10/5/9" ] ||
+[ "$(w_sql "SELECT count(*) FROM app.history")/$(w_sql "SELECT count(*) FROM app.totals")/$(w_sql "SELECT next_offset FROM app.offs")" = "10/5/20" ] ||
     w_fail "contents"
 
 set +e

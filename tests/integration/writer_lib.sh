@@ -7,6 +7,9 @@
 #   w_client PORT ARGS...       rsvp-writer-client --url tcp://127.0.0.1:PORT ARGS...
 #   w_sql SQL                   psql on the test database, unaligned tuples only
 #   w_metric MPORT SERIES       value of one series from /metrics (0 when absent)
+#   w_wait_metric MPORT SERIES OP N [SECS]  poll until the series compares (test OP: -ge, -eq...) to N
+#   w_pki DIR                   a test PKI in DIR (openssl, EC P-256): ca, writer (DNS:localhost),
+#                               agg (client), other-ca and intruder (a client certificate it signed)
 #   w_fail WHY / w_pass
 
 W_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -107,6 +110,38 @@ w_sql() { psql -X -q -At -v ON_ERROR_STOP=1 "$DBURL" -c "$1"; }
 
 w_metric() {
     curl -s "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'
+}
+
+w_wait_metric() {
+    local mport=$1 series=$2 op=$3 want=$4 deadline=$((SECONDS + ${5:-20}))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(w_metric "$mport" "$series")" "$op" "$want" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+w_pki() {
+    local d=$1
+    mkdir -p "$d"
+    (
+        cd "$d" || exit 1
+        ossl() { openssl "$@" >>openssl.log 2>&1; }
+        ca() { ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$2" \
+            -keyout "$1.key" -out "$1.crt" -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign; }
+        signed() { # NAME CN SAN EKU CA
+            printf 'subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$3" "$4" >"$1.ext" &&
+                ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" -keyout "$1.key" \
+                    -out "$1.csr" &&
+                ossl x509 -req -in "$1.csr" -CA "$5.crt" -CAkey "$5.key" -CAcreateserial -days 2 \
+                    -extfile "$1.ext" -out "$1.crt"
+        }
+        ca ca "rsvp test CA" && ca other-ca "other CA" &&
+            signed writer localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca &&
+            signed agg aggregator "DNS:aggregator" clientAuth ca &&
+            signed intruder aggregator "DNS:aggregator" clientAuth other-ca
+    ) || w_fail "openssl: $(tail -n 3 "$d/openssl.log")"
 }
 
 # w_field JSON KEY: a top-level field of the client's one-line reply.
