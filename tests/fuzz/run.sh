@@ -3,9 +3,12 @@
 # each for FUZZ_SECONDS (default 60), seeded from the recorded data (tests/data). Every file in tests/fuzz/regressions/<target>/ (crash
 # inputs found earlier) is replayed first. Exit 1 if a target crashes (the reproducer is left in
 # var/fuzz/crash-<target>-*: copy it into tests/fuzz/regressions/<target>/ once fixed).
-# Usage: tests/fuzz/run.sh [--regress] [target ...]   (default: all; --regress: replay only, no fuzzing)
+# Usage: tests/fuzz/run.sh [--regress] [target ...]   (default: all, or $FUZZ_TARGETS; --regress: replay only)
+# FUZZ_RUNS=N runs each target for N inputs instead of FUZZ_SECONDS (e.g. FUZZ_TARGETS=fuzz_writer
+# FUZZ_RUNS=10000000 make fuzz); FUZZ_WORKERS=J runs J processes per target (libFuzzer -fork; default 1).
 # Targets: fuzz_parser (services/parser/rsvp_json.c), fuzz_writer (services/writer request path:
-# writer_handle without a database + COPY encoding), fuzz_linesplit (services/ingestor/linesplit.c),
+# writer_handle on a model of the store, oracle "a refused request changes nothing"; FUZZ_WRITER_PG_URL=
+# a scratch database runs it on the real store), fuzz_linesplit (services/ingestor/linesplit.c),
 # fuzz_agg_rsvpwire (services/aggregator/rsvpwire.c against protobuf-c's unpack: same keys, same rejects).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -55,7 +58,10 @@ seed_fuzz_agg_rsvpwire() { # the regression inputs: packed recorded RSVPs and wi
 REGRESS_ONLY=0
 [ "${1:-}" = --regress ] && { REGRESS_ONLY=1; shift; }
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_parser fuzz_writer fuzz_linesplit fuzz_agg_rsvpwire)
+[ ${#targets[@]} -gt 0 ] || read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_parser fuzz_writer fuzz_linesplit fuzz_agg_rsvpwire}"
+budget=(-max_total_time="$FUZZ_SECONDS")
+[ -n "${FUZZ_RUNS:-}" ] && budget=(-runs="$FUZZ_RUNS")
+[ "${FUZZ_WORKERS:-1}" -gt 1 ] && budget+=(-fork="$FUZZ_WORKERS")
 status=0
 echo "fuzz: building ${targets[*]} (make fuzzers FUZZ_BUILD=$OUT)"
 make --no-print-directory -j2 FUZZ_BUILD="$OUT" $(printf "$OUT/%s " "${targets[@]}") >"var/fuzz/build.log" 2>&1 ||
@@ -76,11 +82,12 @@ for t in "${targets[@]}"; do
     seed_$t "$corpus"
     dict=()
     [ -f tests/fuzz/json.dict ] && [ "$t" = fuzz_parser ] && dict=(-dict=tests/fuzz/json.dict)
-    echo "fuzz: running $t for ${FUZZ_SECONDS}s on $corpus ($(ls "$corpus" | wc -l) inputs)"
-    if "$OUT/$t" "${dict[@]}" -max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 \
+    echo "fuzz: running $t for ${FUZZ_RUNS:-${FUZZ_SECONDS}s} ${FUZZ_RUNS:+runs }on $corpus ($(ls "$corpus" | wc -l) inputs)"
+    if "$OUT/$t" "${dict[@]}" "${budget[@]}" -max_len=8192 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="var/fuzz/crash-$t-" "$corpus" \
         >"$OUT/$t.log" 2>&1; then
-        echo "PASS: $t ($(grep -E 'stat::number_of_executed_units' "$OUT/$t.log" | awk '{print $2}') runs)"
+        echo "PASS: $t ($(grep -E 'stat::number_of_executed_units' "$OUT/$t.log" | awk '{s += $2} END {print s}') runs)"
+        grep -h '^fuzz_writer: outcomes' "$OUT/$t.log" | tail -n 1 || true
     else
         echo "FAIL: $t (see $OUT/$t.log and var/fuzz/crash-$t-*)"
         tail -n 30 "$OUT/$t.log"

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """seed_writer.py DIR [REFERENCE]: writes seed WriterRequests (packed protobuf, rsvp.v1) for fuzz_writer:
-offset queries, batches whose rows come from reference-counts-recorded.jsonl (or a built-in row),
-with NULL columns, odd strings and edge offsets. Hand-rolled proto2 encoding (no protobuf module)."""
+offset queries; valid batches whose rows come from reference-counts-recorded.jsonl (or a built-in row),
+a first one (from -1) and the ones that follow it, so the fuzzer starts from requests that apply; and the
+attacks the writer must refuse (negative and huge deltas, a range to 2^62, rows exceeding messages, minimal
+rows, one string repeated, packed partitions), with NULL columns, odd strings and edge offsets.
+Hand-rolled proto2 encoding (no protobuf module)."""
 import json
 import os
 import struct
@@ -50,10 +53,13 @@ def agg_row(r, delta):
 
 
 def batch(topic, part, frm, to, rows, messages=None):
+    """rows: (encoded row, delta) pairs; messages defaults to the sum of the deltas."""
     b = f_bytes(1, topic) + f_varint(2, part) + f_varint(3, frm) + f_varint(4, to)
-    for r in rows:
+    for r, _ in rows:
         b += f_bytes(5, r)
-    if messages is not None:
+    if messages is None:
+        messages = sum(d for _, d in rows)
+    if messages is not False:
         b += f_varint(6, messages)
     b += f_varint(7, 1700000000000) + f_varint(8, 1700000000000) + f_bytes(9, "aggregator-0")
     return f_bytes(1, b)
@@ -77,18 +83,36 @@ def main():
                 if n >= 40:
                     break
                 r = json.loads(line)
-                rows.append(agg_row(r, r["response_count"]))
+                rows.append((agg_row(r, r["response_count"]), r["response_count"]))
     if not rows:
-        rows = [agg_row({"event_name": "e", "event_time": "1", "response": "yes", "lat": 0.0}, 1)]
+        rows = [(agg_row({"event_name": "e", "event_time": "1", "response": "yes", "lat": 0.0}, 1), 1)]
+    n5 = sum(d for _, d in rows[:5])
+    n20 = sum(d for _, d in rows[5:20])
+    one = agg_row({"event_name": "x", "response": "yes"}, 1)
+    minimal = b"".join(f_bytes(5, f_varint(13, 1)) for _ in range(80))
+    repeated = f_bytes(1, b"") * 400 + f_varint(13, 0)
     seeds = {
         "query": query("rsvps.parsed", [0, 1, 2, 3]),
         "query-empty": query("", []),
-        "batch-first": batch("rsvps.parsed", 0, -1, 100, rows[:5], 100),
-        "batch-next": batch("rsvps.parsed", 1, 100, 250, rows[5:20]),
-        "batch-all": batch("rsvps.parsed", 2, 7, 9, rows),
-        "batch-empty": batch("rsvps.parsed", 3, 5, 6, []),
-        "batch-odd": batch("t\tx", 0, -1, 1, [agg_row({"event_name": " a\\b\nc\r ", "response": "no",
-                                                       "group_lat": -0.0, "lon": 1e308}, -3)]),
+        "query-packed": f_bytes(2, f_bytes(1, "rsvps.parsed") + f_bytes(2, bytes(range(0, 100)))),
+        "batch-first": batch("rsvps.parsed", 0, -1, n5 + 3, rows[:5]),
+        "batch-next": batch("rsvps.parsed", 0, n5 + 3, n5 + 3 + n20 + 40, rows[5:20]),
+        "batch-all": batch("rsvps.parsed", 2, -1, 5000, rows),
+        "batch-empty": batch("rsvps.parsed", 3, -1, 6, []),
+        "batch-null-response": batch("rsvps.parsed", 4, -1, 1, [(agg_row({"event_name": "n"}, 0), 0)]),
+        "batch-odd": batch("t\tx", 0, -1, 1, [(agg_row({"event_name": " a\\b\nc\r ", "response": "no",
+                                                        "group_lat": -0.0, "lon": 1e308}, 1), 1)]),
+        "batch-dup-key": batch("rsvps.parsed", 5, -1, 2, [(one, 1), (one, 1)]),
+        "attack-negative-delta": batch("rsvps.parsed", 0, -1, 10, [(agg_row({"event_name": "x"}, -10**15), 0)], 0),
+        "attack-huge-delta": batch("rsvps.parsed", 0, -1, 10, [(agg_row({"event_name": "x"}, 10**15), 0)], 10),
+        "attack-range-2-62": batch("rsvps.parsed", 0, -1, 2**62, [(one, 1)]),
+        "attack-rows-exceed-messages": batch("rsvps.parsed", 0, -1, 10, rows[:5], 2),
+        "attack-messages-exceed-range": batch("rsvps.parsed", 0, 7, 9, rows[:5]),
+        "attack-no-messages": batch("rsvps.parsed", 0, -1, 10, [(one, 1)], False),
+        "attack-minimal-rows": f_bytes(1, f_bytes(1, "t") + f_varint(2, 0) + f_varint(3, -1) + f_varint(4, 1)
+                                       + f_varint(6, 0) + minimal),
+        "attack-repeated-string": f_bytes(1, f_bytes(1, "t") + f_varint(2, 0) + f_varint(3, -1) + f_varint(4, 1)
+                                          + f_varint(6, 1) + f_bytes(5, repeated)),
         "batch-bad-offsets": batch("rsvps.parsed", -1, 10, 5, rows[:1]),
         "empty-body": b"",
     }
