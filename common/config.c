@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -504,6 +505,91 @@ void cfg_log_effective(const cfg_option *opts)
     if (rc == 0)
         log_write_json(LOGL_INFO, "config", b.data ? b.data : "");
     buf_free(&b);
+}
+
+/* Option names match with '_' and '-' alike. */
+static int name_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if ((*a == '_' ? '-' : *a) != (*b == '_' ? '-' : *b))
+            return 0;
+    return *a == *b;
+}
+
+int cfg_option_default(cfg_option *opts, const char *name, const char *value)
+{
+    for (cfg_option *o = opts; o && o->name; o++) {
+        if (name_eq(o->name, name)) {
+            o->def = value;
+            return 0;
+        }
+    }
+    return ERR_NOTFOUND;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* cfg_file_parse: see config.h. */
+int cfg_file_parse(const char *text, cfg_file_line fn, void *ctx, char *err, size_t errlen)
+{
+    const char *p = text ? text : "";
+    for (int lineno = 1; *p; lineno++) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        const char *next = eol ? eol + 1 : end;
+        while (p < end && is_space(*p))
+            p++;
+        while (end > p && is_space(end[-1]))
+            end--;
+        if (p == end || *p == '#') {
+            p = next;
+            continue;
+        }
+        char why[256] = "";
+        int rc = ERR_INVALID;
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (eq == NULL) {
+            snprintf(why, sizeof why, "expected key=value");
+        } else {
+            const char *ke = eq, *v = eq + 1;
+            while (ke > p && is_space(ke[-1]))
+                ke--;
+            while (v < end && is_space(*v))
+                v++;
+            size_t vn = (size_t)(end - v);
+            if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
+                v++;
+                vn -= 2;
+            }
+            if (ke == p)
+                snprintf(why, sizeof why, "empty key");
+            else
+                rc = fn(ctx, p, (size_t)(ke - p), v, vn, why, sizeof why);
+        }
+        if (rc == ERR_NOMEM)
+            return rc;
+        if (rc != 0) {
+            snprintf(err, errlen, "line %d: %s", lineno, why[0] ? why : "refused");
+            return ERR_INVALID;
+        }
+        p = next;
+    }
+    return 0;
+}
+
+/* cfg_file_load: see config.h. */
+int cfg_file_load(const char *path, cfg_file_line fn, void *ctx, char *err, size_t errlen)
+{
+    char *text = NULL;
+    int rc = file_read_all(path, (size_t)1 << 20, &text, NULL, err, errlen);
+    if (rc != 0)
+        return rc == ERR_RANGE ? ERR_INVALID : rc;
+    rc = cfg_file_parse(text, fn, ctx, err, errlen);
+    free(text);
+    return rc;
 }
 
 /* cfg_free: see config.h; also drops the Kafka pass-through settings. NULL-safe. */

@@ -1,6 +1,7 @@
 /* config.h: table-driven configuration. Each program declares its options once (name, env var,
  * type, default, help, bounds, secret); cfg_parse() applies default < environment < --flag,
- * validates, and prints --help from the same table, so docs and behaviour never disagree.
+ * validates, and prints --help from the same table, so docs and behaviour never disagree. Config
+ * files (key=value lines, rsvpctl's) are parsed here too.
  * Kafka settings pass through by librdkafka's own names: env KAFKA_FOO_BAR=v means foo.bar=v, and
  * the flag -X foo.bar=v (as kcat) overrides it; kafka.h reads them with cfg_kafka_props(). */
 #ifndef COMMON_CONFIG_H
@@ -79,6 +80,26 @@ void cfg_log_effective(const cfg_option *opts);
 
 /* cfg_free: free strings allocated by cfg_parse and reset their dst to NULL. NULL-safe. */
 void cfg_free(const cfg_option *opts);
+
+/* cfg_option_default: give the option named name ('_' and '-' alike) in opts the default value
+ * (borrowed: it must outlive the next cfg_parse), so that a config file sits between the built-in
+ * default and the environment. 0, or ERR_NOTFOUND when opts has no such option. */
+int cfg_option_default(cfg_option *opts, const char *name, const char *value);
+
+/* Config files: one "key=value" per line; blank lines and lines starting with '#' are skipped;
+ * spaces around the key and the value are dropped, and a value in double quotes loses them.
+ * cfg_file_line gets each pair (not NUL-terminated) and returns 0, ERR_NOMEM, or ERR_INVALID with
+ * why set (the caller's meaning of keys: unknown key, bad value...). */
+typedef int (*cfg_file_line)(void *ctx, const char *key, size_t klen, const char *value, size_t vlen,
+                             char *why, size_t whylen);
+
+/* cfg_file_parse: call fn for every key=value line of text, in order. Returns 0; ERR_INVALID with
+ * "line N: why" in err for a line without '=', with an empty key, or one fn refused; ERR_NOMEM. */
+int cfg_file_parse(const char *text, cfg_file_line fn, void *ctx, char *err, size_t errlen);
+
+/* cfg_file_load: cfg_file_parse of the file at path (at most 1 MiB). Also ERR_IO (unreadable,
+ * "path: why" in err). */
+int cfg_file_load(const char *path, cfg_file_line fn, void *ctx, char *err, size_t errlen);
 
 /* Helpers for tests and tools: parse a duration or size with the rules above. 0 or ERR_INVALID. */
 int cfg_parse_duration(const char *s, int64_t *ms);

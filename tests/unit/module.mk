@@ -12,6 +12,8 @@ $(eval $(call unit_test,test_kafka_fenced,tests/unit/test_kafka_fenced.c,$(LIBS_
 $(eval $(call unit_test,test_ktxn,tests/unit/test_ktxn.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_kgroup,tests/unit/test_kgroup.c,$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_msgblock,tests/unit/test_msgblock.c,))
+$(eval $(call unit_test,test_file,tests/unit/test_file.c,))
+$(eval $(call unit_test,test_tls,tests/unit/test_tls.c,))
 
 $(BUILD)/tests/metrics_dump: $(call objs,tests/unit/metrics_dump.c) $(BUILD)/lib/libcommon.a
 	@mkdir -p $(@D)

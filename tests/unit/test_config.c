@@ -400,6 +400,102 @@ static void test_log_effective_masks_secrets(void **state)
     assert_ptr_equal(strchr(got, '\n'), got + n - 1);
 }
 
+/* ---- config files ---- */
+
+typedef struct seen {
+    char lines[8][64];
+    int n;
+} seen;
+
+/* Records "key=value"; refuses the key "bad" (as a caller refuses a key it does not know). */
+static int record(void *ctx, const char *k, size_t kn, const char *v, size_t vn, char *why, size_t whylen)
+{
+    seen *s = ctx;
+    if (kn == 3 && memcmp(k, "bad", 3) == 0) {
+        snprintf(why, whylen, "unknown key 'bad'");
+        return ERR_INVALID;
+    }
+    if (s->n < 8)
+        snprintf(s->lines[s->n++], sizeof s->lines[0], "%.*s=%.*s", (int)kn, k, (int)vn, v);
+    return 0;
+}
+
+static void test_config_file_lines(void **state)
+{
+    (void)state;
+    seen s = {0};
+    char err[128] = "";
+    const char *text = "# a comment\n"
+                       "\n"
+                       "  stop-timeout = 20s  \n"
+                       "bin=/usr/bin\r\n"
+                       "quoted=\"a b # not a comment\"\n"
+                       "empty=\n"
+                       "   # indented comment\n"
+                       "last=no newline";
+    assert_int_equal(cfg_file_parse(text, record, &s, err, sizeof err), 0);
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.lines[0], "stop-timeout=20s");
+    assert_string_equal(s.lines[1], "bin=/usr/bin");
+    assert_string_equal(s.lines[2], "quoted=a b # not a comment");
+    assert_string_equal(s.lines[3], "empty=");
+    assert_string_equal(s.lines[4], "last=no newline");
+    assert_int_equal(cfg_file_parse(NULL, record, &s, err, sizeof err), 0);
+}
+
+static void test_config_file_errors_name_the_line(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"a=1\nno equals sign\n", "line 2: expected key=value"},
+        {"\n\n = 5\n", "line 3: empty key"},
+        {"ok=1\n# c\nbad=1\n", "line 3: unknown key 'bad'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seen s = {0};
+        char err[128] = "";
+        assert_int_equal(cfg_file_parse(cases[i].text, record, &s, err, sizeof err), ERR_INVALID);
+        assert_string_equal(err, cases[i].want);
+    }
+}
+
+static void test_config_file_load_and_defaults(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config_file.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "stop_timeout=45s\n", 17), 17);
+    close(fd);
+    seen s = {0};
+    char err[256] = "";
+    assert_int_equal(cfg_file_load(path, record, &s, err, sizeof err), 0);
+    assert_string_equal(s.lines[0], "stop_timeout=45s");
+    unlink(path);
+    assert_int_equal(cfg_file_load(path, record, &s, err, sizeof err), ERR_IO);
+    assert_non_null(strstr(err, path));
+
+    /* a file's value becomes the option's default: below the environment and the flags */
+    int64_t ms = 0;
+    cfg_option opts[] = {
+        {"stop-timeout", "TEST_STOP_TIMEOUT", CFG_DURATION, "15s", "h", 0, 0, 0, &ms},
+        {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
+    };
+    assert_int_equal(cfg_option_default(opts, "stop_timeout", "45s"), 0);
+    assert_int_equal(cfg_option_default(opts, "nope", "1"), ERR_NOTFOUND);
+    char *argv0[] = {"t"};
+    unsetenv("TEST_STOP_TIMEOUT");
+    assert_int_equal(cfg_parse("t", "s", opts, 1, argv0), 0);
+    assert_int_equal(ms, 45000);
+    setenv("TEST_STOP_TIMEOUT", "5s", 1);
+    assert_int_equal(cfg_parse("t", "s", opts, 1, argv0), 0);
+    assert_int_equal(ms, 5000);
+    unsetenv("TEST_STOP_TIMEOUT");
+    cfg_free(opts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +516,9 @@ int main(void)
         cmocka_unit_test(test_instance_id),
         cmocka_unit_test_setup_teardown(test_free_resets_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_effective_masks_secrets, setup, teardown),
+        cmocka_unit_test(test_config_file_lines),
+        cmocka_unit_test(test_config_file_errors_name_the_line),
+        cmocka_unit_test(test_config_file_load_and_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,13 +3,13 @@
  * synthetic renderer. No I/O after timeline_new(). */
 #include "tools/replay/timeline.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "tools/replay/rewrite.h"
 #include "tools/replay/synth.h"
 
@@ -58,46 +58,6 @@ int64_t timeline_live_index(double rate, int64_t elapsed_ns)
     return i;
 }
 
-static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return ERR_IO;
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *p = malloc(cap + 1);
-    while (p) {
-        size_t got = fread(p + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *q = realloc(p, cap * 2 + 1);
-        if (!q) {
-            free(p);
-            p = NULL;
-            break;
-        }
-        p = q;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!p) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return ERR_NOMEM;
-    }
-    if (bad) {
-        free(p);
-        snprintf(err, errlen, "%s: read error", path);
-        return ERR_IO;
-    }
-    p[n] = '\0';
-    *text = p;
-    *len = n;
-    return 0;
-}
-
 static int cmp_line(const void *a, const void *b)
 {
     const line *x = a, *y = b;
@@ -109,7 +69,7 @@ static int cmp_line(const void *a, const void *b)
 static int load_file(timeline *t, char *err, size_t errlen)
 {
     size_t len;
-    int rc = read_file(t->cfg.path, &t->text, &len, err, errlen);
+    int rc = file_read_all(t->cfg.path, 0, &t->text, &len, err, errlen);
     if (rc != 0)
         return rc;
     size_t cap = 1024;

@@ -38,29 +38,6 @@ int cli_http_get(const char *url, long timeout_ms, buf *body)
     return (int)code;
 }
 
-char *cli_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    buf b = {0};
-    char chunk[4096];
-    size_t n;
-
-    if (!f)
-        return NULL;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n) < 0) {
-            buf_free(&b);
-            fclose(f);
-            return NULL;
-        }
-    fclose(f);
-    if (buf_putc(&b, '\0') < 0) {
-        buf_free(&b);
-        return NULL;
-    }
-    return b.data;
-}
-
 void cli_format_uptime(long long ms, char *out, size_t cap)
 {
     long long s = ms / 1000;

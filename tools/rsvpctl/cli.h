@@ -24,9 +24,6 @@ int cli_render_status(buf *out, const control_proc *procs, const int *ready, siz
 /* cli_format_uptime: "45s", "12m03s", "3h04m", "2d03h" into out. */
 void cli_format_uptime(long long ms, char *out, size_t cap);
 
-/* cli_read_file: the whole file as a malloc'ed NUL-terminated string, NULL on failure. */
-char *cli_read_file(const char *path);
-
 /* cli_http_get: GET url with a timeout; returns the HTTP status (0 when no answer) and, when body
  * is non-NULL, appends the body to it. */
 int cli_http_get(const char *url, long timeout_ms, buf *body);

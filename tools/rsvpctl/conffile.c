@@ -1,5 +1,6 @@
-/* conffile.c: parser of rsvpctl's key=value config file (see conffile.h). Every line is checked
- * when the file is read, so a typo fails `rsvpctl up` at once instead of being ignored. */
+/* conffile.c: the meaning of the keys of rsvpctl's config file (see conffile.h); the key=value
+ * syntax is common/config.c's. Every line is checked when the file is read, so a typo fails
+ * `rsvpctl up` at once instead of being ignored. */
 #include "tools/rsvpctl/conffile.h"
 
 #include <ctype.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/err.h"
 
 enum { ENT_OPTION, ENT_REPLICAS, ENT_ENV };
@@ -58,10 +60,10 @@ static int add(conffile *c, entry e)
     return 0;
 }
 
-/* parse_line: key k[0..kn), value v[0..vn) of one line into c. */
-static int parse_line(conffile *c, const char *k, size_t kn, const char *v, size_t vn, char *err,
-                      size_t errlen)
+/* parse_line: key k[0..kn), value v[0..vn) of one line into c (a cfg_file_line). */
+static int parse_line(void *ctx, const char *k, size_t kn, const char *v, size_t vn, char *err, size_t errlen)
 {
+    conffile *c = ctx;
     entry e = {.kind = ENT_OPTION, .svc = -1};
     const char *dot = memchr(k, '.', kn);
 
@@ -146,55 +148,12 @@ static int parse_line(conffile *c, const char *k, size_t kn, const char *v, size
 int conffile_parse(const char *text, conffile **out, char *err, size_t errlen)
 {
     conffile *c = calloc(1, sizeof *c);
-    const char *p = text ? text : "";
-    int lineno = 0;
-
     if (!c)
         return ERR_NOMEM;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        const char *end = eol ? eol : p + strlen(p);
-        const char *next = eol ? eol + 1 : end;
-        lineno++;
-        while (p < end && isspace((unsigned char)*p))
-            p++;
-        while (end > p && isspace((unsigned char)end[-1]))
-            end--;
-        if (p == end || *p == '#') {
-            p = next;
-            continue;
-        }
-        const char *eq = memchr(p, '=', (size_t)(end - p));
-        char why[200];
-        int rc;
-        if (!eq) {
-            snprintf(why, sizeof why, "expected key=value");
-            rc = ERR_INVALID;
-        } else {
-            const char *ke = eq, *v = eq + 1;
-            while (ke > p && isspace((unsigned char)ke[-1]))
-                ke--;
-            while (v < end && isspace((unsigned char)*v))
-                v++;
-            size_t vn = (size_t)(end - v);
-            if (vn >= 2 && v[0] == '"' && v[vn - 1] == '"') {
-                v++;
-                vn -= 2;
-            }
-            if (ke == p) {
-                snprintf(why, sizeof why, "empty key");
-                rc = ERR_INVALID;
-            } else {
-                rc = parse_line(c, p, (size_t)(ke - p), v, vn, why, sizeof why);
-            }
-        }
-        if (rc < 0) {
-            if (rc == ERR_INVALID)
-                snprintf(err, errlen, "line %d: %s", lineno, why);
-            conffile_free(c);
-            return rc;
-        }
-        p = next;
+    int rc = cfg_file_parse(text, parse_line, c, err, errlen);
+    if (rc < 0) {
+        conffile_free(c);
+        return rc;
     }
     *out = c;
     return 0;

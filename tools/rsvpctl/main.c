@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "common/sig.h"
 #include "common/version.h"
@@ -116,9 +117,9 @@ static int load_config_defaults(int argc, char **argv, conffile **out)
     }
     if (!path || !*path)
         return 0;
-    char *text = cli_read_file(path);
-    if (!text) {
-        fprintf(stderr, "rsvpctl up: --config %s: cannot read\n", path);
+    char *text = NULL;
+    if (file_read_all(path, (size_t)1 << 20, &text, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "rsvpctl up: --config %s\n", err);
         return ERR_INVALID;
     }
     int rc = conffile_parse(text, out, err, sizeof err);
@@ -129,14 +130,10 @@ static int load_config_defaults(int argc, char **argv, conffile **out)
     }
     for (size_t i = 0; conffile_option_key(*out, i); i++) {
         const char *k = conffile_option_key(*out, i);
-        cfg_option *o = up_options;
-        while (o->name && strcmp(o->name, k) != 0)
-            o++;
-        if (!o->name || strcmp(k, "config") == 0) {
+        if (strcmp(k, "config") == 0 || cfg_option_default(up_options, k, conffile_get(*out, k)) != 0) {
             fprintf(stderr, "rsvpctl up: %s: unknown option '%s'\n", path, k);
             return ERR_INVALID;
         }
-        o->def = conffile_get(*out, k);
     }
     return 0;
 }
