@@ -47,6 +47,20 @@ typedef struct worker {
     int in_recv;
 } worker;
 
+/* One admitted connection: its nng pipe id (0: a free slot) and when it last carried a request
+ * (or was admitted). Nothing calls into nng while holding pipes_mu (nng calls on_pipe with its own
+ * locks taken). */
+typedef struct conn_slot {
+    uint32_t id;
+    int64_t active_ms;
+} conn_slot;
+
+/* When every slot is taken, a new connection takes the slot of the one idle longest, if that one
+ * carried no request for this long: nng 1.5.2 can keep a TLS connection whose peer is gone
+ * forever (seen after thousands of connection attempts), and such a zombie must not hold a slot
+ * for good. An aggregator whose idle connection is closed reconnects when it next sends. */
+#define EVICT_IDLE_MS 10000
+
 /* nng's listener statistics that count failed connections, exported by server_poll_transport().
  * (nng's "other" is left out: ordinary disconnects land there, with messages over the receive
  * limit.) */
@@ -63,13 +77,13 @@ struct server {
     int nworkers;
     _Atomic int stop;
     int stopped;
-    pthread_mutex_t pipes_mu;         /* guards admitted */
-    uint32_t *admitted;               /* ids of the admitted connections now open, 0: free slot */
+    pthread_mutex_t pipes_mu;         /* guards slots and conns */
+    conn_slot *slots;                 /* the admitted connections now open */
     int conns;                        /* how many of them */
     _Atomic int64_t refuse_logged_ms; /* rate limit of the "connection refused" log line */
     _Atomic uint64_t refuse_unlogged;
     mgauge *m_conns;
-    mcounter *m_refused;
+    mcounter *m_refused, *m_evicted;
     mcounter *m_transport[NKINDS];
     uint64_t transport_seen[NKINDS]; /* nng's totals at the last poll */
 };
@@ -105,52 +119,32 @@ static void addr_str(nng_pipe p, char *out, size_t cap)
     }
 }
 
-/* sweep_pipes: free the slots of admitted connections nng no longer knows (a removal event can
- * be missed when a connection closes while it is being admitted). Under pipes_mu. */
-static void sweep_pipes(server *s)
+/* admit: a slot for pipe id, the free one or the one idle longest if idle EVICT_IDLE_MS or more
+ * (*evict is then the connection to close). -1 when none. Under pipes_mu. */
+static int admit(server *s, uint32_t id, uint32_t *evict)
 {
+    int64_t now = clock_mono_ms();
+    int idlest = -1;
+    *evict = 0;
     for (int i = 0; i < s->o.max_connections; i++) {
-        nng_pipe p = NNG_PIPE_INITIALIZER;
-        size_t sz;
-        p.id = s->admitted[i];
-        if (p.id != 0 && nng_pipe_get_size(p, NNG_OPT_RECVMAXSZ, &sz) == NNG_ENOENT) {
-            s->admitted[i] = 0;
-            s->conns--;
+        if (s->slots[i].id == 0) {
+            s->slots[i] = (conn_slot){id, now};
+            s->conns++;
+            return i;
         }
+        if (idlest < 0 || s->slots[i].active_ms < s->slots[idlest].active_ms)
+            idlest = i;
     }
-    mgauge_set(s->m_conns, s->conns);
+    if (idlest < 0 || now - s->slots[idlest].active_ms < EVICT_IDLE_MS)
+        return -1;
+    *evict = s->slots[idlest].id;
+    s->slots[idlest] = (conn_slot){id, now};
+    return idlest;
 }
 
-/* on_pipe: admit a new connection while fewer than max_connections are open, else close it before
- * the socket ever reads from it. nng 1.5.2 reports the removal of a connection closed that way
- * too, so the admitted ones are remembered by id. Runs on nng's threads. */
-static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+/* refused_log: one "connection refused" line a second at most, with how many were not logged. */
+static void refused_log(server *s, nng_pipe p, const char *reason)
 {
-    server *s = arg;
-    uint32_t id = (uint32_t)nng_pipe_id(p);
-    if (ev != NNG_PIPE_EV_ADD_PRE && ev != NNG_PIPE_EV_REM_POST)
-        return;
-    pthread_mutex_lock(&s->pipes_mu);
-    if (ev == NNG_PIPE_EV_ADD_PRE && s->conns >= s->o.max_connections)
-        sweep_pipes(s);
-    int slot = -1, admit = 0;
-    for (int i = 0; i < s->o.max_connections && slot < 0; i++)
-        if (s->admitted[i] == (ev == NNG_PIPE_EV_ADD_PRE ? 0 : id))
-            slot = i;
-    if (ev == NNG_PIPE_EV_REM_POST && slot >= 0) {
-        s->admitted[slot] = 0;
-        s->conns--;
-    } else if (ev == NNG_PIPE_EV_ADD_PRE && slot >= 0) {
-        s->admitted[slot] = id;
-        s->conns++;
-        admit = 1;
-    }
-    mgauge_set(s->m_conns, s->conns);
-    pthread_mutex_unlock(&s->pipes_mu);
-    if (ev == NNG_PIPE_EV_REM_POST || admit)
-        return;
-    nng_pipe_close(p);
-    mcounter_add(s->m_refused, 1);
     int64_t now = clock_mono_ms(), last = atomic_load(&s->refuse_logged_ms);
     if (now - last < 1000 || !atomic_compare_exchange_strong(&s->refuse_logged_ms, &last, now)) {
         atomic_fetch_add(&s->refuse_unlogged, 1);
@@ -158,8 +152,59 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
     }
     char peer[96];
     addr_str(p, peer, sizeof peer);
-    log_warn("connection refused", "reason=%s peer=%s max_connections=%d suppressed=%" PRIu64, "limit", peer,
+    log_warn("connection refused", "reason=%s peer=%s max_connections=%d suppressed=%" PRIu64, reason, peer,
              s->o.max_connections, atomic_exchange(&s->refuse_unlogged, 0));
+}
+
+/* on_pipe: admit a new connection while fewer than max_connections are open (or one of them has
+ * been idle long: it is closed), else close it before the socket ever reads from it. nng 1.5.2
+ * reports the removal of a connection closed that way too, so the admitted ones are remembered
+ * by id; one whose removal never comes is idle, and evicted when its slot is needed. Runs on
+ * nng's threads. */
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    server *s = arg;
+    uint32_t id = (uint32_t)nng_pipe_id(p), evict = 0;
+    int slot = -1;
+    if (ev != NNG_PIPE_EV_ADD_PRE && ev != NNG_PIPE_EV_REM_POST)
+        return;
+    pthread_mutex_lock(&s->pipes_mu);
+    if (ev == NNG_PIPE_EV_REM_POST) {
+        for (int i = 0; i < s->o.max_connections; i++)
+            if (s->slots[i].id == id) {
+                s->slots[i].id = 0;
+                s->conns--;
+            }
+    } else {
+        slot = admit(s, id, &evict);
+    }
+    mgauge_set(s->m_conns, s->conns);
+    pthread_mutex_unlock(&s->pipes_mu);
+    if (ev == NNG_PIPE_EV_REM_POST)
+        return;
+    if (evict != 0) { /* outside the lock: closing may report the removal at once */
+        nng_pipe old = NNG_PIPE_INITIALIZER;
+        old.id = evict;
+        nng_pipe_close(old);
+        mcounter_add(s->m_evicted, 1);
+        refused_log(s, old, "idle_evicted");
+    }
+    if (slot >= 0)
+        return;
+    nng_pipe_close(p);
+    mcounter_add(s->m_refused, 1);
+    refused_log(s, p, "limit");
+}
+
+/* touch_pipe: the connection p just carried a request. */
+static void touch_pipe(server *s, nng_pipe p)
+{
+    uint32_t id = (uint32_t)nng_pipe_id(p);
+    pthread_mutex_lock(&s->pipes_mu);
+    for (int i = 0; i < s->o.max_connections; i++)
+        if (s->slots[i].id == id)
+            s->slots[i].active_ms = clock_mono_ms();
+    pthread_mutex_unlock(&s->pipes_mu);
 }
 
 static int server_metrics(server *s)
@@ -167,7 +212,10 @@ static int server_metrics(server *s)
     s->m_conns = metrics_gauge("rsvp_writer_connections", NULL, "Open connections on the request socket");
     s->m_refused = metrics_counter("rsvp_writer_connections_refused_total", "reason=\"limit\"",
                                    "Connections closed at once because MAX_CONNECTIONS were open");
-    if (!s->m_conns || !s->m_refused)
+    s->m_evicted = metrics_counter("rsvp_writer_connections_evicted_total", NULL,
+                                   "Connections idle 10 s or more closed to admit a new one when "
+                                   "MAX_CONNECTIONS were open");
+    if (!s->m_conns || !s->m_refused || !s->m_evicted)
         return ERR_NOMEM;
     for (size_t i = 0; i < NKINDS; i++) {
         char labels[32];
@@ -185,9 +233,6 @@ static int server_metrics(server *s)
 
 void server_poll_transport(server *s)
 {
-    pthread_mutex_lock(&s->pipes_mu);
-    sweep_pipes(s);
-    pthread_mutex_unlock(&s->pipes_mu);
     nng_stat *all = NULL;
     if (!s->listener_open || nng_stats_get(&all) != 0)
         return;
@@ -217,9 +262,9 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
         return ERR_NOMEM;
     s->o = *opts;
     int rv, rc = ERR_IO;
-    s->admitted = calloc((size_t)opts->max_connections, sizeof *s->admitted);
-    if (s->admitted == NULL || pthread_mutex_init(&s->pipes_mu, NULL) != 0) {
-        free(s->admitted);
+    s->slots = calloc((size_t)opts->max_connections, sizeof *s->slots);
+    if (s->slots == NULL || pthread_mutex_init(&s->pipes_mu, NULL) != 0) {
+        free(s->slots);
         free(s);
         return ERR_NOMEM;
     }
@@ -338,6 +383,7 @@ static void *worker_main(void *arg)
             continue;
         }
         nng_msg *msg = nng_aio_get_msg(w->aio);
+        touch_pipe(s, nng_msg_get_pipe(msg));
         int rc = writer_handle(&w->db, &s->o.limits, w->arena, nng_msg_body(msg), nng_msg_len(msg), &out);
         last_check = clock_mono_ms(); /* a request just exercised the connection */
         atomic_store(&w->db_ready, store_ready(w->st));
@@ -425,6 +471,6 @@ void server_free(server *s)
     }
     free(s->w);
     pthread_mutex_destroy(&s->pipes_mu);
-    free(s->admitted);
+    free(s->slots);
     free(s);
 }

@@ -53,8 +53,8 @@ int server_db_up(server *s);
 
 /* server_poll_transport: export nng's counts of connections that failed before or while
  * carrying requests (TLS authentication, protocol errors, oversize messages, ...) as
- * rsvp_writer_transport_errors_total{kind}, log what grew since the last call, and refresh
- * rsvp_writer_connections. Call from one thread, about once a second. */
+ * rsvp_writer_transport_errors_total{kind} and log what grew since the last call. Call from one
+ * thread, about once a second. */
 void server_poll_transport(server *s);
 
 /* server_stop: ask the workers to stop, wait until each finished its current request (a batch in
