@@ -8,8 +8,7 @@
 #   w_sql SQL                   psql on the test database, unaligned tuples only
 #   w_metric MPORT SERIES       value of one series from /metrics (0 when absent)
 #   w_wait_metric MPORT SERIES OP N [SECS]  poll until the series compares (test OP: -ge, -eq...) to N
-#   w_pki DIR                   a test PKI in DIR (openssl, EC P-256): ca, writer (DNS:localhost),
-#                               agg (client), other-ca and intruder (a client certificate it signed)
+#   w_pki DIR                   a test PKI in DIR (pki.sh: ca, writer, agg, other-ca, intruder)
 #   w_fail WHY / w_pass
 
 W_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,6 +18,7 @@ PGURL=${PGURL:-postgresql://postgres@127.0.0.1:15432/postgres}
 W_PIDS=()
 source "$W_REPO/tests/integration/ports.sh"
 source "$W_REPO/tests/integration/testdata.sh"
+source "$W_REPO/tests/integration/pki.sh"
 
 w_fail() {
     echo "FAIL: $W_NAME: $*"
@@ -121,28 +121,7 @@ w_wait_metric() {
     return 1
 }
 
-w_pki() {
-    local d=$1
-    mkdir -p "$d"
-    (
-        cd "$d" || exit 1
-        ossl() { openssl "$@" >>openssl.log 2>&1; }
-        ca() { ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$2" \
-            -keyout "$1.key" -out "$1.crt" -addext basicConstraints=critical,CA:TRUE \
-            -addext keyUsage=critical,keyCertSign,cRLSign; }
-        signed() { # NAME CN SAN EKU CA
-            printf 'subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$3" "$4" >"$1.ext" &&
-                ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$2" -keyout "$1.key" \
-                    -out "$1.csr" &&
-                ossl x509 -req -in "$1.csr" -CA "$5.crt" -CAkey "$5.key" -CAcreateserial -days 2 \
-                    -extfile "$1.ext" -out "$1.crt"
-        }
-        ca ca "rsvp test CA" && ca other-ca "other CA" &&
-            signed writer localhost "DNS:localhost,IP:127.0.0.1" serverAuth ca &&
-            signed agg aggregator "DNS:aggregator" clientAuth ca &&
-            signed intruder aggregator "DNS:aggregator" clientAuth other-ca
-    ) || w_fail "openssl: $(tail -n 3 "$d/openssl.log")"
-}
+w_pki() { pki_make "$1" || w_fail "openssl failed"; }
 
 # w_field JSON KEY: a top-level field of the client's one-line reply.
 w_field() { jq -r ".$2 // empty" <<<"$1"; }
