@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         {"writer-url", "WRITER_URL", CFG_STRING, "tcp://127.0.0.1:7400", "writer nng REP URL(s), comma-separated (requests load-balance)", 0, 0, 0, &c.writer_url},
         {"trigger-interval", "TRIGGER_INTERVAL", CFG_DURATION, "30s", "send the changed aggregates this often", 100, 86400000, 0, &c.trigger_ms},
         {"max-batch-keys", "MAX_BATCH_KEYS", CFG_INT, "100000", "send a partition early when its table has this many keys", 1, 100000000, 0, &c.max_keys},
-        {"max-batch-bytes", "MAX_BATCH_BYTES", CFG_SIZE, "16M", "... or when its keys take this many bytes (keep well under the writer's MAX_REQUEST_BYTES)", 4096, 1073741824, 0, &c.max_bytes},
+        {"max-batch-bytes", "MAX_BATCH_BYTES", CFG_SIZE, "4M", "... or when its keys take this many bytes (keep well under the writer's MAX_REQUEST_BYTES, 8M by default)", 4096, 1073741824, 0, &c.max_bytes},
         {"request-timeout", "REQUEST_TIMEOUT", CFG_DURATION, "10s", "wait this long for the writer's reply", 100, 600000, 0, &c.request_timeout_ms},
         {"start-offset", "START_OFFSET", CFG_STRING, "earliest", "where to start a partition the writer has no offset for: earliest|latest", 0, 0, 0, &c.start_offset},
         {"static-membership", "STATIC_MEMBERSHIP", CFG_BOOL, "false", "group.instance.id = INSTANCE_ID (StatefulSet pod name)", 0, 0, 0, &c.static_membership},
