@@ -5,8 +5,9 @@
 #  message size     parser MAX_MESSAGE_BYTES      -> rsvp_parser_dead_lettered_total{reason="too_large"}
 #                   parser MAX_STRING_BYTES       -> rsvp_parser_dead_lettered_total{reason="string_too_long"}
 #  nng receive size writer MAX_REQUEST_BYTES      -> rsvp_writer_bad_requests_total{reason="oversize"} (ERROR
-#                                                    reply); over 2x nng drops the connection (no metric)
-#  keys per batch   writer MAX_BATCH_ROWS         -> rsvp_writer_bad_requests_total{reason="invalid_batch"}
+#                                                    reply); over 2x (4096 + min(4096, 1M)) nng drops the
+#                                                    connection (no metric)
+#  keys per batch   writer MAX_BATCH_ROWS         -> rsvp_writer_bad_requests_total{reason="too_many_rows"}
 #                   aggregator MAX_BATCH_KEYS     -> batches of at most that many rows (rsvp_batches.rows),
 #                                                    rsvp_aggregator_batches_sent_total{trigger="max_keys"}
 set -euo pipefail
@@ -79,8 +80,8 @@ for i in 1 2 3 4 5 6; do
 done >"$TEST_DIR/rows6.jsonl"
 r=$(wc_ batch --topic t --partition 0 --from -1 --to 6 --rows-file "$TEST_DIR/rows6.jsonl")
 [[ $(field "$r" status) == ERROR ]] || fail "6 rows over MAX_BATCH_ROWS=5 should get ERROR: $r"
-[[ $(metric $WMET 'rsvp_writer_bad_requests_total{reason="invalid_batch"}') == 1 ]] || fail "too many rows not counted"
-echo "ok: nng receive size (ERROR + oversize metric; connection drop over 2x) and rows per batch (invalid_batch)"
+[[ $(metric $WMET 'rsvp_writer_bad_requests_total{reason="too_many_rows"}') == 1 ]] || fail "too many rows not counted"
+echo "ok: nng receive size (ERROR + oversize metric; connection drop over 2x) and rows per batch (too_many_rows)"
 
 # --- keys per batch at the aggregator: MAX_BATCH_KEYS=5 -> no batch above 5 rows (writer allows 5) ---
 start_bg parser env RAW_TOPIC=$RAW PARSED_TOPIC=$PARSED DLQ_TOPIC=$DLQ GROUP_ID=lim-$SUFFIX-p \
@@ -92,7 +93,8 @@ wait_for "[[ \$(counted) == $N ]]" 90 || fail "aggregator with MAX_BATCH_KEYS=5:
 maxrows=$(psql_q "$DB" "SELECT max(rows) FROM rsvp_batches")
 nb=$(psql_q "$DB" "SELECT count(*) FROM rsvp_batches")
 ((maxrows <= 5)) || fail "a batch of $maxrows rows with MAX_BATCH_KEYS=5"
-[[ $(metric $WMET 'rsvp_writer_bad_requests_total{reason="invalid_batch"}') == 1 ]] ||
+[[ $(metric $WMET 'rsvp_writer_bad_requests_total{reason="too_many_rows"}') == 1 &&
+	$(metric $WMET 'rsvp_writer_batches_total{result="error"}') == 1 ]] ||
 	fail "the aggregator sent a batch the writer refused"
 early=$(metric $AMET 'rsvp_aggregator_batches_sent_total{trigger="max_keys"}')
 ((early >= 1)) || fail "no batch counted as cut for max_keys: $(curl -s http://127.0.0.1:$AMET/metrics | grep batches_sent)"

@@ -4,9 +4,9 @@
 #    deploy/local/postgres.sh on 127.0.0.1:31880, server certificate for CN/SAN 127.0.0.1 + localhost signed
 #    by the CA): the writer applies a batch with PG_URL=...?sslmode=verify-full&sslrootcert=ca.crt and its
 #    connections show ssl in pg_stat_ssl; with a CA that did not sign the server it never connects (RETRY).
-# 2. The aggregator -> writer link over tls+tcp://: the writer serves a CA-signed certificate and, with
-#    TLS_CA, requires a CA-signed client certificate; checked with rsvp-writer-client (CA-signed client
-#    answered; no certificate, wrong CA, plain tcp refused).
+# 2. The aggregator -> writer link over tls+tcp://: the writer serves a CA-signed certificate and requires
+#    a CA-signed client certificate (TLS_CA); checked with rsvp-writer-client (CA-signed client answered; no
+#    certificate, wrong CA, plain tcp refused).
 # 3. The real pipeline over that link: the recorded RSVPs go raw (kcat) -> rsvp-parser -> rsvp-aggregator
 #    -> tls+tcp:// (mutual TLS, TLS_CA/TLS_CERT/TLS_KEY/TLS_SERVER_NAME) -> rsvp-writer -> PostgreSQL
 #    verify-full, and rsvp_counts equals the reference (sum 2865). Before that, an aggregator trusting
@@ -68,7 +68,7 @@ SSLURL="postgresql://postgres@127.0.0.1:$PGPORT/postgres?sslmode=verify-full&ssl
 	"SELECT 1") == 1 ]] || fail "verify-full against host localhost failed (SAN DNS:localhost)"
 
 writer_env=(env "METRICS_ADDR=127.0.0.1:$W1M" "LISTEN=tls+tcp://127.0.0.1:$W1" "INSTANCE_ID=tls-w1"
-	"TLS_CERT=$TEST_DIR/writer.crt" "TLS_KEY=$TEST_DIR/writer.key")
+	"TLS_CERT=$TEST_DIR/writer.crt" "TLS_KEY=$TEST_DIR/writer.key" "TLS_CA=$TEST_DIR/ca.crt")
 start_bg writer1 "${writer_env[@]}" "PG_URL=$SSLURL" "$BIN/rsvp-writer"
 wait_for "[[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$W1M/readyz) == 200 ]]" 30 ||
 	fail "writer with sslmode=verify-full not ready"
@@ -80,7 +80,8 @@ client() { # client PORT [tls options...] -- COMMAND...
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
 printf '%s\n' '{"event_name":"tls","event_time":"1","group_lat":1.5,"response":"yes","delta":3}' >"$TEST_DIR/rows.jsonl"
-r=$(client "$W1" batch --topic tls.t --partition 0 --from -1 --to 5 --rows-file "$TEST_DIR/rows.jsonl" --messages 3)
+r=$(client "$W1" --tls-cert "$TEST_DIR/aggregator.crt" --tls-key "$TEST_DIR/aggregator.key" \
+	batch --topic tls.t --partition 0 --from -1 --to 5 --rows-file "$TEST_DIR/rows.jsonl" --messages 3)
 [[ $(field "$r" status) == OK ]] || fail "batch over tls+tcp to a writer on PostgreSQL verify-full: $r"
 [[ $(psql_q "$PLAIN" "SELECT response_count FROM rsvp_counts WHERE event_name = 'tls'") == 3 ]] ||
 	fail "row not in rsvp_counts"
@@ -133,7 +134,7 @@ for bad in "" "TLS_CA=$TEST_DIR/missing.crt" "TLS_CA=$TEST_DIR/ca.crt TLS_CERT=$
 	((rc == 2)) || fail "aggregator with a tls+tcp:// url and '${bad:-no TLS_CA}' exited $rc, expected 2"
 done
 grep -q 'needs --tls-ca' "$TEST_DIR/agg-config1.log" || fail "no error saying TLS_CA is needed"
-grep -q 'cannot read TLS file.*missing.crt' "$TEST_DIR/agg-config2.log" ||
+grep -q 'TLS_CA: .*missing.crt' "$TEST_DIR/agg-config2.log" ||
 	fail "no error naming the unreadable TLS_CA file: $(tail -n 2 "$TEST_DIR/agg-config2.log")"
 echo "ok: tls+tcp:// without TLS_CA, with an unreadable CA, or a certificate without key: exit 2"
 
