@@ -105,6 +105,28 @@ int conn_request(nng_socket sock, const Rsvp__V1__WriterRequest *req, Rsvp__V1__
     return rv;
 }
 
+int conn_stored_offset(nng_socket sock, const char *topic, int32_t partition, int64_t *out)
+{
+    Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
+    q.topic = (char *)topic;
+    q.n_partitions = 1;
+    q.partitions = &partition;
+    Rsvp__V1__WriterRequest req = RSVP__V1__WRITER_REQUEST__INIT;
+    req.body_case = RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY;
+    req.offset_query = &q;
+    Rsvp__V1__WriterReply *rep = NULL;
+    int rv = conn_request(sock, &req, &rep);
+    if (rv != 0)
+        return rv;
+    rv = -1;
+    if (rep->status == RSVP__V1__WRITER_REPLY__STATUS__OK && rep->n_offsets == 1) {
+        *out = rep->offsets[0]->next_offset;
+        rv = 0;
+    }
+    rsvp__v1__writer_reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
 const char *conn_status_name(int st)
 {
     switch (st) {

@@ -38,6 +38,10 @@ int conn_roundtrip(nng_socket sock, const void *req, size_t len, Rsvp__V1__Write
 /* conn_request: pack req and conn_roundtrip it. Same returns, ERR_NOMEM when packing fails. */
 int conn_request(nng_socket sock, const Rsvp__V1__WriterRequest *req, Rsvp__V1__WriterReply **rep);
 
+/* conn_stored_offset: ask the writer for the stored next offset of (topic, partition) into *out
+ * (-1: nothing stored). 0, an nng error, or -1 when the reply is not an OK with one offset. */
+int conn_stored_offset(nng_socket sock, const char *topic, int32_t partition, int64_t *out);
+
 /* conn_status_name: "OK", "STALE", "RETRY", "ERROR" or "UNSPECIFIED". */
 const char *conn_status_name(int status);
 

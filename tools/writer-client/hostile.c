@@ -349,23 +349,7 @@ static int stored_offset(const conn_opts *c, const hostile_opts *h, int64_t *out
         fprintf(stderr, "rsvp-writer-client hostile: %s\n", err);
         return -1;
     }
-    int32_t part = h->partition;
-    Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
-    q.topic = (char *)h->topic;
-    q.n_partitions = 1;
-    q.partitions = &part;
-    Rsvp__V1__WriterRequest req = RSVP__V1__WRITER_REQUEST__INIT;
-    req.body_case = RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY;
-    req.offset_query = &q;
-    Rsvp__V1__WriterReply *rep = NULL;
-    int rc = -1;
-    if (conn_request(sock, &req, &rep) == 0) {
-        if (rep->status == RSVP__V1__WRITER_REPLY__STATUS__OK && rep->n_offsets == 1) {
-            *out = rep->offsets[0]->next_offset;
-            rc = 0;
-        }
-        rsvp__v1__writer_reply__free_unpacked(rep, NULL);
-    }
+    int rc = conn_stored_offset(sock, h->topic, h->partition, out) == 0 ? 0 : -1;
     return rc; /* the socket stays open until the process exits (see send_once) */
 }
 

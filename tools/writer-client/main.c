@@ -276,24 +276,13 @@ static int cmd_bench(nng_socket sock)
     if (!rs || !ptrs || !names)
         goto out;
     /* Where does the partition stand? */
-    Rsvp__V1__OffsetQuery q = RSVP__V1__OFFSET_QUERY__INIT;
     int32_t part = (int32_t)partition;
-    q.topic = topic;
-    q.n_partitions = 1;
-    q.partitions = &part;
-    Rsvp__V1__WriterRequest req = RSVP__V1__WRITER_REQUEST__INIT;
-    req.body_case = RSVP__V1__WRITER_REQUEST__BODY_OFFSET_QUERY;
-    req.offset_query = &q;
-    Rsvp__V1__WriterReply *rep = NULL;
-    int rv = conn_request(sock, &req, &rep);
-    if (rv != 0 || rep->status != RSVP__V1__WRITER_REPLY__STATUS__OK || rep->n_offsets != 1) {
+    int64_t at;
+    int rv = conn_stored_offset(sock, topic, part, &at);
+    if (rv != 0) {
         print_error("offset query failed", rv);
-        if (rep)
-            rsvp__v1__writer_reply__free_unpacked(rep, NULL);
         goto out;
     }
-    int64_t at = rep->offsets[0]->next_offset;
-    rsvp__v1__writer_reply__free_unpacked(rep, NULL);
 
     Rsvp__V1__Batch b = RSVP__V1__BATCH__INIT;
     b.topic = topic;
@@ -302,6 +291,7 @@ static int cmd_bench(nng_socket sock)
     b.n_rows = n;
     b.has_messages = 1;
     b.messages = (int64_t)n;
+    Rsvp__V1__WriterRequest req = RSVP__V1__WRITER_REQUEST__INIT;
     req.body_case = RSVP__V1__WRITER_REQUEST__BODY_BATCH;
     req.batch = &b;
     int64_t t0 = clock_mono_ns(), sent_rows = 0, retries = 0;
