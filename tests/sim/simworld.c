@@ -278,7 +278,7 @@ static void writer_batch(simworld *w, req *rq, const Rsvp__V1__Batch *b)
 {
     Rsvp__V1__WriterReply rep = RSVP__V1__WRITER_REPLY__INIT;
     const char *why = NULL;
-    if (validate_batch(b, 1000000, &why) != 0) {
+    if (validate_batch(b, 1000000, (int64_t)1 << 53, &why) != VR_OK) {
         int poison = strstr(why, "UTF-8") != NULL;
         if (!poison)
             fail(w, "the writer rejects a batch that has no poison record: %s", why);
