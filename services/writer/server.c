@@ -6,15 +6,20 @@
 #include "services/writer/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -86,6 +91,14 @@ struct server {
     mcounter *m_refused, *m_evicted;
     mcounter *m_transport[NKINDS];
     uint64_t transport_seen[NKINDS]; /* nng's totals at the last poll */
+    /* The listener watchdog (server_poll_transport): nng 1.5.2's TLS listener can stop taking
+     * connections for good after a flood of them; a TCP connection of our own made while its
+     * counters stand still must move one (a healthy listener counts it as an error). */
+    uint64_t activity;       /* sum of the listener's counters at the last poll */
+    int64_t still_since_ms;  /* since when they have not moved */
+    int64_t probe_ms;        /* when our probe connection was made, 0: none pending */
+    uint64_t probe_activity; /* the sum then */
+    mcounter *m_restarts;
 };
 
 size_t server_recv_max(size_t max_request_bytes)
@@ -215,7 +228,9 @@ static int server_metrics(server *s)
     s->m_evicted = metrics_counter("rsvp_writer_connections_evicted_total", NULL,
                                    "Connections idle 10 s or more closed to admit a new one when "
                                    "MAX_CONNECTIONS were open");
-    if (!s->m_conns || !s->m_refused || !s->m_evicted)
+    s->m_restarts = metrics_counter("rsvp_writer_listener_restarts_total", NULL,
+                                    "Listeners recreated because they stopped taking connections");
+    if (!s->m_conns || !s->m_refused || !s->m_evicted || !s->m_restarts)
         return ERR_NOMEM;
     for (size_t i = 0; i < NKINDS; i++) {
         char labels[32];
@@ -231,12 +246,106 @@ static int server_metrics(server *s)
     return 0;
 }
 
+static int listen_start(server *s, char *errbuf, size_t errlen);
+
+/* probe: one TCP connection to our own listening address, closed at once. 0 or -1 (not a TCP
+ * listener, or the connection failed). */
+static int probe(server *s)
+{
+    nng_sockaddr sa;
+    if (nng_listener_get_addr(s->listener, NNG_OPT_LOCADDR, &sa) != 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (sa.s_family == NNG_AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = sa.s_in.sa_port;
+        in->sin_addr.s_addr = sa.s_in.sa_addr ? sa.s_in.sa_addr : htonl(INADDR_LOOPBACK);
+        len = sizeof *in;
+    } else if (sa.s_family == NNG_AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        static const uint8_t any[16];
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = sa.s_in6.sa_port;
+        if (memcmp(sa.s_in6.sa_addr, any, 16) == 0)
+            in6->sin6_addr = in6addr_loopback;
+        else
+            memcpy(&in6->sin6_addr, sa.s_in6.sa_addr, 16);
+        len = sizeof *in6;
+    } else {
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int rc = connect(fd, (struct sockaddr *)&ss, len);
+    if (rc != 0 && errno == EINPROGRESS) {
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        int err = 0;
+        socklen_t elen = sizeof err;
+        rc = poll(&pfd, 1, 500) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0
+                 ? 0
+                 : -1;
+    }
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* watchdog: with the listener's counters standing still for PROBE_AFTER_MS, probe it; if the
+ * probe did not move them within PROBE_WAIT_MS, the listener takes no connections: recreate it. */
+#define PROBE_AFTER_MS 5000
+#define PROBE_WAIT_MS  3000
+static void watchdog(server *s, uint64_t activity)
+{
+    int64_t now = clock_mono_ms();
+    if (activity != s->activity) {
+        s->activity = activity;
+        s->still_since_ms = now;
+        s->probe_ms = 0;
+        return;
+    }
+    if (s->probe_ms == 0) {
+        if (now - s->still_since_ms >= PROBE_AFTER_MS && probe(s) == 0)
+            s->probe_ms = now;
+        return;
+    }
+    if (now - s->probe_ms < PROBE_WAIT_MS)
+        return;
+    /* Counters still and our own connection not even counted: the listener is stuck. The open
+     * connections are dropped with it (their clients reconnect). */
+    log_error("listener stopped taking connections: recreating it", "listen=%s", s->o.listen);
+    nng_listener_close(s->listener);
+    s->listener_open = 0;
+    char err[256] = "";
+    if (listen_start(s, err, sizeof err) != 0) {
+        log_error("cannot listen again", "listen=%s error=%s", s->o.listen, err);
+        s->probe_ms = now; /* try again after PROBE_WAIT_MS */
+        return;
+    }
+    mcounter_add(s->m_restarts, 1);
+}
+
 void server_poll_transport(server *s)
 {
     nng_stat *all = NULL;
     if (!s->listener_open || nng_stats_get(&all) != 0)
         return;
     nng_stat *l = nng_stat_find_listener(all, s->listener);
+    uint64_t activity = 0;
+    for (nng_stat *c = l ? nng_stat_child(l) : NULL; c; c = nng_stat_next(c))
+        if (nng_stat_type(c) == NNG_STAT_COUNTER)
+            activity += nng_stat_value(c);
+    if (l && log_enabled(LOGL_DEBUG)) {
+        char dbg[512] = "";
+        size_t n = 0;
+        for (nng_stat *c = nng_stat_child(l); c && n < sizeof dbg; c = nng_stat_next(c))
+            if (nng_stat_type(c) == NNG_STAT_COUNTER || nng_stat_type(c) == NNG_STAT_LEVEL)
+                n += (size_t)snprintf(dbg + n, sizeof dbg - n, "%s=%llu ", nng_stat_name(c),
+                                      (unsigned long long)nng_stat_value(c));
+        log_debug("listener stats", "stats=%s", dbg);
+    }
     char grew[256] = "";
     size_t at = 0;
     for (size_t i = 0; l && i < NKINDS; i++) {
@@ -253,6 +362,31 @@ void server_poll_transport(server *s)
     nng_stats_free(all);
     if (grew[0])
         log_warn("connections failed", "kinds=%s listen=%s", grew, s->o.listen);
+    if (l)
+        watchdog(s, activity);
+}
+
+/* listen_start: create, configure (TLS) and start the listener on o.listen. 0, ERR_INVALID (bad
+ * URL or TLS settings) or ERR_IO (cannot listen, e.g. address in use); errbuf says why. */
+static int listen_start(server *s, char *errbuf, size_t errlen)
+{
+    int rv, rc;
+    if ((rv = nng_listener_create(&s->listener, s->sock, s->o.listen)) != 0) {
+        snprintf(errbuf, errlen, "listen %s: %s", s->o.listen, nng_strerror(rv));
+        return ERR_INVALID;
+    }
+    s->listener_open = 1;
+    if ((rc = tls_listener_setup(s->listener, s->o.listen, &s->o.tls, errbuf, errlen)) != 0)
+        return rc;
+    if ((rv = nng_listener_start(s->listener, 0)) != 0) {
+        snprintf(errbuf, errlen, "listen %s: %s", s->o.listen, nng_strerror(rv));
+        return ERR_IO;
+    }
+    memset(s->transport_seen, 0, sizeof s->transport_seen);
+    s->activity = 0;
+    s->still_since_ms = clock_mono_ms();
+    s->probe_ms = 0;
+    return 0;
 }
 
 int server_new(server **out, const server_opts *opts, char *errbuf, size_t errlen)
@@ -287,19 +421,8 @@ int server_new(server **out, const server_opts *opts, char *errbuf, size_t errle
         snprintf(errbuf, errlen, "socket options: %s", nng_strerror(rv));
         goto fail;
     }
-    if ((rv = nng_listener_create(&s->listener, s->sock, opts->listen)) != 0) {
-        snprintf(errbuf, errlen, "listen %s: %s", opts->listen, nng_strerror(rv));
-        rc = ERR_INVALID;
+    if ((rc = listen_start(s, errbuf, errlen)) != 0)
         goto fail;
-    }
-    s->listener_open = 1;
-    if ((rc = tls_listener_setup(s->listener, opts->listen, &opts->tls, errbuf, errlen)) != 0)
-        goto fail;
-    if ((rv = nng_listener_start(s->listener, 0)) != 0) {
-        snprintf(errbuf, errlen, "listen %s: %s", opts->listen, nng_strerror(rv));
-        rc = ERR_IO;
-        goto fail;
-    }
     s->nworkers = opts->workers;
     s->w = calloc((size_t)s->nworkers, sizeof *s->w);
     if (s->w == NULL) {

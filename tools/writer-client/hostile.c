@@ -287,6 +287,7 @@ enum {
     A_GARBAGE,
     A_PARALLEL_FLOODS,
     A_CONNECTIONS,
+    A_UNAUTHENTICATED_FLOOD, /* last: nng 1.5.2's TLS listener may need its watchdog after it */
     A_COUNT
 };
 
@@ -316,6 +317,7 @@ static const struct {
     [A_GARBAGE] = {"garbage", "unpack"},
     [A_PARALLEL_FLOODS] = {"parallel_floods", "too_many_rows"},
     [A_CONNECTIONS] = {"connections", "bad_delta"},
+    [A_UNAUTHENTICATED_FLOOD] = {"unauthenticated_connections", "no reply"},
 };
 
 const char *hostile_names(void)
@@ -405,11 +407,11 @@ static int attack_link(int a, const conn_opts *c, const char *other_cert, const 
 {
     *out = *c;
     out->raw = 1; /* one attempt per request: an attack is never resent behind our back */
-    if (a != A_NO_CERTIFICATE && a != A_PLAIN_TCP && a != A_OTHER_CA)
+    if (a != A_NO_CERTIFICATE && a != A_PLAIN_TCP && a != A_OTHER_CA && a != A_UNAUTHENTICATED_FLOOD)
         return 0;
     if (!tls_url(c->url) || strchr(c->url, ',') != NULL)
         return 1; /* only a single tls+tcp:// writer has a certificate to do without */
-    if (a == A_NO_CERTIFICATE) {
+    if (a == A_NO_CERTIFICATE || a == A_UNAUTHENTICATED_FLOOD) {
         out->tls.cert = out->tls.key = NULL;
     } else if (a == A_PLAIN_TCP) {
         snprintf(url, cap, "%s", c->url + 4); /* tls+tcp://h:p -> tcp://h:p */
@@ -458,7 +460,9 @@ static int run_attack(int a, const conn_opts *c, const hostile_opts *h, int64_t 
     }
     outcome o;
     memset(&o, 0, sizeof o);
-    size_t sends = a == A_CONNECTIONS ? (size_t)h->connections : a == A_PARALLEL_FLOODS ? 16 : 1;
+    size_t sends = a == A_CONNECTIONS || a == A_UNAUTHENTICATED_FLOOD ? (size_t)h->connections
+                   : a == A_PARALLEL_FLOODS                           ? 16
+                                                                      : 1;
     if (sends > 1)
         send_parallel(&link, &req, sends, &o);
     else
@@ -556,8 +560,11 @@ int hostile_run(const conn_opts *c, const hostile_opts *h)
                 return run_attack(a, c, h, h->child_from);
         return 2;
     }
-    int64_t before, after;
-    if (stored_offset(c, h, &before) != 0) {
+    int64_t before, after, first = clock_mono_ms() + 30000;
+    int asked;
+    while ((asked = stored_offset(c, h, &before)) != 0 && clock_mono_ms() < first)
+        clock_sleep_ms(1000);
+    if (asked != 0) {
         printf("{\"error\":\"the writer did not answer the offset query: cannot attack from the stored "
                "offset\"}\n");
         return 1;
@@ -577,13 +584,22 @@ int hostile_run(const conn_opts *c, const hostile_opts *h)
         failed |= r < 0;
         ran++;
     }
-    int answered = stored_offset(c, h, &after) == 0, moved = !answered || after != before;
+    /* The writer must take connections again: wait for it as long as its listener watchdog may
+     * need (see services/writer/server.c), asking every second on a fresh connection. */
+    int64_t t0 = clock_mono_ms(), deadline = t0 + 30000;
+    int answered;
+    while (!(answered = stored_offset(c, h, &after) == 0) && clock_mono_ms() < deadline)
+        clock_sleep_ms(1000);
+    int64_t recovered_ms = clock_mono_ms() - t0;
+    int moved = !answered || after != before;
     char aftertext[32] = "null";
     if (answered)
         snprintf(aftertext, sizeof aftertext, "%" PRId64, after);
     printf("{\"summary\":\"hostile\",\"topic\":\"%s\",\"partition\":%d,\"attacks\":%d,\"accepted\":%d,"
-           "\"failed_to_run\":%d,\"offset_before\":%" PRId64 ",\"offset_after\":%s,\"offset_moved\":%s}\n",
-           h->topic, h->partition, ran, accepted, failed, before, aftertext, moved ? "true" : "false");
+           "\"failed_to_run\":%d,\"offset_before\":%" PRId64 ",\"offset_after\":%s,\"offset_moved\":%s,"
+           "\"answered_again_after_ms\":%" PRId64 "}\n",
+           h->topic, h->partition, ran, accepted, failed, before, aftertext, moved ? "true" : "false",
+           answered ? recovered_ms : (int64_t)-1);
     fflush(stdout);
-    return accepted || failed || (moved && h->offset_must_hold) ? 1 : 0;
+    return accepted || failed || !answered || (moved && h->offset_must_hold) ? 1 : 0;
 }

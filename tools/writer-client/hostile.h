@@ -35,9 +35,11 @@ const char *hostile_names(void);
  * --hostile-child-from OFFSET" appended), query the offset again. The link attacks (no_certificate, plain_tcp, other_ca)
  * run only against a single tls+tcp:// URL (other_ca only with other_cert/other_key). Prints one
  * JSON line per attack ({"attack":..,"expect":..,"replies":{"ERROR":n,..},"no_reply":n,"message":
- * <first reply's message>,"verdict":"refused"|"ACCEPTED"}) and a summary line. Returns 0 when
- * every attack was refused (and, with offset_must_hold, the offset did not move), 1 when something
- * was accepted or moved, an attack gave no outcome, or the writer did not answer the first query, 2
+ * <first reply's message>,"verdict":"refused"|"ACCEPTED"}) and a summary line (with how long the
+ * writer took to answer again afterwards). Returns 0 when every attack was refused, the writer
+ * answers again within 30 s (and, with offset_must_hold, the offset did not move), 1 when something
+ * was accepted or moved, an attack gave no outcome, or the writer did not answer the first query or
+ * the last, 2
  * for an unknown attack. In a child (h->child) it runs the one attack and returns 1 if it was
  * accepted; the caller then exits at once (_exit: nothing of nng is closed). */
 int hostile_run(const conn_opts *c, const hostile_opts *h);

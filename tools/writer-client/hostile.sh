@@ -109,7 +109,10 @@ rc=0
 "$CLIENT" "${args[@]}" hostile --topic "$TOPIC" --partition "$PART" --attack "$ATTACKS" --connections "$CONNS" \
 	--max-request-bytes "$MAXREQ" --other-cert "$WORK/intruder.crt" --other-key "$WORK/intruder.key" \
 	$([[ $IDLE == 1 ]] && echo --offset-must-hold) | tee "$WORK/out" || rc=$?
-check "$rc" "rsvp-writer-client hostile: every attack refused (exit $rc)"
+check "$rc" "rsvp-writer-client hostile: every attack refused, the writer answers again (exit $rc)"
+again=$(grep -o '"answered_again_after_ms":-\{0,1\}[0-9]*' "$WORK/out" | cut -d: -f2)
+[[ -n $again && $again -ge 0 ]] && r=0 || r=1
+check $r "the writer takes new connections after the attacks (after ${again:-?} ms)"
 n=$(grep -c '"verdict":"refused"' "$WORK/out" || true)
 ran=$(grep -c '"attack":' "$WORK/out" || true)
 [[ $n == "$ran" && $n -ge 1 && ($n -ge 19 || $ATTACKS != all) ]] && r=0 || r=1
