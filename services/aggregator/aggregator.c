@@ -238,7 +238,7 @@ static int prepare(agg *a, const void *payload, size_t len, prep *pr)
     if (pr->rc)
         return 0;
     /* count(response) of the reference: a NULL response creates the key but adds 0 */
-    pr->d = k.response == KEY_RESPONSE_NULL ? 0 : 1;
+    pr->d = k.str[KEY_RESPONSE] ? 1 : 0;
     if (buf_reserve(&a->keys, keytab_encoded_max(&k)))
         return ERR_NOMEM;
     unsigned char *key = (unsigned char *)a->keys.data + a->keys.len;
@@ -395,7 +395,6 @@ static int pack_batch(agg *a, part *p, size_t *rows_out)
         return ERR_NOMEM;
     body->len = rsvp__v1__batch__pack(&hdr, (uint8_t *)body->data);
 
-    static const char *const resp[3] = {NULL, "yes", "no"};
     size_t pos = 0, rows = 0;
     keyview k;
     int64_t delta;
@@ -416,7 +415,7 @@ static int pack_batch(agg *a, part *p, size_t *rows_out)
         row.lat = k.num[KEY_LAT];
         row.has_lon = k.has_num[KEY_LON];
         row.lon = k.num[KEY_LON];
-        row.response = (char *)resp[k.response];
+        row.response = (char *)k.str[KEY_RESPONSE];
         row.delta = delta;
         if (put_message(body, 5, &row.base))
             return ERR_NOMEM;

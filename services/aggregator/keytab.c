@@ -13,8 +13,7 @@
 #define REC_HDR     12u   /* u32 keylen + i64 delta */
 #define MIN_SLOTS   1024u /* power of two */
 #define FLAG_STR(i) (1u << (i))
-#define FLAG_NUM(i) (1u << (KEY_NSTR + (i)))
-#define RESP_SHIFT  (KEY_NSTR + KEY_NNUM)
+#define FLAG_NUM(i) (1u << (KEY_NSTR + (i))) /* 12 flags: the key's first two bytes */
 
 typedef struct slot {
     uint32_t hash;
@@ -75,9 +74,31 @@ static void set_str(keyview *k, int i, const char *s)
     k->str_len[i] = s ? strlen(s) : 0;
 }
 
+static void set_num(keyview *k, int i, protobuf_c_boolean has, double v)
+{
+    k->has_num[i] = has;
+    k->num[i] = v;
+}
+
 void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
 {
     memset(k, 0, sizeof *k);
+    const Rsvp__V1__Key *x = r->key;
+    if (x) {
+        set_str(k, KEY_EVENT_NAME, x->event_name);
+        set_str(k, KEY_EVENT_URL, x->event_url);
+        set_str(k, KEY_EVENT_TIME, x->event_time);
+        set_str(k, KEY_GROUP_NAME, x->group_name);
+        set_str(k, KEY_GROUP_COUNTRY, x->group_country);
+        set_str(k, KEY_GROUP_STATE, x->group_state);
+        set_str(k, KEY_GROUP_CITY, x->group_city);
+        set_str(k, KEY_RESPONSE, x->response);
+        set_num(k, KEY_GROUP_LAT, x->has_group_lat, x->group_lat);
+        set_num(k, KEY_GROUP_LON, x->has_group_lon, x->group_lon);
+        set_num(k, KEY_LAT, x->has_lat, x->lat);
+        set_num(k, KEY_LON, x->has_lon, x->lon);
+        return;
+    }
     const Rsvp__V1__Event *e = r->event;
     const Rsvp__V1__Group *g = r->group;
     const Rsvp__V1__Venue *v = r->venue;
@@ -94,23 +115,17 @@ void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24])
         set_str(k, KEY_GROUP_COUNTRY, g->group_country);
         set_str(k, KEY_GROUP_STATE, g->group_state);
         set_str(k, KEY_GROUP_CITY, g->group_city);
-        k->has_num[KEY_GROUP_LAT] = g->has_group_lat;
-        k->num[KEY_GROUP_LAT] = g->group_lat;
-        k->has_num[KEY_GROUP_LON] = g->has_group_lon;
-        k->num[KEY_GROUP_LON] = g->group_lon;
+        set_num(k, KEY_GROUP_LAT, g->has_group_lat, g->group_lat);
+        set_num(k, KEY_GROUP_LON, g->has_group_lon, g->group_lon);
     }
     if (v) {
-        k->has_num[KEY_LAT] = v->has_lat;
-        k->num[KEY_LAT] = v->lat;
-        k->has_num[KEY_LON] = v->has_lon;
-        k->num[KEY_LON] = v->lon;
+        set_num(k, KEY_LAT, v->has_lat, v->lat);
+        set_num(k, KEY_LON, v->has_lon, v->lon);
     }
     if (r->has_response && r->response == RSVP__V1__RESPONSE__RESPONSE_YES)
-        k->response = KEY_RESPONSE_YES;
+        set_str(k, KEY_RESPONSE, "yes");
     else if (r->has_response && r->response == RSVP__V1__RESPONSE__RESPONSE_NO)
-        k->response = KEY_RESPONSE_NO;
-    else
-        k->response = KEY_RESPONSE_NULL;
+        set_str(k, KEY_RESPONSE, "no");
 }
 
 /* A hash over bytes, 16 at a time with one 64x64->128 multiply each (the wyhash construction;
@@ -197,7 +212,7 @@ size_t keytab_encoded_max(const keyview *k)
 size_t keytab_encode(const keyview *k, unsigned char *p)
 {
     size_t n = 2;
-    unsigned flags = (unsigned)k->response << RESP_SHIFT;
+    unsigned flags = 0;
     for (int i = 0; i < KEY_NNUM; i++) {
         if (!k->has_num[i])
             continue;
@@ -366,7 +381,6 @@ int keytab_next(const keytab *t, size_t *pos, keyview *k, int64_t *delta)
     unsigned flags = (unsigned)p[0] | (unsigned)p[1] << 8;
     size_t n = 2;
     memset(k, 0, sizeof *k);
-    k->response = (int)(flags >> RESP_SHIFT) & 3;
     for (int i = 0; i < KEY_NNUM; i++) {
         if (!(flags & FLAG_NUM(i)))
             continue;

@@ -18,24 +18,26 @@ enum {
     KEY_GROUP_COUNTRY,
     KEY_GROUP_STATE,
     KEY_GROUP_CITY,
-    KEY_NSTR /* 7 string columns */
+    KEY_RESPONSE, /* AggRow field 12, after the doubles there */
+    KEY_NSTR      /* 8 string columns */
 };
 enum { KEY_GROUP_LAT, KEY_GROUP_LON, KEY_LAT, KEY_LON, KEY_NNUM /* 4 double columns */ };
-enum { KEY_RESPONSE_NULL = 0, KEY_RESPONSE_YES = 1, KEY_RESPONSE_NO = 2 };
 
 /* keyview: one key, borrowed. str[i] == NULL means SQL NULL; str_len[i] is its byte length (the
- * string may contain anything but NUL). has_num[i] == 0 means NULL. */
+ * string may contain anything but NUL). has_num[i] == 0 means NULL. The reference counts a key by
+ * count(response): a key whose response is NULL exists with count 0. */
 typedef struct keyview {
     const char *str[KEY_NSTR];
     size_t str_len[KEY_NSTR];
     double num[KEY_NNUM];
     int has_num[KEY_NNUM];
-    int response; /* KEY_RESPONSE_* */
 } keyview;
 
-/* keytab_key_from_rsvp: fill *k from a decoded RSVP by the reference's rules (absent -> NULL,
- * event_time = decimal digits of event.time written into timebuf, venue absent -> lat/lon NULL).
- * k borrows r's strings and timebuf (at least 24 bytes); both must outlive k. */
+/* keytab_key_from_rsvp: fill *k from a decoded RSVP: its `key` submessage when present (reference
+ * mode: the columns as they are), else the typed fields by the reference's rules (absent -> NULL,
+ * event_time = decimal digits of event.time written into timebuf, venue absent -> lat/lon NULL,
+ * response "yes"/"no" from the enum, NULL otherwise). k borrows r's strings and timebuf (at least
+ * 24 bytes); both must outlive k. */
 void keytab_key_from_rsvp(const Rsvp__V1__Rsvp *r, keyview *k, char timebuf[24]);
 
 /* keytab_i64_dec: the decimal digits of v (the reference casts event.time, an int64, to a

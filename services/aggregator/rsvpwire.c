@@ -11,7 +11,7 @@
 enum { WT_VARINT = 0, WT_64BIT = 1, WT_LEN = 2, WT_32BIT = 5 };
 
 /* What to do with a known field once its wire type matched. */
-enum { ACT_SKIP, ACT_STR, ACT_NUM, ACT_TIME, ACT_RESPONSE, ACT_INGEST, ACT_MSG };
+enum { ACT_SKIP, ACT_STR, ACT_NUM, ACT_KSTR, ACT_KNUM, ACT_TIME, ACT_RESPONSE, ACT_INGEST, ACT_MSG, ACT_KEY };
 
 typedef struct wmsg wmsg;
 
@@ -19,8 +19,8 @@ typedef struct wfield {
     unsigned char known; /* 0: not in the schema (skipped like an unknown field) */
     unsigned char wt;    /* the only wire type protobuf-c accepts for it */
     unsigned char act;
-    unsigned char slot; /* KEY_* index for ACT_STR / ACT_NUM */
-    const wmsg *sub;    /* ACT_MSG: the nested message's table (validated recursively) */
+    unsigned char slot; /* KEY_* index for ACT_STR / ACT_NUM (typed fields), ACT_KSTR / ACT_KNUM (Key) */
+    const wmsg *sub;    /* ACT_MSG, ACT_KEY: the nested message's table (validated recursively) */
 } wfield;
 
 struct wmsg {
@@ -44,6 +44,14 @@ struct wmsg {
 #define MSG(m)                                                                                               \
     {                                                                                                        \
         1, WT_LEN, ACT_MSG, 0, &(m)                                                                          \
+    }
+#define KSTR(slot)                                                                                           \
+    {                                                                                                        \
+        1, WT_LEN, ACT_KSTR, (slot), NULL                                                                    \
+    }
+#define KNUM(slot)                                                                                           \
+    {                                                                                                        \
+        1, WT_64BIT, ACT_KNUM, (slot), NULL                                                                  \
     }
 
 /* Field numbers and types: proto/rsvp.proto. Every field of every message reachable from Rsvp is
@@ -76,7 +84,23 @@ static const wfield group_f[] = {{0},
                                  NUM(KEY_GROUP_LAT)};
 static const wmsg group_m = {10, group_f, 0};
 
-static const wfield rsvp_f[21] = {
+/* Key: the reference's columns in AggRow's field order (fields 1-7 and 12 strings, 8-11 doubles). */
+static const wfield key_f[] = {{0},
+                               KSTR(KEY_EVENT_NAME),
+                               KSTR(KEY_EVENT_URL),
+                               KSTR(KEY_EVENT_TIME),
+                               KSTR(KEY_GROUP_NAME),
+                               KSTR(KEY_GROUP_COUNTRY),
+                               KSTR(KEY_GROUP_STATE),
+                               KSTR(KEY_GROUP_CITY),
+                               KNUM(KEY_GROUP_LAT),
+                               KNUM(KEY_GROUP_LON),
+                               KNUM(KEY_LAT),
+                               KNUM(KEY_LON),
+                               KSTR(KEY_RESPONSE)};
+static const wmsg key_m = {13, key_f, 0};
+
+static const wfield rsvp_f[22] = {
     [1] = MSG(venue_m),
     [2] = SKIP(WT_LEN),
     [3] = {1, WT_VARINT, ACT_RESPONSE, 0, NULL},
@@ -87,13 +111,16 @@ static const wfield rsvp_f[21] = {
     [8] = MSG(event_m),
     [9] = MSG(group_m),
     [20] = {1, WT_VARINT, ACT_INGEST, 0, NULL},
+    [21] = {1, WT_LEN, ACT_KEY, 0, &key_m},
 };
-static const wmsg rsvp_m = {21, rsvp_f, 0};
+static const wmsg rsvp_m = {22, rsvp_f, 0};
 
 /* What the walk collects; a field seen twice keeps its last value, a message seen twice is merged
  * field by field, which is what protobuf-c's unpack (merge_messages) produces. */
 typedef struct wstate {
-    keyview *k;
+    keyview *k;  /* the key as the typed fields give it (strict mode) */
+    keyview key; /* the Key submessage's columns (reference mode) */
+    int has_key;
     int has_time, has_response;
     int64_t time, ingest;
     int32_t response;
@@ -212,16 +239,19 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st)
             } else if (!(flen = get_len(p, n, &hdr))) {
                 return ERR_INVALID;
             }
-            if (f && f->act == ACT_STR) {
+            if (f && (f->act == ACT_STR || f->act == ACT_KSTR)) {
+                keyview *k = f->act == ACT_STR ? st->k : &st->key;
                 const char *s = (const char *)p + hdr;
                 const char *nul = memchr(s, '\0', flen - hdr); /* protobuf-c hands out C strings */
-                st->k->str[f->slot] = s;
-                st->k->str_len[f->slot] = nul ? (size_t)(nul - s) : flen - hdr;
-            } else if (f && f->act == ACT_MSG) {
+                k->str[f->slot] = s;
+                k->str_len[f->slot] = nul ? (size_t)(nul - s) : flen - hdr;
+            } else if (f && (f->act == ACT_MSG || f->act == ACT_KEY)) {
                 int rc = f->sub->strings_only ? walk_strings(f->sub, p + hdr, flen - hdr, st)
                                               : walk(f->sub, p + hdr, flen - hdr, st);
                 if (rc)
                     return ERR_INVALID;
+                if (f->act == ACT_KEY)
+                    st->has_key = 1;
             }
             p += flen;
             n -= flen;
@@ -250,9 +280,10 @@ static int walk(const wmsg *m, const unsigned char *p, size_t n, wstate *st)
         } else if (wt == WT_64BIT) {
             if (n < 8)
                 return ERR_INVALID;
-            if (f && f->act == ACT_NUM) {
-                memcpy(&st->k->num[f->slot], p, 8);
-                st->k->has_num[f->slot] = 1;
+            if (f && (f->act == ACT_NUM || f->act == ACT_KNUM)) {
+                keyview *k = f->act == ACT_NUM ? st->k : &st->key;
+                memcpy(&k->num[f->slot], p, 8);
+                k->has_num[f->slot] = 1;
             }
             p += 8;
             n -= 8;
@@ -274,14 +305,18 @@ int rsvpwire_key(const void *data, size_t len, keyview *k, char timebuf[24], int
     wstate st = {.k = k};
     if (walk(&rsvp_m, data, len, &st))
         return ERR_INVALID;
+    *ingest_ms = st.ingest;
+    if (st.has_key) { /* the whole key, whatever the typed fields say */
+        *k = st.key;
+        return 0;
+    }
     if (st.has_time) {
         k->str_len[KEY_EVENT_TIME] = keytab_i64_dec(st.time, timebuf);
         k->str[KEY_EVENT_TIME] = timebuf;
     }
-    k->response = !st.has_response   ? KEY_RESPONSE_NULL
-                  : st.response == 1 ? KEY_RESPONSE_YES
-                  : st.response == 2 ? KEY_RESPONSE_NO
-                                     : KEY_RESPONSE_NULL;
-    *ingest_ms = st.ingest;
+    if (st.has_response && (st.response == 1 || st.response == 2)) {
+        k->str[KEY_RESPONSE] = st.response == 1 ? "yes" : "no";
+        k->str_len[KEY_RESPONSE] = st.response == 1 ? 3 : 2;
+    }
     return 0;
 }

@@ -16,8 +16,8 @@ static keyview key_base(void)
 {
     keyview k;
     memset(&k, 0, sizeof k);
-    static const char *s[KEY_NSTR] = {"Walk", "https://x/e/1", "1527350400000", "Club", "ca",
-                                      "BC",   "Victoria"};
+    static const char *s[KEY_NSTR] = {
+        "Walk", "https://x/e/1", "1527350400000", "Club", "ca", "BC", "Victoria", "yes"};
     for (int i = 0; i < KEY_NSTR; i++) {
         k.str[i] = s[i];
         k.str_len[i] = strlen(s[i]);
@@ -27,7 +27,6 @@ static keyview key_base(void)
         k.num[i] = n[i];
         k.has_num[i] = 1;
     }
-    k.response = KEY_RESPONSE_YES;
     return k;
 }
 
@@ -124,15 +123,26 @@ static void test_strings_differing_in_length(void **state)
     assert_int_equal(distinct(&c, &d), 2);
 }
 
+/* Any response string is a key column of its own (the reference counts "maybe" under "maybe"); NULL
+ * and "" differ. */
 static void test_response_is_part_of_key(void **state)
 {
     (void)state;
-    keyview a = key_base(), b = key_base(), c = key_base();
-    b.response = KEY_RESPONSE_NO;
-    c.response = KEY_RESPONSE_NULL;
+    keyview a = key_base(), b = key_base(), c = key_base(), d = key_base(), e = key_base();
+    set(&b, KEY_RESPONSE, "no");
+    set(&c, KEY_RESPONSE, NULL);
+    set(&d, KEY_RESPONSE, "");
+    set(&e, KEY_RESPONSE, "maybe");
     assert_int_equal(distinct(&a, &b), 2);
     assert_int_equal(distinct(&a, &c), 2);
     assert_int_equal(distinct(&b, &c), 2);
+    assert_int_equal(distinct(&c, &d), 2);
+    assert_int_equal(distinct(&a, &e), 2);
+    keyview f = key_base();
+    char copy[8];
+    strcpy(copy, "maybe");
+    set(&f, KEY_RESPONSE, copy);
+    assert_int_equal(distinct(&e, &f), 1);
 }
 
 static void test_deltas_and_iteration_order(void **state)
@@ -142,7 +152,7 @@ static void test_deltas_and_iteration_order(void **state)
     keyview a = key_base(), b = key_base();
     set(&b, KEY_GROUP_CITY, NULL);
     b.has_num[KEY_LAT] = b.has_num[KEY_LON] = 0;
-    b.response = KEY_RESPONSE_NO;
+    set(&b, KEY_RESPONSE, "no");
     assert_int_equal(keytab_add(t, &a, 1), 0);
     assert_int_equal(keytab_add(t, &b, 1), 0);
     assert_int_equal(keytab_add(t, &a, 1), 0);
@@ -156,12 +166,12 @@ static void test_deltas_and_iteration_order(void **state)
     assert_string_equal(o.str[KEY_EVENT_NAME], "Walk");
     assert_string_equal(o.str[KEY_GROUP_CITY], "Victoria");
     assert_true(o.num[KEY_LAT] == 48.497765);
-    assert_int_equal(o.response, KEY_RESPONSE_YES);
+    assert_string_equal(o.str[KEY_RESPONSE], "yes");
     assert_int_equal(keytab_next(t, &pos, &o, &d), 1);
     assert_int_equal(d, 1);
     assert_null(o.str[KEY_GROUP_CITY]);
     assert_false(o.has_num[KEY_LAT]);
-    assert_int_equal(o.response, KEY_RESPONSE_NO);
+    assert_string_equal(o.str[KEY_RESPONSE], "no");
     assert_int_equal(keytab_next(t, &pos, &o, &d), 0);
     keytab_reset(t);
     assert_int_equal(keytab_count(t), 0);
@@ -237,7 +247,7 @@ static void test_key_from_rsvp(void **state)
     assert_true(k.has_num[KEY_GROUP_LAT]);
     assert_false(k.has_num[KEY_GROUP_LON]);
     assert_false(k.has_num[KEY_LAT]); /* no venue: NULL */
-    assert_int_equal(k.response, KEY_RESPONSE_NO);
+    assert_string_equal(k.str[KEY_RESPONSE], "no");
     /* a venue at 0,0 is 0,0, not NULL; negative times keep their sign */
     v.has_lat = v.has_lon = 1;
     r.venue = &v;
@@ -249,7 +259,22 @@ static void test_key_from_rsvp(void **state)
     r.has_response = 0;
     keytab_key_from_rsvp(&r, &k, tb);
     assert_null(k.str[KEY_EVENT_TIME]);
-    assert_int_equal(k.response, KEY_RESPONSE_NULL);
+    assert_null(k.str[KEY_RESPONSE]);
+    /* the Key submessage is the whole key: the typed fields beside it do not count */
+    Rsvp__V1__Key x = RSVP__V1__KEY__INIT;
+    x.event_time = "1.5E12";
+    x.response = "maybe";
+    x.has_lon = 1;
+    x.lon = 2.5;
+    r.key = &x;
+    keytab_key_from_rsvp(&r, &k, tb);
+    assert_null(k.str[KEY_EVENT_NAME]);
+    assert_null(k.str[KEY_GROUP_NAME]);
+    assert_string_equal(k.str[KEY_EVENT_TIME], "1.5E12");
+    assert_string_equal(k.str[KEY_RESPONSE], "maybe");
+    assert_int_equal(k.str_len[KEY_RESPONSE], 5);
+    assert_false(k.has_num[KEY_LAT]);
+    assert_true(k.has_num[KEY_LON] && k.num[KEY_LON] == 2.5);
 }
 
 /* event_time's text: the decimal digits printf would write, for every digit count and sign. */
