@@ -9,9 +9,10 @@
 #     env: BENCH_SCALE (1 = 2M RSVPs), SPARK_RUNS (3), SPARK_COUNT (overrides the RSVP count),
 #          KAFKA_BROKERS + PGURL (else deploy/local/stack.sh up), BUILD (build)
 
-# spark_setup: installs PySpark and the jars (idempotent); sets SPARK_PY and SPARK_JARS.
-spark_setup() {
-	local dir=$CACHE/spark j f
+# spark_pyspark: installs PySpark (idempotent); sets SPARK_PY. Also the differential test's reference
+# (tests/differential/run.sh sources this file for it).
+spark_pyspark() {
+	local dir=$CACHE/spark
 	SPARK_PY=$dir/venv/bin/python
 	if ! "$SPARK_PY" -c 'import pyspark, sys; sys.exit(pyspark.__version__ != "4.2.0")' 2>/dev/null; then
 		progress "installing PySpark 4.2.0 into $dir/venv (about 450 MB, once)"
@@ -19,6 +20,12 @@ spark_setup() {
 		python3 -m venv "$dir/venv"
 		"$dir/venv/bin/pip" install -q pyspark==4.2.0 >&2
 	fi
+}
+
+# spark_setup: installs PySpark and the jars (idempotent); sets SPARK_PY and SPARK_JARS.
+spark_setup() {
+	local dir=$CACHE/spark j f
+	spark_pyspark
 	SPARK_JARS=""
 	for j in spark-sql-kafka-0-10_2.13-4.2.0 spark-token-provider-kafka-0-10_2.13-4.2.0 kafka-clients- commons-pool2- postgresql-42.7.14; do
 		f=$(compgen -G "$dir/jars/$j*.jar" | head -n1 || true)

@@ -1,7 +1,7 @@
 # bench/spark/job.py: the reference job (kafka-spark-meetup-reference.md) as it is written there:
-# Kafka source -> from_json with its schema -> the same group-by -> foreachBatch JDBC append to
-# meetup_table, outputMode update. Only the trigger, shuffle partitions and startingOffsets come from
-# the command line. It stops once EXPECT input rows were processed (a backlog run) or, with EXPECT 0,
+# Kafka source -> from_json with its schema -> the same group-by (both in reference.py) ->
+# foreachBatch JDBC append to meetup_table, outputMode update. Only the trigger, shuffle partitions
+# and startingOffsets come from the command line. It stops once EXPECT input rows were processed (a backlog run) or, with EXPECT 0,
 # once the file STOP_FILE exists (a steady-stream run), and prints one JSON result line.
 # Usage: job.py BROKERS TOPIC JDBC_URL TRIGGER SHUFFLE_PARTITIONS EXPECT CHECKPOINT_DIR PROGRESS_FILE
 #               [STATUS_FILE STOP_FILE]
@@ -20,7 +20,8 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as func
 from pyspark.sql.streaming import StreamingQueryListener
-from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
+
+import reference  # bench/spark/reference.py: schema, parse, group-by
 
 brokers, topic, jdbc_url, trigger, shuffle, expect, ckpt, progress_path = sys.argv[1:9]
 status_path, stop_path = (sys.argv[9:11] + [None, None])[:2]
@@ -54,62 +55,13 @@ jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
 t_session = time.time()
 cpu0, rss0, _ = proc_stat(jvm_pid)
 
-# --- the reference's code from here (schema, parse, group-by, sink) ---
-schema = StructType([
-    StructField("venue", StructType([
-        StructField("venue_name", StringType(), True),
-        StructField("lon", StringType(), True),
-        StructField("lat", StringType(), True),
-        StructField("venue_id", StringType(), True)
-    ])),
-    StructField("visibility", StringType(), True),
-    StructField("response", StringType(), True),
-    StructField("guests", StringType(), True),
-    StructField("member", StructType([
-        StructField("member_id", StringType(), True),
-        StructField("photo", StringType(), True),
-        StructField("member_name", StringType(), True)
-    ])),
-    StructField("rsvp_id", StringType(), True),
-    StructField("mtime", StringType(), True),
-    StructField("event", StructType([
-        StructField("event_name", StringType(), True),
-        StructField("event_id", StringType(), True),
-        StructField("time", StringType(), True),
-        StructField("event_url", StringType(), True)
-    ])),
-    StructField("group", StructType([
-        StructField("group_topics", ArrayType(StructType([
-            StructField("urlkey", StringType(), True),
-            StructField("topic_name", StringType(), True)
-        ]), True), True),
-        StructField("group_city", StringType(), True),
-        StructField("group_country", StringType(), True),
-        StructField("group_id", StringType(), True),
-        StructField("group_name", StringType(), True),
-        StructField("group_lon", StringType(), True),
-        StructField("group_urlname", StringType(), True),
-        StructField("group_state", StringType(), True),
-        StructField("group_lat", StringType(), True)
-    ]))
-])
-
+# --- the reference's code from here (source, parse and group-by from reference.py, sink) ---
 df = (spark.readStream.format("kafka")
       .option("kafka.bootstrap.servers", brokers)
       .option("subscribe", topic)
       .option("startingOffsets", "earliest")
       .load())
-df = (df.selectExpr("CAST(value AS STRING)", "timestamp")
-      .select(func.from_json(func.col("value"), schema).alias("data"), "timestamp")
-      .select("data.venue.*", "data.response", "data.event.*", "data.group.*", "timestamp"))
-
-final_df = df.groupBy(func.col("event_name"), func.col("event_url"), func.col("time").alias("event_time"),
-                      func.col("group_name"), func.col("group_country"), func.col("group_state"),
-                      func.col("group_city"), (func.col("group_lat").cast(DoubleType())).alias("group_lat"),
-                      (func.col("group_lon").cast(DoubleType())).alias("group_lon"),
-                      (func.col("lat").cast(DoubleType())).alias("lat"),
-                      (func.col("lon").cast(DoubleType())).alias("lon"),
-                      func.col("response")).agg(func.count(func.col("response")).alias("response_count"))
+final_df = reference.group(reference.parse(df))
 
 postgresProps = {"user": "postgres", "driver": "org.postgresql.Driver"}
 
