@@ -1,6 +1,7 @@
 /* test_ingestor_rsvpscan.c: the rsvp_id/mtime scanner. Table-driven: each case is a line and what
  * the scanner must say; real recorded lines must all scan; random edits of RSVP-like lines must get
- * the verdict of the first (recursive, bytewise) scanner, kept below as the reference. */
+ * the verdict of an independent recursive, bytewise scanner kept below as the reference (with the
+ * reading rules the parser shares: last duplicate wins, keys unescaped, integers as JSON writes them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,14 @@ static const scan_case CASES[] = {
     {"{\"rsvp_id\":\"123\",\"mtime\":\"456\"}", 1, 123, 456},                       /* numeric strings */
     {"{\"venue\":{\"rsvp_id\":1,\"mtime\":2},\"rsvp_id\":3,\"mtime\":4}", 1, 3, 4}, /* nested keys ignored */
     {"{\"s\":\"\\\"rsvp_id\\\":9\",\"rsvp_id\":3,\"mtime\":4}", 1, 3, 4}, /* key text inside a string */
-    {"{\"rsvp_id\":3,\"mtime\":4,\"rsvp_id\":5}", 1, 3, 4},               /* first occurrence wins */
+    {"{\"rsvp_id\":3,\"mtime\":4,\"rsvp_id\":5}", 1, 5, 4},               /* the last occurrence wins */
+    {"{\"rsvp_id\":3,\"mtime\":4,\"rsvp_id\":\"x\"}", 0, 0, 0},           /* ... even when unreadable */
+    {"{\"rsvp\\u005fid\":3,\"mti\\u006de\":4}", 1, 3, 4},                 /* keys compared unescaped */
+    {"{\"rsvp_id\":\"\\u0031\\u0032\",\"mtime\":4}", 1, 12, 4},           /* so are values */
+    {"{\"rsvp_id\":\"0123\",\"mtime\":4}", 0, 0, 0}, /* not an integer as JSON writes it */
+    {"{\"rsvp_id\":\"-0\",\"mtime\":4}", 1, 0, 4},
+    {"{\"rsvp_id\":-0,\"mtime\":4}", 1, 0, 4},
+    {"{\"rsvp_id\":\" 12\",\"mtime\":4}", 0, 0, 0},
     {"{\"a\":[1,2.5e3,-0.1,true,false,null,{\"b\":[]}],\"rsvp_id\":0,\"mtime\":0}", 1, 0, 0},
     {"{\"n\":\"caf\xc3\xa9 \\u00e9 \xf0\x9f\x98\x80\",\"rsvp_id\":1,\"mtime\":2}", 1, 1, 2}, /* UTF-8 */
     {"{\"rsvp_id\":9223372036854775807,\"mtime\":1}", 1, INT64_MAX, 1},
@@ -186,7 +194,21 @@ static int ref_string(ref_cursor *c, const unsigned char **s, size_t *n, int *es
                 if (c->end - c->p < 6 || !ref_hex(c->p[2]) || !ref_hex(c->p[3]) || !ref_hex(c->p[4]) ||
                     !ref_hex(c->p[5]))
                     return -1;
+                unsigned cp = (unsigned)strtoul(
+                    (char[]){(char)c->p[2], (char)c->p[3], (char)c->p[4], (char)c->p[5], 0}, NULL, 16);
                 c->p += 6;
+                if (cp >= 0xDC00 && cp <= 0xDFFF)
+                    return -1;                      /* a low surrogate alone */
+                if (cp >= 0xD800 && cp <= 0xDBFF) { /* must be followed by its low half */
+                    if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' || !ref_hex(c->p[2]) ||
+                        !ref_hex(c->p[3]) || !ref_hex(c->p[4]) || !ref_hex(c->p[5]))
+                        return -1;
+                    unsigned lo = (unsigned)strtoul(
+                        (char[]){(char)c->p[2], (char)c->p[3], (char)c->p[4], (char)c->p[5], 0}, NULL, 16);
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return -1;
+                    c->p += 6;
+                }
             } else if (strchr("\"\\/bfnrt", e) && e) {
                 c->p += 2;
             } else {
@@ -316,37 +338,98 @@ static int ref_value(ref_cursor *c, int depth)
     }
 }
 
-static int ref_digits(const unsigned char *s, size_t n, int64_t *out)
+/* ref_unescape: a string body the reference accepted, escapes resolved (surrogate pairs joined) */
+static size_t ref_unescape(const unsigned char *s, size_t n, char *out)
 {
-    if (n == 0 || n > 19)
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\\') {
+            out[o++] = (char)s[i];
+            continue;
+        }
+        unsigned char e = s[++i];
+        if (e != 'u') {
+            out[o++] = e == 'n'   ? '\n'
+                       : e == 't' ? '\t'
+                       : e == 'r' ? '\r'
+                       : e == 'b' ? '\b'
+                       : e == 'f' ? '\f'
+                                  : (char)e;
+            continue;
+        }
+        unsigned cp = (unsigned)strtoul(
+            (char[]){(char)s[i + 1], (char)s[i + 2], (char)s[i + 3], (char)s[i + 4], 0}, NULL, 16);
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* the reference checked that its low half follows */
+            unsigned lo = (unsigned)strtoul(
+                (char[]){(char)s[i + 3], (char)s[i + 4], (char)s[i + 5], (char)s[i + 6], 0}, NULL, 16);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+        }
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xC0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xE0 | cp >> 12);
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | cp >> 18);
+            out[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return o;
+}
+
+/* ref_int: s[0..n) is -?(0|[1-9][0-9]*), fits int64 and is not negative */
+static int ref_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && s[i] == '-')
+        neg = 1, i++;
+    if (i >= n || (s[i] == '0' && n - i > 1))
         return -1;
     uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10)
             return -1;
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
-    if (v > (uint64_t)INT64_MAX)
+    if (v > (uint64_t)INT64_MAX || (neg && v != 0))
         return -1;
     *out = (int64_t)v;
     return 0;
 }
 
-static int ref_id_value(ref_cursor *c, int64_t *out)
+/* ref_id_value: the value of rsvp_id or mtime; *ok says whether it is a readable id */
+static int ref_id_value(ref_cursor *c, int64_t *out, int *ok)
 {
     const unsigned char *s;
     size_t n;
     int flag;
+    char buf[4096];
+    *ok = 0;
     if (c->p >= c->end)
         return -1;
     if (*c->p == '"') {
-        if (ref_string(c, &s, &n, &flag) != 0 || flag)
+        if (ref_string(c, &s, &n, &flag) != 0)
             return -1;
-        return ref_digits(s, n, out);
+        if (n < sizeof buf)
+            *ok = ref_int(buf, ref_unescape(s, n, buf), out) == 0;
+        return 0;
     }
-    if (ref_number(c, &s, &n, &flag) != 0 || !flag)
-        return -1;
-    return ref_digits(s, n, out);
+    if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
+        if (ref_number(c, &s, &n, &flag) != 0)
+            return -1;
+        *ok = flag || (n == 2 && s[0] == '-' && s[1] == '0') ? ref_int((const char *)s, n, out) == 0 : 0;
+        return 0;
+    }
+    return ref_value(c, 1);
 }
 
 static int ref_scan(const char *p, size_t n, int64_t *rsvp_id, int64_t *mtime)
@@ -366,21 +449,21 @@ static int ref_scan(const char *p, size_t n, int64_t *rsvp_id, int64_t *mtime)
             const unsigned char *k;
             size_t kn;
             int esc;
+            char key[64];
             if (c.p >= c.end || *c.p != '"' || ref_string(&c, &k, &kn, &esc) != 0)
                 return -1;
+            size_t klen = kn < sizeof key ? ref_unescape(k, kn, key) : 0;
             ref_ws(&c);
             if (c.p >= c.end || *c.p != ':')
                 return -1;
             c.p++;
             ref_ws(&c);
-            if (!esc && kn == 7 && memcmp(k, "rsvp_id", 7) == 0 && !have_id) {
-                if (ref_id_value(&c, &id) != 0)
+            if (klen == 7 && memcmp(key, "rsvp_id", 7) == 0) {
+                if (ref_id_value(&c, &id, &have_id) != 0)
                     return -1;
-                have_id = 1;
-            } else if (!esc && kn == 5 && memcmp(k, "mtime", 5) == 0 && !have_mt) {
-                if (ref_id_value(&c, &mt) != 0)
+            } else if (klen == 5 && memcmp(key, "mtime", 5) == 0) {
+                if (ref_id_value(&c, &mt, &have_mt) != 0)
                     return -1;
-                have_mt = 1;
             } else if (ref_value(&c, 1) != 0) {
                 return -1;
             }
@@ -465,6 +548,15 @@ static const char *const PIECES[] = {
     "\"mtime\":",
     "\"rsvp_id\":\"12\"",
     "\"mtime\":9223372036854775808",
+    "\\ud800",
+    "\\udc00",
+    "\\ud83d\\ude00",
+    "\"rsvp\\u005fid\":",
+    "\"mtim\\u0065\":\"7\",",
+    "\"rsvp_id\":\"0\\u0031\",",
+    "\"rsvp_id\":5,\"rsvp_id\":",
+    "\"mtime\":-0,",
+    "\"mtime\":\"-3\",",
 };
 
 /* mutate: one random edit of src into dst (cap bytes); returns the new length. */

@@ -1,5 +1,6 @@
 /* test_replay_rewrite.c: unit tests of tools/replay/rewrite.c, the top-level rsvp_id/mtime
- * splicer behind --loop: whitespace, nesting, look-alike keys inside strings, key order. */
+ * splicer behind --loop: whitespace, nesting, look-alike keys inside strings, key order, and the
+ * reading rules it shares with the ingestor (last duplicate wins, escaped keys, numeric strings). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,10 +72,33 @@ static void test_rewrite_missing_and_invalid(void **state)
     assert_int_equal(rewrite_apply(&out, no_id, strlen(no_id), &sp, 1, 2), ERR_INVALID);
     assert_int_equal(out.len, 0);
     assert_int_equal(rewrite_scan("[1,2]", 5, &sp), ERR_INVALID);
-    assert_int_equal(rewrite_scan("{\"mtime\":1.5}", 13, &sp), ERR_INVALID);
-    assert_int_equal(rewrite_scan("{\"mtime\":\"5\"}", 13, &sp), ERR_INVALID);
-    assert_int_equal(rewrite_scan("{\"mtime\":99999999999999999999}", 30, &sp), ERR_INVALID);
+    assert_int_equal(rewrite_scan("{\"mtime\":5", 11, &sp), ERR_INVALID);         /* truncated */
+    assert_int_equal(rewrite_scan("{\"mtime\":5} x", 14, &sp), ERR_INVALID);      /* trailing junk */
+    assert_int_equal(rewrite_scan("{\"mtime\":\"\xff\"}", 13, &sp), ERR_INVALID); /* bad UTF-8 */
+    /* present but not an integer: not found, never mangled */
+    assert_int_equal(rewrite_scan("{\"mtime\":1.5}", 13, &sp), 0);
+    assert_false(sp.has_mtime);
+    assert_int_equal(rewrite_scan("{\"mtime\":99999999999999999999}", 30, &sp), 0);
+    assert_false(sp.has_mtime);
+    assert_int_equal(rewrite_scan("{\"mtime\":\"05\"}", 14, &sp), 0);
+    assert_false(sp.has_mtime);
     buf_free(&out);
+}
+
+/* The ingestor's reading rules: the last of duplicated keys, keys compared unescaped, an integer in a
+ * string (rewritten as a string). */
+static void test_rewrite_reads_as_the_ingestor(void **state)
+{
+    (void)state;
+    expect_rewrite("{\"rsvp_id\":1,\"mtime\":2,\"rsvp_id\":3}", 30, 20,
+                   "{\"rsvp_id\":1,\"mtime\":20,\"rsvp_id\":30}");
+    expect_rewrite("{\"rsvp\\u005fid\":1,\"mtime\":\"2\"}", 10, 20,
+                   "{\"rsvp\\u005fid\":10,\"mtime\":\"20\"}");
+    rewrite_spans sp;
+    const char *line = "{\"rsvp_id\":\"\\u0034\",\"mtime\":7}";
+    assert_int_equal(rewrite_scan(line, strlen(line), &sp), 0);
+    assert_true(sp.has_id && sp.id_quoted);
+    assert_int_equal(sp.rsvp_id, 4);
 }
 
 static void test_rewrite_negative_values(void **state)
@@ -92,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_ignores_nested_and_quoted_keys),
         cmocka_unit_test(test_rewrite_missing_and_invalid),
         cmocka_unit_test(test_rewrite_negative_values),
+        cmocka_unit_test(test_rewrite_reads_as_the_ingestor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* jsonrows.c: JSON line -> AggRow for the writer's test client (jsmn tokenizer plus a small
- * string unescaper that turns \uXXXX, surrogate pairs included, into UTF-8). */
+/* jsonrows.c: JSON line -> AggRow for the writer's test client, read with common/json.h (the strict
+ * scanner and its unescaping). */
 #include "tools/writer-client/jsonrows.h"
 
 #include <errno.h>
@@ -8,120 +8,42 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json.h"
 
-#define JSMN_STATIC
-#include <jsmn.h>
+#define JSONROWS_MAX_TOKENS 256
 
-static int hex4(const char *p, unsigned *out)
+/* text_of: a new NUL-terminated copy of a string token's unescaped text, or of another token's text
+ * (event_time may come as a number: its digits are kept). NULL on ERR_NOMEM. */
+static char *text_of(const char *line, const json_tok *t)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80)
-        return o[0] = (char)cp, 1;
-    if (cp < 0x800)
-        return o[0] = (char)(0xC0 | (cp >> 6)), o[1] = (char)(0x80 | (cp & 0x3F)), 2;
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Unescape the JSON string body s[0..n) into a new NUL-terminated string. */
-static char *unescape(const char *s, size_t n)
-{
-    char *out = malloc(n + 1), *o = out; /* unescaping never grows the text */
-    if (out == NULL)
+    size_t n = t->end - t->start;
+    char *out = malloc(n + 1); /* unescaping never grows the text */
+    if (!out)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\' || i + 1 >= n) {
-            *o++ = s[i];
-            continue;
-        }
-        char c = s[++i];
-        switch (c) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (i + 4 >= n || hex4(s + i + 1, &cp) != 0) {
-                free(out);
-                return NULL;
-            }
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u' &&
-                hex4(s + i + 3, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-                cp = 0xFFFD;
-            }
-            o += put_utf8(o, cp);
-            break;
-        }
-        default: *o++ = c; break; /* \" \\ \/ */
-        }
-    }
-    *o = '\0';
+    if (t->type == JSON_STRING)
+        n = json_unescape(line + t->start, n, out, NULL);
+    else
+        memcpy(out, line + t->start, n);
+    out[n] = '\0';
     return out;
 }
 
-static int tok_is(const char *js, const jsmntok_t *t, const char *s)
+static int key_is(const char *line, const json_tok *k, const char *s)
 {
-    size_t n = (size_t)(t->end - t->start);
-    return t->type == JSMN_STRING && strlen(s) == n && memcmp(js + t->start, s, n) == 0;
-}
-
-static int is_null(const char *js, const jsmntok_t *t)
-{
-    return t->type == JSMN_PRIMITIVE && js[t->start] == 'n';
-}
-
-/* Number of tokens of the value starting at t (a value and all its children). */
-static int skip(const jsmntok_t *t, int avail)
-{
-    int need = 1, i = 0;
-    while (need > 0 && i < avail) {
-        need += t[i].size - 1;
-        i++;
-    }
-    return i;
+    char buf[64];
+    size_t n = k->end - k->start;
+    if (n > sizeof buf)
+        return 0;
+    n = json_unescape(line + k->start, n, buf, NULL);
+    return strlen(s) == n && memcmp(buf, s, n) == 0;
 }
 
 int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *err, size_t errlen)
 {
     rsvp__v1__agg_row__init(row);
-    jsmn_parser p;
-    jsmntok_t tok[128];
-    jsmn_init(&p);
-    int n = jsmn_parse(&p, line, len, tok, 128);
-    if (n < 1 || tok[0].type != JSMN_OBJECT) {
+    json_tok tok[JSONROWS_MAX_TOKENS];
+    unsigned n = 0;
+    if (json_scan(line, len, tok, JSONROWS_MAX_TOKENS, 16, &n) != JSON_OK || tok[0].type != JSON_OBJECT) {
         snprintf(err, errlen, "not a JSON object");
         return ERR_INVALID;
     }
@@ -145,21 +67,21 @@ int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *er
         {"response", &row->response, NULL, NULL},
     };
     int have_delta = 0;
-    for (int i = 1; i + 1 < n;) {
-        const jsmntok_t *k = &tok[i], *v = &tok[i + 1];
+    unsigned k = 1;
+    for (uint32_t m = 0; m < tok[0].count; m++, k = tok[k + 1].next) {
+        const json_tok *key = &tok[k], *v = &tok[k + 1];
         const char *vs = line + v->start;
-        size_t vn = (size_t)(v->end - v->start);
+        size_t vn = v->end - v->start;
         int matched = 0;
         for (size_t c = 0; c < sizeof cols / sizeof cols[0] && !matched; c++) {
-            if (!tok_is(line, k, cols[c].name))
+            if (!key_is(line, key, cols[c].name))
                 continue;
             matched = 1;
-            if (is_null(line, v))
+            if (v->type == JSON_NULL)
                 break;
             if (cols[c].str) {
-                /* event_time may come as a number: keep its digits */
                 free(*cols[c].str);
-                *cols[c].str = v->type == JSMN_STRING ? unescape(vs, vn) : strndup(vs, vn);
+                *cols[c].str = v->type == JSON_OBJECT || v->type == JSON_ARRAY ? NULL : text_of(line, v);
                 if (*cols[c].str == NULL) {
                     snprintf(err, errlen, "%s: bad string", cols[c].name);
                     return jsonrows_row_clear(row), ERR_INVALID;
@@ -169,24 +91,22 @@ int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *er
                 snprintf(tmp, sizeof tmp, "%.*s", (int)vn, vs);
                 errno = 0;
                 *cols[c].num = strtod(tmp, &end);
-                if (v->type != JSMN_PRIMITIVE || *end != '\0' || errno) {
+                if (v->type != JSON_NUMBER || *end != '\0' || errno) {
                     snprintf(err, errlen, "%s: not a number", cols[c].name);
                     return jsonrows_row_clear(row), ERR_INVALID;
                 }
                 *cols[c].has = 1;
             }
         }
-        if (!matched && (tok_is(line, k, "delta") || tok_is(line, k, "response_count"))) {
-            char tmp[32], *end;
-            snprintf(tmp, sizeof tmp, "%.*s", (int)vn, vs);
-            row->delta = strtoll(tmp, &end, 10);
-            if (v->type != JSMN_PRIMITIVE || *end != '\0') {
+        if (!matched && (key_is(line, key, "delta") || key_is(line, key, "response_count"))) {
+            int64_t d;
+            if (json_tok_int(line, v, &d) != 0 || v->type != JSON_NUMBER) {
                 snprintf(err, errlen, "delta: not an integer");
                 return jsonrows_row_clear(row), ERR_INVALID;
             }
+            row->delta = d;
             have_delta = 1;
         }
-        i += 1 + skip(v, n - i - 1);
     }
     if (!have_delta) {
         snprintf(err, errlen, "missing delta");
