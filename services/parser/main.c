@@ -17,7 +17,7 @@
 
 typedef struct settings {
     cfg_common common;
-    char *raw_topic, *parsed_topic, *dlq_topic, *group_id;
+    char *raw_topic, *parsed_topic, *dlq_topic, *group_id, *validation;
     int64_t txn_messages, txn_interval_ms, max_message_bytes, max_string_bytes, session_timeout_ms;
     int static_membership;
 } settings;
@@ -40,11 +40,16 @@ int main(int argc, char **argv)
          "commit the transaction after this many messages", 1, 10000000, 0, &s.txn_messages},
         {"txn-interval", "TXN_INTERVAL", CFG_DURATION, "100ms",
          "... or this long after its first message", 1, 600000, 0, &s.txn_interval_ms},
-        {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "64k",
-         "larger raw messages are dead-lettered (too_large)", 64, 64LL << 20, 0,
-         &s.max_message_bytes},
+        {"validation", "VALIDATION", CFG_STRING, "reference",
+         "reference: read each message as the reference Spark job does and count what it counts "
+         "(unreadable input is dead-lettered and counted under a key of NULLs); strict: RFC 8259, "
+         "typed fields, required fields, dead-letter everything else", 0, 0, 0, &s.validation},
+        {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "1M",
+         "larger raw messages are dead-lettered (too_large); the ingestor's longest line by default",
+         64, 64LL << 20, 0, &s.max_message_bytes},
         {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024",
-         "longest decoded string field (string_too_long)", 1, 64LL << 20, 0, &s.max_string_bytes},
+         "strict: longest decoded string field (string_too_long)", 1, 64LL << 20, 0,
+         &s.max_string_bytes},
         {"static-membership", "STATIC_MEMBERSHIP", CFG_BOOL, "false",
          "group.instance.id = INSTANCE_ID: a restarted replica rejoins without a rebalance", 0, 0, 0,
          &s.static_membership},
@@ -63,9 +68,11 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     log_level level;
+    rsvp_json_mode mode;
     if (log_level_parse(s.common.log_level, &level) != 0 || !s.raw_topic[0] || !s.parsed_topic[0] ||
-        !s.dlq_topic[0] || !s.group_id[0]) {
-        fprintf(stderr, "rsvp-parser: bad log level or empty topic / group id\n");
+        !s.dlq_topic[0] || !s.group_id[0] || rsvp_json_mode_parse(s.validation, &mode) != 0) {
+        fprintf(stderr, "rsvp-parser: bad log level, empty topic / group id, or validation not "
+                        "reference or strict\n");
         cfg_free(opts);
         return 2;
     }
@@ -84,6 +91,7 @@ int main(int argc, char **argv)
     };
     po.limits.max_message_bytes = (size_t)s.max_message_bytes;
     po.limits.max_string_bytes = (size_t)s.max_string_bytes;
+    po.limits.mode = mode;
 
     /* Initialisation, order important: */
     /* 1. logs and signals, so everything after can report and be interrupted */
@@ -108,9 +116,9 @@ int main(int argc, char **argv)
     cfg_log_effective(opts);
     log_info("up",
              "version=%s librdkafka=%s transactional_id=rsvp-parser-%s group=%s raw=%s parsed=%s "
-             "dlq=%s",
+             "dlq=%s validation=%s",
              RSVP_VERSION, rd_kafka_version_str(), instance, s.group_id, s.raw_topic, s.parsed_topic,
-             s.dlq_topic);
+             s.dlq_topic, s.validation);
     rc = parser_run(p);
     log_info("down", "result=%s", rc == 0 ? "ok" : err_str(rc));
 

@@ -1,6 +1,6 @@
 # services/parser: rsvp-parser (raw JSON -> rsvp.v1.Rsvp, dead letters, Kafka transactions) and its
 # unit tests.
-PARSER_PURE_SRCS := services/parser/rsvp_json.c
+PARSER_PURE_SRCS := services/parser/rsvp_json.c services/parser/sparkjson.c services/parser/javatext.c
 PARSER_SRCS := services/parser/main.c services/parser/parser.c $(PARSER_PURE_SRCS)
 $(eval $(call program,rsvp-parser,$(PARSER_SRCS),$(LIBS_PROTOBUF)))
 $(eval $(call unit_test,test_parser_json,tests/unit/test_parser_json.c tests/unit/rsvp_dump.c $(PARSER_PURE_SRCS),$(LIBS_PROTOBUF)))

@@ -53,6 +53,7 @@ struct parser {
     int32_t *touched;  /* partitions with first >= 0, in order of first use */
     int ntouched;
     uint64_t batch_consumed, batch_parsed, batch_dlq[RSVP_JSON_REASON_COUNT];
+    uint64_t batch_nullkey, batch_slow; /* dead letters also counted under a NULL key; slow-path reads */
     /* state */
     int fatal;
     int producer_ready, joined;
@@ -61,7 +62,7 @@ struct parser {
     backoff abort_backoff;
     int revoke_aborted; /* the revoke hook aborted the open transaction: rewind after unassign */
     /* metrics */
-    mcounter *m_consumed, *m_parsed, *m_dlq[RSVP_JSON_REASON_COUNT], *m_commit, *m_abort;
+    mcounter *m_consumed, *m_parsed, *m_dlq[RSVP_JSON_REASON_COUNT], *m_commit, *m_abort, *m_nullkey, *m_slow;
     mhist *m_parse_s;
     mgauge *m_lag;
 };
@@ -116,7 +117,7 @@ static void batch_reset(parser *p)
     for (int i = 0; i < p->ntouched; i++)
         p->parts[p->touched[i]] = (part_state){-1, -1};
     p->ntouched = 0;
-    p->batch_consumed = p->batch_parsed = 0;
+    p->batch_consumed = p->batch_parsed = p->batch_nullkey = p->batch_slow = 0;
     memset(p->batch_dlq, 0, sizeof p->batch_dlq);
     p->txn_open = 0;
 }
@@ -234,6 +235,8 @@ static int txn_commit(parser *p)
     }
     assert(p->batch_consumed == p->batch_parsed + dlq); /* nothing silently dropped */
     mcounter_add(p->m_parsed, p->batch_parsed);
+    mcounter_add(p->m_nullkey, p->batch_nullkey);
+    mcounter_add(p->m_slow, p->batch_slow);
     mcounter_add(p->m_consumed, p->batch_consumed);
     mcounter_add(p->m_commit, 1);
     log_debug("transaction committed", "messages=%" PRIu64 " parsed=%" PRIu64 " partitions=%d",
@@ -389,8 +392,8 @@ static int emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
         return ERR_NOMEM;
     size_t w = rsvp__v1__rsvp__pack(x, out);
     assert(w <= n);
-    const char *key = x->event->event_id; /* required by rsvp_json_parse */
-    return produce(p, p->parsed_rkt, key, strlen(key), out, w, NULL);
+    const char *key = x->event ? x->event->event_id : NULL; /* strict mode requires it */
+    return produce(p, p->parsed_rkt, key, key ? strlen(key) : 0, out, w, NULL);
 }
 
 /* handle: one raw message into the open transaction (begun here if needed). 0, ERR_ABORTED (the
@@ -418,16 +421,18 @@ static int handle(parser *p, const rd_kafka_message_t *m)
     if (timed)
         mhist_observe(p->m_parse_s, (double)(clock_mono_ns() - t0) / 1e9);
 
-    int rc;
-    if (r == RSVP_JSON_OK) {
+    /* a message to count (in reference mode also for input dead-lettered as unreadable), then the
+     * dead letter */
+    int rc = 0;
+    if (x) {
         rd_kafka_timestamp_type_t tt;
         int64_t ts = rd_kafka_message_timestamp(m, &tt);
         x->has_ingest_time_ms = tt != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0;
         x->ingest_time_ms = x->has_ingest_time_ms ? ts : 0;
         rc = emit_parsed(p, x);
-    } else {
-        rc = dead_letter(p, m, r);
     }
+    if (!rc && r != RSVP_JSON_OK)
+        rc = dead_letter(p, m, r);
     if (rc) {
         log_warn("produce failed", "error=%s", err_str(rc));
         if (rc == ERR_FATAL || kafka_fatal()) {
@@ -445,10 +450,13 @@ static int handle(parser *p, const rd_kafka_message_t *m)
         return ERR_ABORTED;
     }
     p->batch_consumed++;
+    p->batch_slow += (uint64_t)rsvp_json_slow_path(p->json);
     if (r == RSVP_JSON_OK)
         p->batch_parsed++;
     else
         p->batch_dlq[r]++;
+    if (r != RSVP_JSON_OK && x)
+        p->batch_nullkey++;
     return 0;
 }
 
@@ -466,6 +474,11 @@ static void register_metrics(parser *p)
                                       "Invalid messages committed to the dead-letter topic, by reason.");
     }
     p->m_dlq[0] = NULL;
+    p->m_nullkey = metrics_counter("rsvp_parser_null_keys_total", NULL,
+                                   "Dead-lettered messages also sent to the parsed topic with a key of NULLs "
+                                   "(reference mode: the reference counts unreadable input so).");
+    p->m_slow = metrics_counter("rsvp_parser_slow_path_total", NULL,
+                                "Messages not plain RFC 8259 JSON, read by the parser's general path.");
     p->m_commit = metrics_counter("rsvp_parser_transactions_total", "result=\"commit\"",
                                   "Kafka transactions, by result.");
     p->m_abort = metrics_counter("rsvp_parser_transactions_total", "result=\"abort\"",

@@ -1,32 +1,52 @@
-/* rsvp_json.c: raw RSVP JSON -> rsvp.v1.Rsvp. Tokens: a strict single-pass tokenizer for input that
- * is valid beyond doubt (nearly all), else jsmn plus pass 1, which checks that the tokens and the
- * bytes between them form exactly one RFC 8259 value with valid UTF-8 and names the reason; pass 2
- * reads the known fields into storage owned by the parser. No tree, no malloc after _new(). */
+/* rsvp_json.c: raw RSVP JSON -> rsvp.v1.Rsvp. Tokens come from common/json.h's strict single-pass
+ * scanner for input that is valid beyond doubt (nearly all); otherwise, in strict mode, from jsmn plus
+ * pass 1, which checks that the tokens and the bytes between them form exactly one RFC 8259 value with
+ * valid UTF-8 and names the reason, and, in reference mode, the input is read by sparkjson.h as the
+ * reference reads it. Fields are found through one table per object (name, kind, where it goes in the
+ * protobuf message and in the reference's row), not if-chains. No tree, no malloc after _new() except
+ * in the reference mode's slow path. */
 #include "services/parser/rsvp_json.h"
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
-#include "common/jsonbytes.h"
+#include "common/json.h"
+#include "services/parser/javatext.h"
+#include "services/parser/refrow.h"
+#include "services/parser/sparkjson.h"
 
 #define JSMN_STATIC
 #define JSMN_STRICT
 #define JSMN_PARENT_LINKS
 #include <jsmn.h>
 
+#define JACKSON_MAX_NAME 50000 /* a longer field name fails in the reference's reader */
+#define JACKSON_MAX_NUM  1000  /* ... and so does a longer number */
+
 struct rsvp_json {
     rsvp_json_limits lim;
-    jsmntok_t *tok;         /* lim.max_tokens */
+    json_tok *tok; /* lim.max_tokens: the document's tokens (either path) */
+    unsigned ntok;
+    jsmntok_t *jtok;        /* strict slow path: jsmn's tokens */
     unsigned *next;         /* pass 1: index of the token after token i's subtree */
     unsigned char *escaped; /* pass 1: string token i contains a backslash */
-    unsigned ntok;
-    const char *js; /* the message being parsed */
+    const char *js;         /* the message being parsed */
     size_t len;
     size_t pos;  /* pass 1 cursor */
-    char *arena; /* decoded strings of the current message, NUL-terminated */
+    char *arena; /* decoded strings of the current message */
     size_t arena_cap, arena_len;
+    int slow;
+    /* reference mode */
+    sparkjson *sj;
+    refrow row;
+    reftopic *rtopics; /* the fast path's topics (topics_cap) */
+    char *outa;        /* the message's strings, NUL-terminated (reference mode) */
+    size_t outa_cap, outa_len;
+    Rsvp__V1__Key key;
     /* The output: the message and its parts all live here, reset per parse. */
     Rsvp__V1__Rsvp rsvp;
     Rsvp__V1__Venue venue;
@@ -39,6 +59,7 @@ struct rsvp_json {
     Rsvp__V1__OtherService *services;
     Rsvp__V1__OtherService **service_ptrs;
     size_t services_cap;
+    const char *response; /* strict: the response text until validated */
 };
 
 static const char *const reason_names[RSVP_JSON_REASON_COUNT] = {
@@ -71,8 +92,22 @@ const char *rsvp_json_reason_str(rsvp_json_reason r)
 
 rsvp_json_limits rsvp_json_limits_default(void)
 {
-    rsvp_json_limits l = {.max_message_bytes = 65536, .max_string_bytes = 1024, .max_tokens = 8192};
+    rsvp_json_limits l = {.max_message_bytes = 1 << 20,
+                          .max_string_bytes = 1024,
+                          .max_tokens = 8192,
+                          .mode = RSVP_JSON_REFERENCE};
     return l;
+}
+
+int rsvp_json_mode_parse(const char *s, rsvp_json_mode *mode)
+{
+    if (!strcmp(s, "reference"))
+        *mode = RSVP_JSON_REFERENCE;
+    else if (!strcmp(s, "strict"))
+        *mode = RSVP_JSON_STRICT;
+    else
+        return ERR_INVALID;
+    return 0;
 }
 
 int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
@@ -80,7 +115,8 @@ int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
     rsvp_json_limits lim = limits ? *limits : rsvp_json_limits_default();
     /* jsmn keeps offsets in int and token counts in unsigned int */
     if (lim.max_message_bytes == 0 || lim.max_string_bytes == 0 || lim.max_tokens == 0 ||
-        lim.max_message_bytes > (size_t)1 << 30 || lim.max_tokens > (1u << 24))
+        lim.max_message_bytes > (size_t)1 << 30 || lim.max_tokens > (1u << 24) ||
+        (lim.mode != RSVP_JSON_REFERENCE && lim.mode != RSVP_JSON_STRICT))
         return ERR_INVALID;
     rsvp_json *p = calloc(1, sizeof *p);
     if (!p)
@@ -93,15 +129,18 @@ int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
     p->topics_cap = lim.max_tokens;
     p->services_cap = lim.max_tokens / 2 + 1;
     p->tok = malloc(sizeof *p->tok * lim.max_tokens);
+    p->jtok = malloc(sizeof *p->jtok * lim.max_tokens);
     p->next = malloc(sizeof *p->next * lim.max_tokens);
     p->escaped = malloc(lim.max_tokens);
     p->arena = malloc(p->arena_cap);
     p->topics = malloc(sizeof *p->topics * p->topics_cap);
     p->topic_ptrs = malloc(sizeof *p->topic_ptrs * p->topics_cap);
+    p->rtopics = malloc(sizeof *p->rtopics * p->topics_cap);
     p->services = malloc(sizeof *p->services * p->services_cap);
     p->service_ptrs = malloc(sizeof *p->service_ptrs * p->services_cap);
-    if (!p->tok || !p->next || !p->escaped || !p->arena || !p->topics || !p->topic_ptrs || !p->services ||
-        !p->service_ptrs) {
+    if (!p->tok || !p->jtok || !p->next || !p->escaped || !p->arena || !p->topics || !p->topic_ptrs ||
+        !p->rtopics || !p->services || !p->service_ptrs ||
+        (lim.mode == RSVP_JSON_REFERENCE && sj_new(&p->sj))) {
         rsvp_json_free(p);
         return ERR_NOMEM;
     }
@@ -118,71 +157,39 @@ void rsvp_json_free(rsvp_json *p)
     if (!p)
         return;
     free(p->tok);
+    free(p->jtok);
     free(p->next);
     free(p->escaped);
     free(p->arena);
     free(p->topics);
     free(p->topic_ptrs);
+    free(p->rtopics);
     free(p->services);
     free(p->service_ptrs);
+    free(p->outa);
+    sj_free(p->sj);
     free(p);
 }
 
-/* ---- pass 1: validation ---- */
+int rsvp_json_slow_path(const rsvp_json *p)
+{
+    return p->slow;
+}
+
+/* ==== strict mode's slow path: jsmn, then pass 1 (validation, reasons, tokens) ==== */
 
 static inline size_t skip_ws(const char *js, size_t pos, size_t len)
 {
     if (pos < len && (unsigned char)js[pos] > ' ')
         return pos; /* the common case: compact JSON */
-    while (pos < len && (js[pos] == ' ' || js[pos] == '\n' || js[pos] == '\r' || js[pos] == '\t'))
+    while (pos < len && json_is_ws((unsigned char)js[pos]))
         pos++;
     return pos;
 }
 
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* number_len: length of the longest prefix of s[0..n) matching the JSON number grammar
- * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, 0 if none; *is_int: no fraction or exponent. */
-static size_t number_len(const char *s, size_t n, int *is_int)
-{
-    size_t i = 0;
-    *is_int = 1;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n || !is_digit(s[i]))
-        return 0;
-    if (s[i] == '0')
-        i++;
-    else
-        while (i < n && is_digit(s[i]))
-            i++;
-    if (i < n && s[i] == '.') {
-        i++;
-        if (i >= n || !is_digit(s[i]))
-            return 0;
-        while (i < n && is_digit(s[i]))
-            i++;
-        *is_int = 0;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !is_digit(s[i]))
-            return 0;
-        while (i < n && is_digit(s[i]))
-            i++;
-        *is_int = 0;
-    }
-    return i;
-}
-
 static int is_number(const char *s, size_t n, int *is_int)
 {
-    return n > 0 && number_len(s, n, is_int) == n;
+    return n > 0 && json_number_len(s, n, is_int) == n;
 }
 
 static int is_literal(const char *s, size_t n)
@@ -191,83 +198,15 @@ static int is_literal(const char *s, size_t n)
            (n == 4 && !memcmp(s, "null", 4));
 }
 
-static int hex4(const unsigned char *s, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned c = s[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return 0;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return 1;
-}
-
-/* special_mask: eight bytes of a string at a time; the lowest flagged byte (bit 7 of each byte)
- * is the first one that is < 0x20, '\\' or >= 0x80, the only bytes that need a closer look
- * (higher flags may be false positives of the borrow, the lowest never is). */
-static uint64_t special_mask(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t bs = x ^ (ones * '\\');
-    uint64_t lt20 = (x - ones * 0x20) & ~x;
-    uint64_t isbs = (bs - ones) & ~bs;
-    return (x | lt20 | isbs) & highs;
-}
-
-static int is_special(unsigned char c)
-{
-    return c < 0x20 || c == '\\' || c >= 0x80;
-}
-
-/* check_string: the body of string token i: escapes well-formed (surrogates paired), no raw
- * control characters, valid UTF-8. Records whether it has escapes. */
+/* check_string: the body of jsmn string token i: escapes well-formed (surrogates paired), no raw
+ * control characters, valid UTF-8. Byte by byte: this is the path that names reasons, not the fast one. */
 static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
 {
-    const unsigned char *base = (const unsigned char *)p->js;
-    const unsigned char *s = base + p->tok[i].start;
-    const unsigned char *e = (const unsigned char *)p->js + p->tok[i].end;
+    const unsigned char *s = (const unsigned char *)p->js + p->jtok[i].start;
+    const unsigned char *e = (const unsigned char *)p->js + p->jtok[i].end;
     int esc = 0;
-    for (;;) {
-        /* skip plain ASCII quickly (little-endian: the lowest byte comes first) */
-        while (e - s >= 8) {
-            uint64_t w;
-            memcpy(&w, s, 8);
-            uint64_t m = special_mask(w);
-            if (m) {
-                s += __builtin_ctzll(m) >> 3;
-                goto special;
-            }
-            s += 8;
-        }
-        if (s >= e)
-            break;
-        /* the last 1-7 bytes: the 8-byte word ending at e (inside the message when the string
-         * ends 8 or more bytes into it), shifted so the bytes before s are gone before the test:
-         * masked off after it, a borrow out of one of them (the '\\' of an escape) could flag a
-         * plain byte after it (a ']') as the lowest, and valid text was called invalid_utf8 */
-        if (e - base >= 8) {
-            uint64_t w;
-            unsigned k = (unsigned)(e - s); /* 1..7 */
-            memcpy(&w, e - 8, 8);
-            uint64_t m = special_mask(w >> (8 * (8 - k))) & ((1ull << (8 * k)) - 1);
-            if (!m)
-                break;
-            s += __builtin_ctzll(m) >> 3;
-            goto special;
-        }
-        while (s < e && !is_special(*s))
-            s++;
-        if (s >= e)
-            break;
-    special:;
+    unsigned cp, lo;
+    while (s < e) {
         unsigned c = *s;
         if (c == '\\') {
             esc = 1;
@@ -282,25 +221,25 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
             case 'n':
             case 'r':
             case 't': s += 2; break;
-            case 'u': {
-                unsigned cp, lo;
-                if (e - s < 6 || !hex4(s + 2, &cp))
+            case 'u':
+                if (e - s < 6 || !json_hex4(s + 2, &cp))
                     return RSVP_JSON_NOT_JSON;
                 s += 6;
                 if (cp >= 0xDC00 && cp <= 0xDFFF)
                     return RSVP_JSON_INVALID_UTF8; /* low surrogate first */
                 if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) || lo < 0xDC00 ||
+                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !json_hex4(s + 2, &lo) || lo < 0xDC00 ||
                         lo > 0xDFFF)
                         return RSVP_JSON_INVALID_UTF8; /* high surrogate alone */
                     s += 6;
                 }
                 break;
-            }
             default: return RSVP_JSON_NOT_JSON;
             }
         } else if (c < 0x20) {
             return RSVP_JSON_NOT_JSON;
+        } else if (c < 0x80) {
+            s++;
         } else {
             size_t n = json_utf8_seq(s, e);
             if (!n)
@@ -312,13 +251,36 @@ static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
     return RSVP_JSON_OK;
 }
 
-/* check_value: token i must begin at p->pos. Checks its subtree and the punctuation between its
- * tokens, leaves p->pos just past it and stores the index after the subtree in p->next[i]. */
+/* tok_from_jsmn: common/json.h's token for jsmn token i (pass 1 knows next[i] by now). */
+static void tok_from_jsmn(rsvp_json *p, unsigned i)
+{
+    const jsmntok_t *t = &p->jtok[i];
+    json_tok *o = &p->tok[i];
+    o->start = (uint32_t)t->start;
+    o->end = (uint32_t)t->end;
+    o->next = p->next[i];
+    o->count = (uint32_t)t->size;
+    o->esc = t->type == JSMN_STRING ? p->escaped[i] : 0;
+    switch (t->type) {
+    case JSMN_OBJECT: o->type = JSON_OBJECT; break;
+    case JSMN_ARRAY: o->type = JSON_ARRAY; break;
+    case JSMN_STRING: o->type = JSON_STRING; break;
+    default: {
+        char c = p->js[t->start];
+        o->type = c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : c == 'n' ? JSON_NULL : JSON_NUMBER;
+        o->count = 0;
+    }
+    }
+}
+
+/* check_value: jsmn token i must begin at p->pos. Checks its subtree and the punctuation between its
+ * tokens, leaves p->pos just past it, stores the index after the subtree in p->next[i] and the
+ * common token in p->tok[i]. */
 static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
 {
     if (i >= p->ntok)
         return RSVP_JSON_NOT_JSON;
-    const jsmntok_t *t = &p->tok[i];
+    const jsmntok_t *t = &p->jtok[i];
     const char *js = p->js;
     size_t len = p->len;
     rsvp_json_reason r;
@@ -331,6 +293,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
             return r;
         p->pos = (size_t)t->end + 1;
         p->next[i] = i + 1;
+        tok_from_jsmn(p, i);
         return RSVP_JSON_OK;
     case JSMN_PRIMITIVE: {
         size_t n = (size_t)(t->end - t->start);
@@ -340,6 +303,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
             return RSVP_JSON_NOT_JSON;
         p->pos = (size_t)t->end;
         p->next[i] = i + 1;
+        tok_from_jsmn(p, i);
         return RSVP_JSON_OK;
     }
     case JSMN_OBJECT:
@@ -361,12 +325,13 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
             if (object) {
                 if (j >= p->ntok)
                     return RSVP_JSON_NOT_JSON;
-                const jsmntok_t *key = &p->tok[j];
+                const jsmntok_t *key = &p->jtok[j];
                 if (key->type != JSMN_STRING || key->size != 1 || (size_t)key->start != p->pos + 1)
                     return RSVP_JSON_NOT_JSON;
                 if ((r = check_string(p, j)) != RSVP_JSON_OK)
                     return r;
                 p->next[j] = j + 1;
+                tok_from_jsmn(p, j);
                 p->pos = skip_ws(js, (size_t)key->end + 1, len);
                 if (p->pos >= len || js[p->pos] != ':')
                     return RSVP_JSON_NOT_JSON;
@@ -382,6 +347,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
             return RSVP_JSON_NOT_JSON;
         p->pos = (size_t)t->end;
         p->next[i] = j;
+        tok_from_jsmn(p, i);
         return RSVP_JSON_OK;
     }
     default: return RSVP_JSON_NOT_JSON;
@@ -393,7 +359,7 @@ static rsvp_json_reason check_value(rsvp_json *p, unsigned i, int depth)
 static rsvp_json_reason classify_jsmn_failure(const char *js, size_t len)
 {
     size_t a = skip_ws(js, 0, len), b = len;
-    while (b > a && (js[b - 1] == ' ' || js[b - 1] == '\n' || js[b - 1] == '\r' || js[b - 1] == '\t'))
+    while (b > a && json_is_ws((unsigned char)js[b - 1]))
         b--;
     int is_int;
     if (b > a && (is_literal(js + a, b - a) || is_number(js + a, b - a, &is_int)))
@@ -401,313 +367,192 @@ static rsvp_json_reason classify_jsmn_failure(const char *js, size_t len)
     return RSVP_JSON_NOT_JSON;
 }
 
-/* ---- the fast path: tokens and validation in one strict pass ---- */
-
-/* Nearly every message is a valid RSVP, and for valid input jsmn + pass 1 walk every byte twice.
- * fast_scan does both in one pass, but accepts only input that is beyond doubt: one RFC 8259
- * object, valid UTF-8, paired surrogates, depth and token count within limits, nothing but
- * whitespace around it. For such input it writes exactly the tokens jsmn writes (parent links
- * included) and the next/escaped entries pass 1 writes, so pass 2 sees the same thing. On anything
- * else it gives up and the two-pass path decides the reason, so reasons cannot drift. */
-
-static inline const unsigned char *fast_ws(const unsigned char *s, const unsigned char *e)
+/* tokenize_twopass: jsmn, then pass 1; the reference for every reason of the JSON layer. */
+static rsvp_json_reason tokenize_twopass(rsvp_json *p, const char *data, size_t len)
 {
-    while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-        s++;
-    return s;
+    /* a local tokenizer state: jsmn is inlined here, and a struct that never escapes can live in
+     * registers (one on the heap is stored to per byte, it may alias the token array) */
+    jsmn_parser jp;
+    jsmn_init(&jp);
+    int n = jsmn_parse(&jp, data, len, p->jtok, p->lim.max_tokens);
+    if (n == JSMN_ERROR_NOMEM)
+        return RSVP_JSON_TOO_MANY_TOKENS;
+    if (n < 0)
+        return classify_jsmn_failure(data, len);
+    if (n == 0)
+        return RSVP_JSON_NOT_JSON;
+    p->ntok = (unsigned)n;
+
+    /* pass 1: exactly one valid value, then only whitespace (jsmn stops at a NUL byte) */
+    p->pos = skip_ws(data, 0, len);
+    rsvp_json_reason r = check_value(p, 0, 0);
+    if (r != RSVP_JSON_OK)
+        return r;
+    if (p->next[0] != p->ntok || skip_ws(data, p->pos, len) != len)
+        return RSVP_JSON_NOT_JSON;
+    if (p->jtok[0].type != JSMN_OBJECT)
+        return RSVP_JSON_NOT_OBJECT;
+    return RSVP_JSON_OK;
 }
 
-/* fast_string: *ps is just past an opening quote; on success *ps is at the closing quote and
- * *esc says whether the body has escapes. 0 on anything check_string or jsmn would refuse (or
- * a string that runs to the end). Reads only within [*ps, e). */
-static inline __attribute__((always_inline)) int fast_string(const unsigned char **ps, const unsigned char *e,
-                                                             unsigned char *esc)
+/* ==== the field tables ==== */
+
+/* What a field is, in strict mode's protobuf message. In reference mode every leaf is a string of
+ * the reference's row (leaf), and objects and the topics array are structs and an array there. */
+enum {
+    K_STR,      /* char * */
+    K_I64,      /* int64_t + has_ flag */
+    K_I32,      /* int32_t + has_ flag (guests) */
+    K_DBL,      /* double + has_ flag */
+    K_RESPONSE, /* the response text, checked later */
+    K_OBJ,      /* a nested object: sub */
+    K_TOPICS,   /* group_topics: an array of {urlkey, topic_name} */
+    K_SERVICES, /* member.other_services: {service: {identifier}} (not in the reference's schema) */
+};
+
+enum { OB_ROOT, OB_VENUE, OB_MEMBER, OB_EVENT, OB_GROUP, OB_TOPIC, OB_COUNT };
+
+typedef struct field {
+    const char *name;
+    unsigned char len;
+    unsigned char kind;
+    unsigned char sub;     /* K_OBJ: the object's OB_*; K_TOPICS: OB_TOPIC */
+    signed char leaf;      /* reference mode: RF_* leaf (K_OBJ: -1) */
+    unsigned short off;    /* strict: offset of the value in the protobuf struct */
+    unsigned short hasoff; /* strict: offset of its has_ flag */
+} field;
+
+#define F(name, kind, sub, leaf, type, member, has)                                                          \
+    {                                                                                                        \
+        name, sizeof(name) - 1, kind, sub, leaf, offsetof(type, member), offsetof(type, has)                 \
+    }
+#define FS(name, leaf, type, member)       F(name, K_STR, 0, leaf, type, member, member)
+#define FN(name, kind, leaf, type, member) F(name, kind, 0, leaf, type, member, has_##member)
+
+static const field venue_f[] = {
+    FS("venue_name", RF_VENUE_NAME, Rsvp__V1__Venue, venue_name),
+    FN("lon", K_DBL, RF_VENUE_LON, Rsvp__V1__Venue, lon),
+    FN("lat", K_DBL, RF_VENUE_LAT, Rsvp__V1__Venue, lat),
+    FN("venue_id", K_I64, RF_VENUE_ID, Rsvp__V1__Venue, venue_id),
+};
+static const field member_f[] = {
+    FN("member_id", K_I64, RF_MEMBER_ID, Rsvp__V1__Member, member_id),
+    FS("photo", RF_PHOTO, Rsvp__V1__Member, photo),
+    FS("member_name", RF_MEMBER_NAME, Rsvp__V1__Member, member_name),
+    F("other_services", K_SERVICES, 0, -1, Rsvp__V1__Member, other_services, other_services),
+};
+static const field event_f[] = {
+    FS("event_name", RF_EVENT_NAME, Rsvp__V1__Event, event_name),
+    FS("event_id", RF_EVENT_ID, Rsvp__V1__Event, event_id),
+    FN("time", K_I64, RF_TIME, Rsvp__V1__Event, time),
+    FS("event_url", RF_EVENT_URL, Rsvp__V1__Event, event_url),
+};
+static const field group_f[] = {
+    F("group_topics", K_TOPICS, OB_TOPIC, -1, Rsvp__V1__Group, group_topics, group_topics),
+    FS("group_city", RF_GROUP_CITY, Rsvp__V1__Group, group_city),
+    FS("group_country", RF_GROUP_COUNTRY, Rsvp__V1__Group, group_country),
+    FN("group_id", K_I64, RF_GROUP_ID, Rsvp__V1__Group, group_id),
+    FS("group_name", RF_GROUP_NAME, Rsvp__V1__Group, group_name),
+    FN("group_lon", K_DBL, RF_GROUP_LON, Rsvp__V1__Group, group_lon),
+    FS("group_urlname", RF_GROUP_URLNAME, Rsvp__V1__Group, group_urlname),
+    FS("group_state", RF_GROUP_STATE, Rsvp__V1__Group, group_state),
+    FN("group_lat", K_DBL, RF_GROUP_LAT, Rsvp__V1__Group, group_lat),
+};
+static const field topic_f[] = {
+    FS("urlkey", 0, Rsvp__V1__GroupTopic, urlkey),
+    FS("topic_name", 1, Rsvp__V1__GroupTopic, topic_name),
+};
+static const field root_f[] = {
+    F("venue", K_OBJ, OB_VENUE, -1, Rsvp__V1__Rsvp, venue, venue),
+    FS("visibility", RF_VISIBILITY, Rsvp__V1__Rsvp, visibility),
+    F("response", K_RESPONSE, 0, RF_RESPONSE, Rsvp__V1__Rsvp, response, response),
+    FN("guests", K_I32, RF_GUESTS, Rsvp__V1__Rsvp, guests),
+    F("member", K_OBJ, OB_MEMBER, -1, Rsvp__V1__Rsvp, member, member),
+    FN("rsvp_id", K_I64, RF_RSVP_ID, Rsvp__V1__Rsvp, rsvp_id),
+    FN("mtime", K_I64, RF_MTIME, Rsvp__V1__Rsvp, mtime),
+    F("event", K_OBJ, OB_EVENT, -1, Rsvp__V1__Rsvp, event, event),
+    F("group", K_OBJ, OB_GROUP, -1, Rsvp__V1__Rsvp, group, group),
+};
+
+typedef struct object {
+    const field *f;
+    unsigned n;
+    unsigned bit; /* reference mode: the struct's RF_* bit */
+    unsigned first_leaf, nleaf;
+} object;
+
+static const object objects[OB_COUNT] = {
+    [OB_ROOT] = {root_f, 9, 0, 0, 0},
+    [OB_VENUE] = {venue_f, 4, RF_VENUE, RF_VENUE_NAME, 4},
+    [OB_MEMBER] = {member_f, 4, RF_MEMBER, RF_MEMBER_ID, 3},
+    [OB_EVENT] = {event_f, 4, RF_EVENT, RF_EVENT_NAME, 4},
+    [OB_GROUP] = {group_f, 9, RF_GROUP, RF_GROUP_CITY, 8},
+    [OB_TOPIC] = {topic_f, 2, 0, 0, 0},
+};
+
+/* key_match: which field of o the key token k names, or -1. Keys are compared after unescaping; the
+ * field after the one matched last (*hint) is tried first, as keys mostly come in the same order. */
+static int key_match(rsvp_json *p, const object *o, const json_tok *k, unsigned *hint)
 {
-    const unsigned char *s = *ps;
-    unsigned cp, lo;
-    for (;;) {
-        s = json_skip_plain(s, e);
-        if (s >= e)
-            return 0;
-        unsigned c = *s;
-        if (c == '"') {
-            *ps = s;
-            return 1;
+    const char *s = p->js + k->start;
+    size_t n = k->end - k->start;
+    char buf[64];
+    if (k->esc) {
+        if (n > 6 * sizeof buf / 4)
+            return -1; /* longer than any field name even after unescaping */
+        char tmp[6 * sizeof buf / 4];
+        n = json_unescape(s, n, tmp, NULL);
+        if (n > sizeof buf)
+            return -1;
+        memcpy(buf, tmp, n);
+        s = buf;
+    }
+    unsigned h = *hint < o->n ? *hint : 0;
+    for (unsigned c = 0; c < o->n; c++) {
+        unsigned i = h + c < o->n ? h + c : h + c - o->n;
+        const field *f = &o->f[i];
+        if (f->len == n && memcmp(f->name, s, n) == 0) {
+            *hint = i + 1;
+            return (int)i;
         }
-        if (c == '\\') {
-            *esc = 1;
-            if (e - s < 2)
-                return 0;
-            switch (s[1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't': s += 2; break;
-            case 'u':
-                if (e - s < 6 || !hex4(s + 2, &cp) || (cp >= 0xDC00 && cp <= 0xDFFF))
-                    return 0;
-                s += 6;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !hex4(s + 2, &lo) || lo < 0xDC00 ||
-                        lo > 0xDFFF)
-                        return 0;
-                    s += 6;
-                }
-                break;
-            default: return 0;
-            }
-        } else if (c < 0x20) {
-            return 0;
-        } else {
-            size_t n = json_utf8_seq(s, e); /* a continuation byte is never '"': the string's end */
-            if (!n)
-                return 0;
-            s += n;
-        }
     }
+    return -1;
 }
 
-/* fast_scan: 1 if data[0..len) is beyond doubt a valid JSON object within the limits, with
- * p->tok, p->next, p->escaped and p->ntok filled as jsmn and pass 1 would; 0 to fall back. */
-static int fast_scan(rsvp_json *p, const char *data, size_t len)
+/* ==== strict mode: tokens -> the typed protobuf message ==== */
+
+/* decode: string token i (validated) into the arena at arena_len, NUL-terminated, without committing it
+ * (the caller advances arena_len to keep it). *n: decoded length; *nul: it contains U+0000. NULL only
+ * if the arena is too small, which the sizing in rsvp_json_new rules out. */
+static char *decode(rsvp_json *p, const json_tok *t, size_t *n, int *nul)
 {
-    if (len == 0)
-        return 0; /* data may be NULL (a Kafka message without payload) */
-    const unsigned char *b = (const unsigned char *)data, *e = b + len, *s;
-    jsmntok_t *tok = p->tok;
-    unsigned *next = p->next;
-    unsigned char *escaped = p->escaped;
-    const unsigned max = p->lim.max_tokens;
-    unsigned stack[RSVP_JSON_MAX_DEPTH]; /* open containers */
-    unsigned n = 0, i, top;
-    int depth = 0, parent = -1, is_int;
-    size_t nl;
-
-    s = fast_ws(b, e);
-    if (s >= e || *s != '{')
-        return 0;
-value: /* s < e at the first byte of a value whose parent token is `parent` */
-    if (n >= max)
-        return 0;
-    i = n++;
-    switch (*s) {
-    case '{':
-    case '[':
-        if (depth >= RSVP_JSON_MAX_DEPTH)
-            return 0;
-        tok[i] = (jsmntok_t){*s == '{' ? JSMN_OBJECT : JSMN_ARRAY, (int)(s - b), -1, 0, parent};
-        stack[depth++] = i;
-        s = fast_ws(s + 1, e);
-        if (s >= e)
-            return 0;
-        if (*s == (tok[i].type == JSMN_OBJECT ? '}' : ']'))
-            goto close;
-        if (tok[i].type == JSMN_OBJECT)
-            goto key;
-        tok[i].size++;
-        parent = (int)i;
-        goto value;
-    case '"': {
-        unsigned char esc = 0;
-        int start = (int)(++s - b);
-        if (!fast_string(&s, e, &esc))
-            return 0;
-        tok[i] = (jsmntok_t){JSMN_STRING, start, (int)(s - b), 0, parent};
-        escaped[i] = esc;
-        s++;
-        break;
-    }
-    case 't':
-    case 'n':
-        if (e - s < 4 || memcmp(s, *s == 't' ? "true" : "null", 4))
-            return 0;
-        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b) + 4, 0, parent};
-        s += 4;
-        break;
-    case 'f':
-        if (e - s < 5 || memcmp(s, "false", 5))
-            return 0;
-        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b) + 5, 0, parent};
-        s += 5;
-        break;
-    default:
-        /* a number; what follows it must be a delimiter, checked below */
-        if (!(nl = number_len((const char *)s, (size_t)(e - s), &is_int)))
-            return 0;
-        tok[i] = (jsmntok_t){JSMN_PRIMITIVE, (int)(s - b), (int)(s - b + nl), 0, parent};
-        s += nl;
-        break;
-    }
-    next[i] = i + 1;
-after: /* a value ended just before s, inside container stack[depth - 1] */
-    s = fast_ws(s, e);
-    if (s >= e)
-        return 0;
-    top = stack[depth - 1];
-    if (*s == ',') {
-        s = fast_ws(s + 1, e);
-        if (s >= e)
-            return 0;
-        if (tok[top].type == JSMN_OBJECT)
-            goto key;
-        tok[top].size++;
-        parent = (int)top;
-        goto value;
-    }
-    if (*s != (tok[top].type == JSMN_OBJECT ? '}' : ']'))
-        return 0;
-close: /* s at the bracket closing stack[depth - 1] */
-    top = stack[--depth];
-    tok[top].end = (int)(s - b) + 1;
-    next[top] = n;
-    s++;
-    if (depth > 0)
-        goto after;
-    if (fast_ws(s, e) != e)
-        return 0;
-    p->ntok = n;
-    return 1;
-key: /* s < e at the first byte of a key of object stack[depth - 1] */
-    if (*s != '"' || n >= max)
-        return 0;
-    i = n++;
-    top = stack[depth - 1];
-    tok[top].size++;
-    {
-        unsigned char esc = 0;
-        int start = (int)(++s - b);
-        if (!fast_string(&s, e, &esc))
-            return 0;
-        tok[i] = (jsmntok_t){JSMN_STRING, start, (int)(s - b), 1, (int)top};
-        escaped[i] = esc;
-    }
-    next[i] = i + 1;
-    s = fast_ws(s + 1, e);
-    if (s >= e || *s != ':')
-        return 0;
-    s = fast_ws(s + 1, e);
-    if (s >= e)
-        return 0;
-    parent = (int)i;
-    goto value;
-}
-
-/* ---- pass 2: extraction (input known to be valid JSON) ---- */
-
-static size_t utf8_put(char *d, unsigned cp)
-{
-    if (cp < 0x80) {
-        d[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        d[0] = (char)(0xC0 | cp >> 6);
-        d[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        d[0] = (char)(0xE0 | cp >> 12);
-        d[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        d[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    d[0] = (char)(0xF0 | cp >> 18);
-    d[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    d[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    d[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* decode: string token i (validated by pass 1) into the arena at arena_len, NUL-terminated,
- * without committing it (the caller advances arena_len to keep it). *n: decoded length; *nul: it
- * contains U+0000. NULL only if the arena is too small, which the sizing in rsvp_json_new rules
- * out. */
-static char *decode(rsvp_json *p, unsigned i, size_t *n, int *nul)
-{
-    const char *s = p->js + p->tok[i].start, *e = p->js + p->tok[i].end;
-    size_t raw = (size_t)(e - s);
+    size_t raw = t->end - t->start;
     if (p->arena_cap - p->arena_len < raw + 1)
         return NULL;
-    char *dst = p->arena + p->arena_len, *d = dst;
-    *nul = 0;
-    if (!p->escaped[i]) {
-        memcpy(d, s, raw);
-        d += raw;
+    char *dst = p->arena + p->arena_len;
+    if (!t->esc) {
+        memcpy(dst, p->js + t->start, raw);
+        *n = raw;
+        *nul = 0;
     } else {
-        while (s < e) {
-            const char *bs = memchr(s, '\\', (size_t)(e - s));
-            size_t run = (size_t)((bs ? bs : e) - s);
-            memcpy(d, s, run);
-            d += run;
-            s += run;
-            if (!bs)
-                break;
-            char c = s[1];
-            s += 2;
-            switch (c) {
-            case 'b': *d++ = '\b'; break;
-            case 'f': *d++ = '\f'; break;
-            case 'n': *d++ = '\n'; break;
-            case 'r': *d++ = '\r'; break;
-            case 't': *d++ = '\t'; break;
-            case 'u': {
-                unsigned cp = 0, lo = 0;
-                hex4((const unsigned char *)s, &cp);
-                s += 4;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    hex4((const unsigned char *)s + 2, &lo);
-                    s += 6;
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                }
-                if (cp == 0)
-                    *nul = 1;
-                d += utf8_put(d, cp);
-                break;
-            }
-            default: *d++ = c; break; /* " \ / */
-            }
-        }
+        *n = json_unescape(p->js + t->start, raw, dst, nul);
     }
-    *d = '\0';
-    *n = (size_t)(d - dst);
+    dst[*n] = '\0';
     return dst;
-}
-
-/* key_is_escaped: object key token k, which has escapes, equals name once decoded. */
-static int key_is_escaped(rsvp_json *p, unsigned k, const char *name, size_t n)
-{
-    size_t dn;
-    int nul;
-    const char *d = decode(p, k, &dn, &nul);
-    return d && dn == n && !memcmp(d, name, n);
-}
-
-/* KEY: object key token k is the literal lit; inline so memcmp has a constant size. */
-#define KEY(p, k, lit)                                                                                       \
-    ((p)->escaped[k] ? key_is_escaped(p, k, lit, sizeof(lit) - 1)                                            \
-                     : ((size_t)((p)->tok[k].end - (p)->tok[k].start) == sizeof(lit) - 1 &&                  \
-                        !memcmp((p)->js + (p)->tok[k].start, lit, sizeof(lit) - 1)))
-
-static int is_null(const rsvp_json *p, unsigned v)
-{
-    return p->tok[v].type == JSMN_PRIMITIVE && p->js[p->tok[v].start] == 'n';
 }
 
 /* get_string: a string field. JSON null -> NULL; a number or boolean -> its text (the reference
  * read every field as a string); object or array -> wrong_type. */
-static rsvp_json_reason get_string(rsvp_json *p, unsigned v, char **dst)
+static rsvp_json_reason get_string(rsvp_json *p, const json_tok *t, char **dst)
 {
-    const jsmntok_t *t = &p->tok[v];
-    if (t->type == JSMN_PRIMITIVE) {
-        if (is_null(p, v)) {
-            *dst = NULL;
-            return RSVP_JSON_OK;
-        }
-        size_t n = (size_t)(t->end - t->start);
+    if (t->type == JSON_NULL) {
+        *dst = NULL;
+        return RSVP_JSON_OK;
+    }
+    if (t->type == JSON_OBJECT || t->type == JSON_ARRAY)
+        return RSVP_JSON_WRONG_TYPE;
+    if (t->type != JSON_STRING) {
+        size_t n = t->end - t->start;
         if (n > p->lim.max_string_bytes)
             return RSVP_JSON_STRING_TOO_LONG;
         if (p->arena_cap - p->arena_len < n + 1)
@@ -719,11 +564,9 @@ static rsvp_json_reason get_string(rsvp_json *p, unsigned v, char **dst)
         *dst = d;
         return RSVP_JSON_OK;
     }
-    if (t->type != JSMN_STRING)
-        return RSVP_JSON_WRONG_TYPE;
     size_t n;
     int nul;
-    char *d = decode(p, v, &n, &nul);
+    char *d = decode(p, t, &n, &nul);
     if (!d)
         return RSVP_JSON_TOO_LARGE; /* unreachable */
     if (n > p->lim.max_string_bytes)
@@ -737,62 +580,36 @@ static rsvp_json_reason get_string(rsvp_json *p, unsigned v, char **dst)
 
 /* number_text: the text of a number given as a JSON number or as a string (decoded into the arena,
  * not committed). NULL text = null (absent). wrong_type for anything else. */
-static rsvp_json_reason number_text(rsvp_json *p, unsigned v, const char **s, size_t *n)
+static rsvp_json_reason number_text(rsvp_json *p, const json_tok *t, const char **s, size_t *n)
 {
-    const jsmntok_t *t = &p->tok[v];
     *s = NULL;
-    if (t->type == JSMN_PRIMITIVE) {
-        char c = p->js[t->start];
-        if (c == 'n')
-            return RSVP_JSON_OK;
-        if (c == 't' || c == 'f')
-            return RSVP_JSON_WRONG_TYPE;
+    if (t->type == JSON_NULL)
+        return RSVP_JSON_OK;
+    if (t->type == JSON_NUMBER) {
         *s = p->js + t->start;
-        *n = (size_t)(t->end - t->start);
+        *n = t->end - t->start;
         return RSVP_JSON_OK;
     }
-    if (t->type != JSMN_STRING)
+    if (t->type != JSON_STRING)
         return RSVP_JSON_WRONG_TYPE;
     int nul;
-    *s = decode(p, v, n, &nul);
+    *s = decode(p, t, n, &nul);
     return *s ? RSVP_JSON_OK : RSVP_JSON_TOO_LARGE;
 }
 
-/* parse_int: s[0..n) as -?[0-9]+ into int64; 0 if anything else or out of range. */
-static int parse_int(const char *s, size_t n, int64_t *out)
-{
-    int neg = n > 0 && s[0] == '-';
-    size_t i = (size_t)neg;
-    if (i >= n)
-        return 0;
-    uint64_t acc = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (d > 9 || acc > (lim - d) / 10)
-            return 0;
-        acc = acc * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - acc) : (int64_t)acc;
-    return 1;
-}
-
-static rsvp_json_reason get_i64(rsvp_json *p, unsigned v, protobuf_c_boolean *has, int64_t *dst)
+static rsvp_json_reason get_i64(rsvp_json *p, const json_tok *t, protobuf_c_boolean *has, int64_t *dst)
 {
     const char *s;
     size_t n;
-    int is_int;
-    rsvp_json_reason r = number_text(p, v, &s, &n);
+    rsvp_json_reason r = number_text(p, t, &s, &n);
     if (r != RSVP_JSON_OK)
         return r;
     if (!s) {
         *has = 0;
         return RSVP_JSON_OK;
     }
-    /* a number token is valid JSON already; text from a string must match the grammar too */
-    if (p->tok[v].type == JSMN_STRING && (!is_number(s, n, &is_int) || !is_int))
-        return RSVP_JSON_WRONG_TYPE;
-    if (!parse_int(s, n, dst))
-        return RSVP_JSON_WRONG_TYPE; /* fraction, exponent, or outside int64 */
+    if (json_int_text(s, n, dst) != 0)
+        return RSVP_JSON_WRONG_TYPE; /* fraction, exponent, not a number, or outside int64 */
     *has = 1;
     return RSVP_JSON_OK;
 }
@@ -842,26 +659,24 @@ static double to_double(const char *s, size_t n)
     return strtod(s, NULL);
 }
 
-static rsvp_json_reason get_double(rsvp_json *p, unsigned v, protobuf_c_boolean *has, double *dst)
+static rsvp_json_reason get_double(rsvp_json *p, const json_tok *t, protobuf_c_boolean *has, double *dst)
 {
     const char *s;
     size_t n;
     int is_int;
-    rsvp_json_reason r = number_text(p, v, &s, &n);
+    rsvp_json_reason r = number_text(p, t, &s, &n);
     if (r != RSVP_JSON_OK)
         return r;
     if (!s) {
         *has = 0;
         return RSVP_JSON_OK;
     }
-    if (p->tok[v].type == JSMN_STRING && !is_number(s, n, &is_int))
+    if (t->type == JSON_STRING && !is_number(s, n, &is_int))
         return RSVP_JSON_WRONG_TYPE;
     *dst = to_double(s, n) + 0.0; /* -0.0 -> 0.0 */
     *has = 1;
     return RSVP_JSON_OK;
 }
-
-/* Each object reader walks the keys of object token o and returns at the first problem. */
 
 #define TRY(expr)                                                                                            \
     do {                                                                                                     \
@@ -870,24 +685,7 @@ static rsvp_json_reason get_double(rsvp_json *p, unsigned v, protobuf_c_boolean 
             return r_;                                                                                       \
     } while (0)
 
-static rsvp_json_reason read_venue(rsvp_json *p, unsigned o)
-{
-    Rsvp__V1__Venue *x = &p->venue;
-    *x = (Rsvp__V1__Venue)RSVP__V1__VENUE__INIT;
-    unsigned k = o + 1;
-    for (int i = 0; i < p->tok[o].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        if (KEY(p, k, "venue_name"))
-            TRY(get_string(p, v, &x->venue_name));
-        else if (KEY(p, k, "lat"))
-            TRY(get_double(p, v, &x->has_lat, &x->lat));
-        else if (KEY(p, k, "lon"))
-            TRY(get_double(p, v, &x->has_lon, &x->lon));
-        else if (KEY(p, k, "venue_id"))
-            TRY(get_i64(p, v, &x->has_venue_id, &x->venue_id));
-    }
-    return RSVP_JSON_OK;
-}
+static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst);
 
 /* other_services: {"twitter":{"identifier":"@x"}, ...} -> (service, identifier) pairs; a null
  * service value is skipped. */
@@ -897,70 +695,31 @@ static rsvp_json_reason read_other_services(rsvp_json *p, unsigned o)
     m->n_other_services = 0;
     m->other_services = p->service_ptrs;
     unsigned k = o + 1;
-    for (int i = 0; i < p->tok[o].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        if (is_null(p, v))
+    for (uint32_t i = 0; i < p->tok[o].count; i++, k = p->tok[k + 1].next) {
+        const json_tok *v = &p->tok[k + 1];
+        if (v->type == JSON_NULL)
             continue;
-        if (p->tok[v].type != JSMN_OBJECT)
+        if (v->type != JSON_OBJECT)
             return RSVP_JSON_WRONG_TYPE;
         if (m->n_other_services >= p->services_cap)
             return RSVP_JSON_TOO_MANY_TOKENS; /* unreachable: two tokens per entry */
         Rsvp__V1__OtherService *s = &p->services[m->n_other_services];
         *s = (Rsvp__V1__OtherService)RSVP__V1__OTHER_SERVICE__INIT;
-        TRY(get_string(p, k, &s->service));
-        unsigned kk = v + 1;
-        for (int j = 0; j < p->tok[v].size; j++, kk = p->next[kk + 1])
-            if (KEY(p, kk, "identifier"))
-                TRY(get_string(p, kk + 1, &s->identifier));
-        m->n_other_services++;
-    }
-    return RSVP_JSON_OK;
-}
-
-static rsvp_json_reason read_member(rsvp_json *p, unsigned o)
-{
-    Rsvp__V1__Member *x = &p->member;
-    *x = (Rsvp__V1__Member)RSVP__V1__MEMBER__INIT;
-    unsigned k = o + 1;
-    for (int i = 0; i < p->tok[o].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        if (KEY(p, k, "member_id"))
-            TRY(get_i64(p, v, &x->has_member_id, &x->member_id));
-        else if (KEY(p, k, "member_name"))
-            TRY(get_string(p, v, &x->member_name));
-        else if (KEY(p, k, "photo"))
-            TRY(get_string(p, v, &x->photo));
-        else if (KEY(p, k, "other_services")) {
-            if (is_null(p, v)) {
-                x->n_other_services = 0;
-                x->other_services = NULL;
-            } else if (p->tok[v].type == JSMN_OBJECT) {
-                TRY(read_other_services(p, v));
-            } else {
-                return RSVP_JSON_WRONG_TYPE;
+        TRY(get_string(p, &p->tok[k], &s->service));
+        unsigned kk = k + 2;
+        for (uint32_t j = 0; j < v->count; j++, kk = p->tok[kk + 1].next) {
+            const json_tok *key = &p->tok[kk];
+            if (key->end - key->start == 10 && !key->esc && !memcmp(p->js + key->start, "identifier", 10))
+                TRY(get_string(p, &p->tok[kk + 1], &s->identifier));
+            else if (key->esc) {
+                unsigned hint = 0;
+                static const field id_f[] = {{"identifier", 10, K_STR, 0, -1, 0, 0}};
+                const object id_o = {id_f, 1, 0, 0, 0};
+                if (key_match(p, &id_o, key, &hint) == 0)
+                    TRY(get_string(p, &p->tok[kk + 1], &s->identifier));
             }
         }
-    }
-    if (x->n_other_services == 0)
-        x->other_services = NULL;
-    return RSVP_JSON_OK;
-}
-
-static rsvp_json_reason read_event(rsvp_json *p, unsigned o)
-{
-    Rsvp__V1__Event *x = &p->event;
-    *x = (Rsvp__V1__Event)RSVP__V1__EVENT__INIT;
-    unsigned k = o + 1;
-    for (int i = 0; i < p->tok[o].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        if (KEY(p, k, "event_name"))
-            TRY(get_string(p, v, &x->event_name));
-        else if (KEY(p, k, "event_id"))
-            TRY(get_string(p, v, &x->event_id));
-        else if (KEY(p, k, "time"))
-            TRY(get_i64(p, v, &x->has_time, &x->time));
-        else if (KEY(p, k, "event_url"))
-            TRY(get_string(p, v, &x->event_url));
+        m->n_other_services++;
     }
     return RSVP_JSON_OK;
 }
@@ -972,122 +731,105 @@ static rsvp_json_reason read_topics(rsvp_json *p, unsigned a)
     g->n_group_topics = 0;
     g->group_topics = p->topic_ptrs;
     unsigned e = a + 1;
-    for (int i = 0; i < p->tok[a].size; i++, e = p->next[e]) {
-        if (is_null(p, e))
+    for (uint32_t i = 0; i < p->tok[a].count; i++, e = p->tok[e].next) {
+        if (p->tok[e].type == JSON_NULL)
             continue;
-        if (p->tok[e].type != JSMN_OBJECT)
+        if (p->tok[e].type != JSON_OBJECT)
             return RSVP_JSON_WRONG_TYPE;
         if (g->n_group_topics >= p->topics_cap)
             return RSVP_JSON_TOO_MANY_TOKENS; /* unreachable: one token per element at least */
         Rsvp__V1__GroupTopic *t = &p->topics[g->n_group_topics];
         *t = (Rsvp__V1__GroupTopic)RSVP__V1__GROUP_TOPIC__INIT;
-        unsigned k = e + 1;
-        for (int j = 0; j < p->tok[e].size; j++, k = p->next[k + 1]) {
-            if (KEY(p, k, "urlkey"))
-                TRY(get_string(p, k + 1, &t->urlkey));
-            else if (KEY(p, k, "topic_name"))
-                TRY(get_string(p, k + 1, &t->topic_name));
-        }
+        TRY(read_object(p, OB_TOPIC, e, t));
         g->n_group_topics++;
     }
     return RSVP_JSON_OK;
 }
 
-static rsvp_json_reason read_group(rsvp_json *p, unsigned o)
+/* nested: the storage of a nested object in the message. */
+static void *nested(rsvp_json *p, int ob)
 {
-    Rsvp__V1__Group *x = &p->group;
-    *x = (Rsvp__V1__Group)RSVP__V1__GROUP__INIT;
-    unsigned k = o + 1;
-    for (int i = 0; i < p->tok[o].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        if (KEY(p, k, "group_topics")) {
-            if (is_null(p, v))
-                x->n_group_topics = 0;
-            else if (p->tok[v].type == JSMN_ARRAY)
-                TRY(read_topics(p, v));
-            else
-                return RSVP_JSON_WRONG_TYPE;
-        } else if (KEY(p, k, "group_city"))
-            TRY(get_string(p, v, &x->group_city));
-        else if (KEY(p, k, "group_country"))
-            TRY(get_string(p, v, &x->group_country));
-        else if (KEY(p, k, "group_id"))
-            TRY(get_i64(p, v, &x->has_group_id, &x->group_id));
-        else if (KEY(p, k, "group_name"))
-            TRY(get_string(p, v, &x->group_name));
-        else if (KEY(p, k, "group_lon"))
-            TRY(get_double(p, v, &x->has_group_lon, &x->group_lon));
-        else if (KEY(p, k, "group_urlname"))
-            TRY(get_string(p, v, &x->group_urlname));
-        else if (KEY(p, k, "group_state"))
-            TRY(get_string(p, v, &x->group_state));
-        else if (KEY(p, k, "group_lat"))
-            TRY(get_double(p, v, &x->has_group_lat, &x->group_lat));
+    switch (ob) {
+    case OB_VENUE: p->venue = (Rsvp__V1__Venue)RSVP__V1__VENUE__INIT; return &p->venue;
+    case OB_MEMBER: p->member = (Rsvp__V1__Member)RSVP__V1__MEMBER__INIT; return &p->member;
+    case OB_EVENT: p->event = (Rsvp__V1__Event)RSVP__V1__EVENT__INIT; return &p->event;
+    default: p->group = (Rsvp__V1__Group)RSVP__V1__GROUP__INIT; return &p->group;
     }
-    if (x->n_group_topics == 0)
-        x->group_topics = NULL;
-    return RSVP_JSON_OK;
 }
 
-/* read_nested: a nested object (venue, member, event, group) into its storage; JSON null ->
- * *present = 0 (absent). */
-static rsvp_json_reason read_nested(rsvp_json *p, unsigned v,
-                                    rsvp_json_reason (*reader)(rsvp_json *, unsigned), int *present)
+/* read_object: the members of object token o into dst (the protobuf struct of object ob), by ob's
+ * table; returns at the first problem. */
+static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst)
 {
-    *present = 0;
-    if (is_null(p, v))
-        return RSVP_JSON_OK;
-    if (p->tok[v].type != JSMN_OBJECT)
-        return RSVP_JSON_WRONG_TYPE;
-    TRY(reader(p, v));
-    *present = 1;
-    return RSVP_JSON_OK;
-}
-
-static rsvp_json_reason read_root(rsvp_json *p, const char **response)
-{
-    Rsvp__V1__Rsvp *x = &p->rsvp;
-    *x = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
-    *response = NULL;
-    unsigned k = 1;
-    for (int i = 0; i < p->tok[0].size; i++, k = p->next[k + 1]) {
-        unsigned v = k + 1;
-        char *resp;
-        if (KEY(p, k, "venue")) {
-            int present;
-            TRY(read_nested(p, v, read_venue, &present));
-            x->venue = present ? &p->venue : NULL;
-        } else if (KEY(p, k, "visibility"))
-            TRY(get_string(p, v, &x->visibility));
-        else if (KEY(p, k, "response")) {
+    const object *obj = &objects[ob];
+    unsigned char *base = dst;
+    unsigned k = o + 1, hint = 0;
+    for (uint32_t i = 0; i < p->tok[o].count; i++, k = p->tok[k + 1].next) {
+        int fi = key_match(p, obj, &p->tok[k], &hint);
+        if (fi < 0)
+            continue;
+        const field *f = &obj->f[fi];
+        const json_tok *v = &p->tok[k + 1];
+        switch (f->kind) {
+        case K_STR: TRY(get_string(p, v, (char **)(base + f->off))); break;
+        case K_RESPONSE: {
+            char *resp;
             TRY(get_string(p, v, &resp));
-            *response = resp;
-        } else if (KEY(p, k, "guests")) {
+            p->response = resp;
+            break;
+        }
+        case K_I64:
+            TRY(get_i64(p, v, (protobuf_c_boolean *)(base + f->hasoff), (int64_t *)(base + f->off)));
+            break;
+        case K_I32: {
             int64_t g = 0;
             protobuf_c_boolean has = 0;
             TRY(get_i64(p, v, &has, &g));
             if (has && (g < INT32_MIN || g > INT32_MAX))
                 return RSVP_JSON_WRONG_TYPE;
-            x->has_guests = has;
-            x->guests = (int32_t)g;
-        } else if (KEY(p, k, "member")) {
-            int present;
-            TRY(read_nested(p, v, read_member, &present));
-            x->member = present ? &p->member : NULL;
-        } else if (KEY(p, k, "rsvp_id"))
-            TRY(get_i64(p, v, &x->has_rsvp_id, &x->rsvp_id));
-        else if (KEY(p, k, "mtime"))
-            TRY(get_i64(p, v, &x->has_mtime, &x->mtime));
-        else if (KEY(p, k, "event")) {
-            int present;
-            TRY(read_nested(p, v, read_event, &present));
-            x->event = present ? &p->event : NULL;
-        } else if (KEY(p, k, "group")) {
-            int present;
-            TRY(read_nested(p, v, read_group, &present));
-            x->group = present ? &p->group : NULL;
+            *(protobuf_c_boolean *)(base + f->hasoff) = has;
+            *(int32_t *)(base + f->off) = (int32_t)g;
+            break;
+        }
+        case K_DBL:
+            TRY(get_double(p, v, (protobuf_c_boolean *)(base + f->hasoff), (double *)(base + f->off)));
+            break;
+        case K_OBJ: {
+            void **slot = (void **)(base + f->off);
+            *slot = NULL;
+            if (v->type == JSON_NULL)
+                break;
+            if (v->type != JSON_OBJECT)
+                return RSVP_JSON_WRONG_TYPE;
+            void *sub = nested(p, f->sub);
+            TRY(read_object(p, f->sub, k + 1, sub));
+            *slot = sub;
+            break;
+        }
+        case K_TOPICS:
+            if (v->type == JSON_NULL)
+                p->group.n_group_topics = 0;
+            else if (v->type == JSON_ARRAY)
+                TRY(read_topics(p, k + 1));
+            else
+                return RSVP_JSON_WRONG_TYPE;
+            break;
+        default: /* K_SERVICES */
+            if (v->type == JSON_NULL) {
+                p->member.n_other_services = 0;
+                p->member.other_services = NULL;
+            } else if (v->type == JSON_OBJECT) {
+                TRY(read_other_services(p, k + 1));
+            } else {
+                return RSVP_JSON_WRONG_TYPE;
+            }
+            break;
         }
     }
+    if (ob == OB_GROUP && p->group.n_group_topics == 0)
+        p->group.group_topics = NULL;
+    if (ob == OB_MEMBER && p->member.n_other_services == 0)
+        p->member.other_services = NULL;
     return RSVP_JSON_OK;
 }
 
@@ -1118,9 +860,10 @@ static int lon_ok(protobuf_c_boolean has, double v)
 }
 
 /* validate: required fields and ranges, in a fixed order so a message has one reason. */
-static rsvp_json_reason validate(rsvp_json *p, const char *response)
+static rsvp_json_reason validate(rsvp_json *p)
 {
     Rsvp__V1__Rsvp *x = &p->rsvp;
+    const char *response = p->response;
     if (!x->has_rsvp_id)
         return RSVP_JSON_MISSING_RSVP_ID;
     if (!x->has_mtime)
@@ -1147,54 +890,362 @@ static rsvp_json_reason validate(rsvp_json *p, const char *response)
     return RSVP_JSON_OK;
 }
 
-/* tokenize_twopass: jsmn, then pass 1; the reference for every reason of the JSON layer. */
-static rsvp_json_reason tokenize_twopass(rsvp_json *p, const char *data, size_t len)
+static rsvp_json_reason parse_strict(rsvp_json *p, const char *data, size_t len, int twopass)
 {
-    /* a local tokenizer state: jsmn is inlined here, and a struct that never escapes can live in
-     * registers (one on the heap is stored to per byte, it may alias the token array) */
-    jsmn_parser jp;
-    jsmn_init(&jp);
-    int n = jsmn_parse(&jp, data, len, p->tok, p->lim.max_tokens);
-    if (n == JSMN_ERROR_NOMEM)
-        return RSVP_JSON_TOO_MANY_TOKENS;
-    if (n < 0)
-        return classify_jsmn_failure(data, len);
-    if (n == 0)
-        return RSVP_JSON_NOT_JSON;
-    p->ntok = (unsigned)n;
+    rsvp_json_reason r;
+    p->slow = 0;
+    if (twopass ||
+        json_scan(data, len, p->tok, p->lim.max_tokens, RSVP_JSON_MAX_DEPTH, &p->ntok) != JSON_OK ||
+        p->tok[0].type != JSON_OBJECT) {
+        p->slow = 1;
+        if ((r = tokenize_twopass(p, data, len)) != RSVP_JSON_OK)
+            return r;
+    }
+    p->rsvp = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
+    p->response = NULL;
+    if ((r = read_object(p, OB_ROOT, 0, &p->rsvp)) != RSVP_JSON_OK)
+        return r;
+    return validate(p);
+}
 
-    /* pass 1: exactly one valid value, then only whitespace (jsmn stops at a NUL byte) */
-    p->pos = skip_ws(data, 0, len);
-    rsvp_json_reason r = check_value(p, 0, 0);
+/* ==== reference mode: tokens -> the reference's row (fast path) ==== */
+
+/* A case the fast path leaves to sparkjson.h: a field whose type does not fit the schema (Spark's
+ * partial results and the parser positions they leave), a non-string value rendered through Jackson's
+ * generator, names and numbers near Jackson's limits. */
+#define SLOW RSVP_JSON_REASON_COUNT
+
+/* arena_put: n bytes into the arena (committed); NULL if it is full (the caller takes the slow path). */
+static char *arena_put(rsvp_json *p, const char *s, size_t n)
+{
+    if (p->arena_cap - p->arena_len < n + 1)
+        return NULL;
+    char *d = p->arena + p->arena_len;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    p->arena_len += n + 1;
+    return d;
+}
+
+/* ref_string: the value of a string field as the reference's from_json gives it. */
+static int ref_string(rsvp_json *p, const json_tok *t, refstr *out)
+{
+    const char *s = p->js + t->start;
+    size_t n = t->end - t->start;
+    switch (t->type) {
+    case JSON_NULL: out->p = NULL; return 0;
+    case JSON_STRING:
+        if (!t->esc) {
+            out->p = s;
+            out->n = n;
+            return 0;
+        }
+        if (p->arena_cap - p->arena_len < n + 1)
+            return SLOW;
+        out->p = p->arena + p->arena_len;
+        out->n = json_unescape(s, n, p->arena + p->arena_len, NULL);
+        p->arena_len += out->n + 1;
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE: out->p = s, out->n = n; return 0;
+    case JSON_NUMBER: {
+        int is_int;
+        json_number_len(s, n, &is_int);
+        if (n > JACKSON_MAX_NUM / 2)
+            return SLOW; /* near Jackson's number length limit: let it count digits */
+        if (is_int) {    /* Jackson writes the value back: the same digits, but -0 is 0 */
+            if (n == 2 && s[0] == '-' && s[1] == '0')
+                n = 1, s++;
+            out->p = s, out->n = n;
+            return 0;
+        }
+        double d = to_double(s, n); /* Double.parseDouble: both round correctly */
+        if (!isfinite(d))
+            return SLOW; /* written as a quoted string */
+        char tmp[32];
+        size_t k = jt_double_str(d, tmp);
+        if (!(out->p = arena_put(p, tmp, k)))
+            return SLOW;
+        out->n = k;
+        return 0;
+    }
+    default: return SLOW; /* an object or array: Jackson's generator writes it */
+    }
+}
+
+static int ref_object(rsvp_json *p, int ob, unsigned o);
+
+/* ref_topics: group_topics, an array of objects or nulls. */
+static int ref_topics(rsvp_json *p, unsigned a)
+{
+    refrow *r = &p->row;
+    r->has_topics = 1;
+    r->ntopics = 0;
+    r->topics = p->rtopics;
+    unsigned e = a + 1;
+    for (uint32_t i = 0; i < p->tok[a].count; i++, e = p->tok[e].next) {
+        if (r->ntopics >= p->topics_cap)
+            return SLOW;
+        reftopic *t = &p->rtopics[r->ntopics++];
+        memset(t, 0, sizeof *t);
+        if (p->tok[e].type == JSON_NULL)
+            continue;
+        if (p->tok[e].type != JSON_OBJECT)
+            return SLOW;
+        t->present = 1;
+        unsigned k = e + 1, hint = 0;
+        for (uint32_t j = 0; j < p->tok[e].count; j++, k = p->tok[k + 1].next) {
+            int fi = key_match(p, &objects[OB_TOPIC], &p->tok[k], &hint);
+            if (fi < 0)
+                continue;
+            int rc = ref_string(p, &p->tok[k + 1], fi == 0 ? &t->urlkey : &t->topic_name);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* ref_object: the members of object token o into the row (the struct of ob); the last of duplicated
+ * keys wins, a struct given again replaces the first. */
+static int ref_object(rsvp_json *p, int ob, unsigned o)
+{
+    const object *obj = &objects[ob];
+    refrow *r = &p->row;
+    unsigned k = o + 1, hint = 0;
+    for (uint32_t i = 0; i < p->tok[o].count; i++, k = p->tok[k + 1].next) {
+        const json_tok *kt = &p->tok[k];
+        if (kt->end - kt->start > JACKSON_MAX_NAME / 6)
+            return SLOW; /* near Jackson's name length limit */
+        int fi = key_match(p, obj, kt, &hint);
+        if (fi < 0)
+            continue;
+        const field *f = &obj->f[fi];
+        const json_tok *v = &p->tok[k + 1];
+        int rc = 0;
+        switch (f->kind) {
+        case K_OBJ: {
+            const object *sub = &objects[f->sub];
+            r->structs &= ~sub->bit;
+            for (unsigned l = 0; l < sub->nleaf; l++)
+                r->leaf[sub->first_leaf + l].p = NULL;
+            if (f->sub == OB_GROUP)
+                r->has_topics = 0, r->ntopics = 0;
+            if (v->type == JSON_NULL)
+                break;
+            if (v->type != JSON_OBJECT)
+                return SLOW;
+            r->structs |= sub->bit;
+            rc = ref_object(p, f->sub, k + 1);
+            break;
+        }
+        case K_TOPICS:
+            r->has_topics = 0;
+            r->ntopics = 0;
+            if (v->type == JSON_NULL)
+                break;
+            if (v->type != JSON_ARRAY)
+                return SLOW;
+            rc = ref_topics(p, k + 1);
+            break;
+        case K_SERVICES: break; /* not in the reference's schema */
+        default: rc = ref_string(p, v, &r->leaf[f->leaf]); break;
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ==== reference mode: the row -> the protobuf message ==== */
+
+/* out_str: a copy of s, NUL-terminated, in the message's string space (reserved beforehand); NULL for
+ * NULL and for a string holding U+0000 (a protobuf-c string cannot). */
+static char *out_str(rsvp_json *p, refstr s)
+{
+    if (!s.p || memchr(s.p, '\0', s.n))
+        return NULL;
+    char *d = p->outa + p->outa_len;
+    memcpy(d, s.p, s.n);
+    d[s.n] = '\0';
+    p->outa_len += s.n + 1;
+    return d;
+}
+
+static void out_i64(refstr s, protobuf_c_boolean *has, int64_t *v)
+{
+    *has = s.p && json_int_text(s.p, s.n, v) == 0;
+}
+
+static void out_dbl(refstr s, protobuf_c_boolean *has, double *v)
+{
+    *has = s.p && jt_cast_double(s.p, s.n, v);
+}
+
+/* The key's string columns and where they come from. */
+static const struct {
+    int leaf;
+    size_t off;
+} key_strings[] = {{RF_EVENT_NAME, offsetof(Rsvp__V1__Key, event_name)},
+                   {RF_EVENT_URL, offsetof(Rsvp__V1__Key, event_url)},
+                   {RF_TIME, offsetof(Rsvp__V1__Key, event_time)},
+                   {RF_GROUP_NAME, offsetof(Rsvp__V1__Key, group_name)},
+                   {RF_GROUP_COUNTRY, offsetof(Rsvp__V1__Key, group_country)},
+                   {RF_GROUP_STATE, offsetof(Rsvp__V1__Key, group_state)},
+                   {RF_GROUP_CITY, offsetof(Rsvp__V1__Key, group_city)},
+                   {RF_RESPONSE, offsetof(Rsvp__V1__Key, response)}};
+
+static rsvp_json_reason row_to_message(rsvp_json *p)
+{
+    const refrow *r = &p->row;
+    /* the key first: what the reference could not store is dead-lettered */
+    size_t keylen = 0;
+    for (size_t i = 0; i < sizeof key_strings / sizeof key_strings[0]; i++) {
+        refstr s = r->leaf[key_strings[i].leaf];
+        if (s.p && memchr(s.p, '\0', s.n))
+            return RSVP_JSON_NUL_IN_STRING;
+        keylen += s.p ? s.n : 0;
+    }
+    if (keylen > RSVP_JSON_MAX_KEY_BYTES)
+        return RSVP_JSON_KEY_TOO_LONG;
+    /* every string of the message, NUL-terminated, in one reserved space */
+    size_t need = 0;
+    for (int i = 0; i < RF_NLEAF; i++)
+        need += r->leaf[i].p ? r->leaf[i].n + 1 : 0;
+    for (size_t i = 0; i < r->ntopics; i++)
+        need += r->topics[i].urlkey.n + r->topics[i].topic_name.n + 2;
+    if (need > p->outa_cap) {
+        size_t cap = p->outa_cap ? p->outa_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *na = realloc(p->outa, cap);
+        if (!na)
+            return RSVP_JSON_TOO_LARGE; /* out of memory: dead-letter rather than stop */
+        p->outa = na;
+        p->outa_cap = cap;
+    }
+    if (r->ntopics > p->topics_cap) {
+        size_t cap = p->topics_cap;
+        while (cap < r->ntopics)
+            cap *= 2;
+        Rsvp__V1__GroupTopic *nt = realloc(p->topics, cap * sizeof *nt);
+        if (nt)
+            p->topics = nt;
+        Rsvp__V1__GroupTopic **np = nt ? realloc(p->topic_ptrs, cap * sizeof *np) : NULL;
+        if (!np)
+            return RSVP_JSON_TOO_LARGE;
+        p->topic_ptrs = np;
+        p->topics_cap = cap;
+        for (size_t i = 0; i < cap; i++)
+            p->topic_ptrs[i] = &p->topics[i];
+    }
+    p->outa_len = 0;
+    Rsvp__V1__Key *key = &p->key;
+    *key = (Rsvp__V1__Key)RSVP__V1__KEY__INIT;
+    for (size_t i = 0; i < sizeof key_strings / sizeof key_strings[0]; i++)
+        *(char **)((unsigned char *)key + key_strings[i].off) = out_str(p, r->leaf[key_strings[i].leaf]);
+    out_dbl(r->leaf[RF_GROUP_LAT], &key->has_group_lat, &key->group_lat);
+    out_dbl(r->leaf[RF_GROUP_LON], &key->has_group_lon, &key->group_lon);
+    out_dbl(r->leaf[RF_VENUE_LAT], &key->has_lat, &key->lat);
+    out_dbl(r->leaf[RF_VENUE_LON], &key->has_lon, &key->lon);
+
+    Rsvp__V1__Rsvp *x = &p->rsvp;
+    *x = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
+    x->key = key;
+    x->visibility = out_str(p, r->leaf[RF_VISIBILITY]);
+    int64_t g;
+    protobuf_c_boolean has;
+    out_i64(r->leaf[RF_GUESTS], &has, &g);
+    x->has_guests = has && g >= INT32_MIN && g <= INT32_MAX;
+    x->guests = x->has_guests ? (int32_t)g : 0;
+    out_i64(r->leaf[RF_RSVP_ID], &x->has_rsvp_id, &x->rsvp_id);
+    out_i64(r->leaf[RF_MTIME], &x->has_mtime, &x->mtime);
+    if (r->structs & RF_VENUE) {
+        Rsvp__V1__Venue *v = nested(p, OB_VENUE);
+        v->venue_name = out_str(p, r->leaf[RF_VENUE_NAME]);
+        out_i64(r->leaf[RF_VENUE_ID], &v->has_venue_id, &v->venue_id);
+        x->venue = v;
+    }
+    if (r->structs & RF_MEMBER) {
+        Rsvp__V1__Member *m = nested(p, OB_MEMBER);
+        out_i64(r->leaf[RF_MEMBER_ID], &m->has_member_id, &m->member_id);
+        m->photo = out_str(p, r->leaf[RF_PHOTO]);
+        m->member_name = out_str(p, r->leaf[RF_MEMBER_NAME]);
+        x->member = m;
+    }
+    if (r->structs & RF_EVENT) {
+        Rsvp__V1__Event *e = nested(p, OB_EVENT);
+        e->event_id = out_str(p, r->leaf[RF_EVENT_ID]);
+        x->event = e;
+    }
+    if (r->structs & RF_GROUP) {
+        Rsvp__V1__Group *gr = nested(p, OB_GROUP);
+        out_i64(r->leaf[RF_GROUP_ID], &gr->has_group_id, &gr->group_id);
+        gr->group_urlname = out_str(p, r->leaf[RF_GROUP_URLNAME]);
+        for (size_t i = 0; i < r->ntopics; i++) {
+            if (!r->topics[i].present)
+                continue;
+            Rsvp__V1__GroupTopic *t = &p->topics[gr->n_group_topics++];
+            *t = (Rsvp__V1__GroupTopic)RSVP__V1__GROUP_TOPIC__INIT;
+            t->urlkey = out_str(p, r->topics[i].urlkey);
+            t->topic_name = out_str(p, r->topics[i].topic_name);
+        }
+        gr->group_topics = gr->n_group_topics ? p->topic_ptrs : NULL;
+        x->group = gr;
+    }
+    return RSVP_JSON_OK;
+}
+
+static rsvp_json_reason parse_reference(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out,
+                                        int twopass)
+{
+    p->slow = 1;
+    if (!twopass &&
+        json_scan(data, len, p->tok, p->lim.max_tokens, RSVP_JSON_MAX_DEPTH, &p->ntok) == JSON_OK &&
+        p->tok[0].type == JSON_OBJECT) {
+        memset(&p->row, 0, sizeof p->row);
+        if (ref_object(p, OB_ROOT, 0) == 0)
+            p->slow = 0;
+    }
+    if (p->slow) {
+        int rc = sj_parse(p->sj, data, len, &p->row);
+        if (rc < 0)
+            return RSVP_JSON_TOO_LARGE; /* no memory for this message's slow path: dead-letter it */
+        if (rc == SJ_NOT_JSON || rc == SJ_NOT_OBJECT) {
+            /* the reference counts what it cannot read as an object under a key of NULLs */
+            p->rsvp = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
+            p->key = (Rsvp__V1__Key)RSVP__V1__KEY__INIT;
+            p->rsvp.key = &p->key;
+            p->outa_len = 0;
+            *out = &p->rsvp;
+            return rc == SJ_NOT_OBJECT ? RSVP_JSON_NOT_OBJECT : RSVP_JSON_NOT_JSON;
+        }
+    }
+    rsvp_json_reason r = row_to_message(p);
     if (r != RSVP_JSON_OK)
         return r;
-    if (p->next[0] != p->ntok || skip_ws(data, p->pos, len) != len)
-        return RSVP_JSON_NOT_JSON;
-    if (p->tok[0].type != JSMN_OBJECT)
-        return RSVP_JSON_NOT_OBJECT;
+    *out = &p->rsvp;
     return RSVP_JSON_OK;
 }
 
 /* parse: rsvp_json_parse, with the single-pass tokenizer tried first unless twopass. */
 static rsvp_json_reason parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out, int twopass)
 {
+    *out = NULL;
+    p->outa_len = 0;
     if (len > p->lim.max_message_bytes)
         return RSVP_JSON_TOO_LARGE;
+    if (len == 0)
+        data = ""; /* a Kafka message without payload */
     p->js = data;
     p->len = len;
     p->arena_len = 0;
-    rsvp_json_reason r;
-    if ((twopass || !fast_scan(p, data, len)) && (r = tokenize_twopass(p, data, len)) != RSVP_JSON_OK)
-        return r;
-
-    /* pass 2 */
-    const char *response;
-    if ((r = read_root(p, &response)) != RSVP_JSON_OK)
-        return r;
-    if ((r = validate(p, response)) != RSVP_JSON_OK)
-        return r;
-    *out = &p->rsvp;
-    return RSVP_JSON_OK;
+    if (p->lim.mode == RSVP_JSON_REFERENCE)
+        return parse_reference(p, data, len, out, twopass);
+    rsvp_json_reason r = parse_strict(p, data, len, twopass);
+    if (r == RSVP_JSON_OK)
+        *out = &p->rsvp;
+    return r;
 }
 
 rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out)
@@ -1202,11 +1253,16 @@ rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len, Rsv
     return parse(p, data, len, out, 0);
 }
 
+rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out)
+{
+    return parse(p, data, len, out, 1);
+}
+
 /* Packed, a scalar field takes at most a 2-byte tag and a 10-byte varint (or 8 bytes), a string
- * or submessage a tag, a 5-byte length and its bytes. The message has 29 non-repeated fields in
+ * or submessage a tag, a 5-byte length and its bytes. The message has 42 non-repeated fields in
  * all (submessage headers included), a repeated entry is a header and two strings, and every
- * packed string is a committed arena string (its length + NUL counted in arena_len). */
-#define PACKED_FIXED_FIELDS 29
+ * packed string is a committed arena string (its length + NUL counted in arena_len or outa_len). */
+#define PACKED_FIXED_FIELDS 42
 #define PACKED_FIELD_MAX    12
 #define PACKED_ENTRY_MAX    18
 
@@ -1214,10 +1270,5 @@ size_t rsvp_json_packed_bound(const rsvp_json *p)
 {
     size_t entries = (p->rsvp.group ? p->rsvp.group->n_group_topics : 0) +
                      (p->rsvp.member ? p->rsvp.member->n_other_services : 0);
-    return p->arena_len + PACKED_FIXED_FIELDS * PACKED_FIELD_MAX + entries * PACKED_ENTRY_MAX;
-}
-
-rsvp_json_reason rsvp_json_parse_twopass(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out)
-{
-    return parse(p, data, len, out, 1);
+    return p->arena_len + p->outa_len + PACKED_FIXED_FIELDS * PACKED_FIELD_MAX + entries * PACKED_ENTRY_MAX;
 }

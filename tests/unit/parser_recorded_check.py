@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """parser_recorded_check.py: independent checks of rsvp-parser's output over the recorded data.
 
-Usage: parser_recorded_check.py ACTUAL RECORDED REFERENCE
-  ACTUAL     one canonical dump per line (tests/unit/rsvp_dump.h) of each recorded message after
-             parse -> pack -> unpack, written by tests/unit/test_parser_recorded.c
+Usage: parser_recorded_check.py STRICT KEYED RECORDED REFERENCE
+  STRICT     one canonical dump per line (tests/unit/rsvp_dump.h) of each recorded message after
+             parse -> pack -> unpack in strict mode, written by tests/unit/test_parser_recorded.c
+  KEYED      the same in reference mode (each dump has the "key" object)
   RECORDED   meetup-rsvps-recorded.ndjson
   REFERENCE  reference-counts-recorded.jsonl (the reference Spark job's result)
 
-1. Every line of ACTUAL equals the dump Python's json module gives for the same message.
-2. Counting the 12-column aggregate key over ACTUAL reproduces REFERENCE exactly.
-Exit 0 if both hold; otherwise print the first differences and exit 1.
+1. Every line of STRICT equals the dump Python's json module gives for the same message.
+2. Counting the 12-column aggregate key over STRICT (typed fields) reproduces REFERENCE exactly.
+3. So does counting Rsvp.key over KEYED, and each of those keys is the one of the same line in STRICT.
+Exit 0 if all hold; otherwise print the first differences and exit 1.
 """
 import collections
 import json
@@ -101,8 +103,16 @@ def agg_key(d):
             d.get("response"))
 
 
+def ref_key(d):
+    """The Key submessage of a reference-mode dump as the same tuple."""
+    k = d.get("key", {})
+    return tuple(k.get(c) for c in ("event_name", "event_url", "event_time", "group_name", "group_country",
+                                    "group_state", "group_city", "group_lat", "group_lon", "lat", "lon",
+                                    "response"))
+
+
 def main():
-    actual_path, recorded_path, reference_path = sys.argv[1:4]
+    actual_path, keyed_path, recorded_path, reference_path = sys.argv[1:5]
     with open(actual_path, encoding="utf-8") as f:
         actual = [line.rstrip("\n") for line in f]
     with open(recorded_path, encoding="utf-8") as f:
@@ -131,6 +141,17 @@ def main():
                  r["group_country"], r["group_state"], r["group_city"], r["group_lat"],
                  r["group_lon"], r["lat"], r["lon"], r["response"])
             ref[k] = ref.get(k, 0) + r["response_count"]
+    with open(keyed_path, encoding="utf-8") as f:
+        keyed = [json.loads(line) for line in f]
+    keyed_counts = collections.Counter(ref_key(d) for d in keyed)
+    mismatch = [n for n, (a, d) in enumerate(zip(actual, keyed), 1) if agg_key(json.loads(a)) != ref_key(d)]
+    if len(keyed) != len(actual) or mismatch:
+        print("FAIL: reference mode: %d keys differ from the strict reading (first: line %s)"
+              % (len(mismatch), mismatch[:1]))
+        ok = False
+    if dict(keyed_counts) != ref:
+        print("FAIL: reference mode: the aggregate of Rsvp.key differs from the reference")
+        ok = False
     if dict(counts) != ref:
         missing = [k for k in ref if counts.get(k) != ref[k]]
         extra = [k for k in counts if k not in ref]

@@ -2,6 +2,7 @@
 #include "tests/unit/rsvp_dump.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,7 +179,106 @@ int rsvp_dump(buf *out, const Rsvp__V1__Rsvp *r)
         close_obj(&x);
     }
     f_i64(&x, "ingest_time_ms", r->has_ingest_time_ms, r->ingest_time_ms);
+    if (r->key) {
+        key(&x, "key");
+        if (x.rc == 0)
+            x.rc = rsvp_dump_key(out, r);
+    }
     if (x.rc == 0)
         x.rc = buf_putc(out, '}');
     return x.rc ? ERR_NOMEM : 0;
+}
+
+/* dump_pyfloat: d as Python's json.dumps writes a float (repr: the shortest digits that read back,
+ * fixed notation for decimal exponents -4 < e <= 16, else d.ddde+XX; NaN and Infinity spelt so). */
+static int dump_pyfloat(buf *b, double d)
+{
+    if (isnan(d))
+        return buf_puts(b, "NaN");
+    if (isinf(d))
+        return buf_puts(b, d > 0 ? "Infinity" : "-Infinity");
+    char s[40];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*e", prec - 1, d);
+        if (strtod(s, NULL) == d)
+            break;
+    }
+    /* s = [-]d.ddde[+-]XX: its digits and decimal exponent */
+    char digits[24];
+    size_t nd = 0;
+    const char *q = s;
+    int neg = *q == '-';
+    if (neg)
+        q++;
+    for (; *q && *q != 'e'; q++)
+        if (*q != '.')
+            digits[nd++] = *q;
+    int e10 = atoi(q + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    int decpt = e10 + 1;
+    int rc = neg ? buf_putc(b, '-') : 0;
+    if (rc == 0 && decpt > -4 && decpt <= 16) {
+        if (decpt <= 0) {
+            rc = buf_puts(b, "0.");
+            for (int i = 0; rc == 0 && i < -decpt; i++)
+                rc = buf_putc(b, '0');
+            if (rc == 0)
+                rc = buf_append(b, digits, nd);
+        } else if ((size_t)decpt >= nd) {
+            rc = buf_append(b, digits, nd);
+            for (size_t i = nd; rc == 0 && i < (size_t)decpt; i++)
+                rc = buf_putc(b, '0');
+            if (rc == 0)
+                rc = buf_puts(b, ".0");
+        } else {
+            rc = buf_append(b, digits, (size_t)decpt);
+            if (rc == 0)
+                rc = buf_putc(b, '.');
+            if (rc == 0)
+                rc = buf_append(b, digits + decpt, nd - (size_t)decpt);
+        }
+    } else if (rc == 0) {
+        rc = buf_putc(b, digits[0]);
+        if (rc == 0 && nd > 1) {
+            rc = buf_putc(b, '.');
+            if (rc == 0)
+                rc = buf_append(b, digits + 1, nd - 1);
+        }
+        if (rc == 0)
+            rc = buf_printf(b, "e%c%02d", decpt - 1 < 0 ? '-' : '+', abs(decpt - 1));
+    }
+    return rc;
+}
+
+int rsvp_dump_key(buf *out, const Rsvp__V1__Rsvp *r)
+{
+    static const Rsvp__V1__Key none = RSVP__V1__KEY__INIT;
+    const Rsvp__V1__Key *k = r->key ? r->key : &none;
+    const char *strs[] = {k->event_name,    k->event_url,   k->event_time, k->group_name,
+                          k->group_country, k->group_state, k->group_city};
+    static const char *const names[] = {"event_name",    "event_url",   "event_time", "group_name",
+                                        "group_country", "group_state", "group_city"};
+    const double nums[] = {k->group_lat, k->group_lon, k->lat, k->lon};
+    const int has[] = {k->has_group_lat, k->has_group_lon, k->has_lat, k->has_lon};
+    static const char *const nnames[] = {"group_lat", "group_lon", "lat", "lon"};
+    int rc = buf_putc(out, '{');
+    for (int i = 0; rc == 0 && i < 7; i++) {
+        rc = buf_printf(out, "%s\"%s\":", i ? "," : "", names[i]);
+        if (rc == 0)
+            rc = strs[i] ? dump_str(out, strs[i]) : buf_puts(out, "null");
+    }
+    for (int i = 0; rc == 0 && i < 4; i++) {
+        rc = buf_printf(out, ",\"%s\":", nnames[i]);
+        if (rc == 0)
+            rc = has[i] ? dump_pyfloat(out, nums[i]) : buf_puts(out, "null");
+    }
+    if (rc == 0)
+        rc = buf_puts(out, ",\"response\":");
+    if (rc == 0)
+        rc = k->response ? dump_str(out, k->response) : buf_puts(out, "null");
+    if (rc == 0)
+        rc = buf_putc(out, '}');
+    return rc ? ERR_NOMEM : 0;
 }

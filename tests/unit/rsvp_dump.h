@@ -13,4 +13,11 @@
  * exactly. 0 or ERR_NOMEM. */
 int rsvp_dump(buf *out, const Rsvp__V1__Rsvp *x);
 
+/* rsvp_dump_key: append the aggregate key of x (its `key` submessage; every column NULL without one)
+ * as Python's json.dumps(ensure_ascii=False, separators=(",", ":")) writes the object {event_name,
+ * event_url, event_time, group_name, group_country, group_state, group_city, group_lat, group_lon,
+ * lat, lon, response} (doubles as floats, NULL as null), so a key computed by the reference job in
+ * Python compares byte for byte. 0 or ERR_NOMEM. */
+int rsvp_dump_key(buf *out, const Rsvp__V1__Rsvp *x);
+
 #endif

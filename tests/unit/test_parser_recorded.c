@@ -1,7 +1,8 @@
-/* test_parser_recorded.c: every recorded RSVP (tests/data) parses, survives protobuf pack ->
- * unpack with the same field values, equals Python's independent reading of the same JSON, and
- * the 12-column aggregate over all of them reproduces the reference Spark job's counts exactly
- * (the last two checks by tests/unit/parser_recorded_check.py on a file written under build/). */
+/* test_parser_recorded.c: every recorded RSVP (tests/data) parses in both modes, survives protobuf
+ * pack -> unpack with the same field values, equals (strict mode) Python's independent reading of the
+ * same JSON, and the 12-column aggregate over all of them reproduces the reference Spark job's counts
+ * exactly: from the typed fields (strict) and from Rsvp.key (reference mode). The last checks are
+ * tests/unit/parser_recorded_check.py's, on files written under build/. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,21 +21,22 @@
 
 #define RECORDED_LINES 2865
 
-static char g_out_path[1024];
+static char g_out_path[2][1024]; /* strict, reference */
 
-static void test_every_recorded_message_round_trips(void **state)
+static void round_trips(rsvp_json_mode mode)
 {
-    (void)state;
     char path[1200];
     testdata_path(path, sizeof path, TESTDATA_RECORDED);
     FILE *f = fopen(path, "rb");
     if (!f)
         fail_msg("cannot open %s (set RSVP_DATA_DIR)", path);
-    FILE *out = fopen(g_out_path, "w");
+    FILE *out = fopen(g_out_path[mode], "w");
     if (!out)
-        fail_msg("cannot write %s", g_out_path);
+        fail_msg("cannot write %s", g_out_path[mode]);
+    rsvp_json_limits lim = rsvp_json_limits_default();
+    lim.mode = mode;
     rsvp_json *p = NULL;
-    assert_int_equal(rsvp_json_new(&p, NULL), 0);
+    assert_int_equal(rsvp_json_new(&p, &lim), 0);
     buf direct = {0}, round = {0};
     unsigned char *packed = malloc(1 << 17);
     char *line = NULL;
@@ -49,6 +51,7 @@ static void test_every_recorded_message_round_trips(void **state)
         rsvp_json_reason r = rsvp_json_parse(p, line, (size_t)n, &x);
         if (r != RSVP_JSON_OK)
             fail_msg("line %d: %s", count, rsvp_json_reason_str(r));
+        assert_int_equal(rsvp_json_slow_path(p), 0); /* recorded data is plain JSON: the fast path */
         buf_reset(&direct);
         buf_reset(&round);
         assert_int_equal(rsvp_dump(&direct, x), 0);
@@ -74,14 +77,21 @@ static void test_every_recorded_message_round_trips(void **state)
     assert_int_equal(fclose(out), 0);
 }
 
+static void test_every_recorded_message_round_trips(void **state)
+{
+    (void)state;
+    round_trips(RSVP_JSON_STRICT);
+    round_trips(RSVP_JSON_REFERENCE);
+}
+
 static void test_matches_python_and_reference_counts(void **state)
 {
     (void)state;
-    char rec[1200], ref[1200], cmd[4096];
+    char rec[1200], ref[1200], cmd[5000];
     testdata_path(rec, sizeof rec, TESTDATA_RECORDED);
     testdata_path(ref, sizeof ref, TESTDATA_REFERENCE);
-    snprintf(cmd, sizeof cmd, "python3 tests/unit/parser_recorded_check.py '%s' '%s' '%s'", g_out_path, rec,
-             ref);
+    snprintf(cmd, sizeof cmd, "python3 tests/unit/parser_recorded_check.py '%s' '%s' '%s' '%s'",
+             g_out_path[RSVP_JSON_STRICT], g_out_path[RSVP_JSON_REFERENCE], rec, ref);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -91,7 +101,10 @@ int main(int argc, char **argv)
     /* the output goes beside the test binary, under the build directory */
     char self[1024];
     snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(g_out_path, sizeof g_out_path, "%s/parser-recorded-actual.jsonl", dirname(self));
+    const char *dir = dirname(self);
+    snprintf(g_out_path[RSVP_JSON_STRICT], sizeof g_out_path[0], "%s/parser-recorded-strict.jsonl", dir);
+    snprintf(g_out_path[RSVP_JSON_REFERENCE], sizeof g_out_path[0], "%s/parser-recorded-reference.jsonl",
+             dir);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_recorded_message_round_trips),
         cmocka_unit_test(test_matches_python_and_reference_counts),
