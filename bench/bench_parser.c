@@ -1,13 +1,14 @@
 /* bench_parser.c: micro-benchmark of the parser's hot path on one core: rsvp_json_parse + protobuf
  * pack as the service packs (services/parser/parser.c emit_parsed) over the recorded RSVPs (looped),
- * parse alone, and parse by the two-pass reference path (jsmn + validation pass) for comparison.
+ * parse alone, and parse by the slow path (strict: jsmn + validation pass; reference: sparkjson).
  * The baseline is a bare jsmn tokenization of the same bytes (no validation, no field reading, no
  * encoding) in jsmn's fastest configuration (parent links, not strict): parse+encode and the
  * baseline run in alternating slices, so a change in the machine's load hits both alike, and their
  * ratio is printed on its own line ("parse+encode / jsmn: R").
  * Prints msgs/s and MB/s of raw JSON per second of this thread's CPU time (so a busy machine does
  * not distort it), and per wall second.
- * Usage: bench-parser [file.ndjson] [seconds]  (defaults: tests/data/meetup-rsvps-recorded.ndjson, 3) */
+ * Usage: bench-parser [file.ndjson] [seconds] [reference|strict]
+ *   (defaults: tests/data/meetup-rsvps-recorded.ndjson, 3, reference: the service's default mode) */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,11 @@ int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "tests/data/meetup-rsvps-recorded.ndjson";
     double seconds = argc > 2 ? atof(argv[2]) : 3.0;
+    rsvp_json_limits lim = rsvp_json_limits_default();
+    if (argc > 3 && rsvp_json_mode_parse(argv[3], &lim.mode) != 0) {
+        fprintf(stderr, "bench-parser: the mode is reference or strict\n");
+        return 2;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "bench-parser: cannot open %s\n", path);
@@ -123,7 +129,7 @@ int main(int argc, char **argv)
         }
     }
     rsvp_json *p = NULL;
-    if (rsvp_json_new(&p, NULL) != 0)
+    if (rsvp_json_new(&p, &lim) != 0)
         return 1;
     size_t ok = 0;
     for (size_t i = 0; i < count; i++) {
@@ -141,12 +147,12 @@ int main(int argc, char **argv)
     }
     run(p, m, count, PARSE, seconds / 2, &parse, &sink);
     run(p, m, count, PARSE_TWOPASS, seconds / 2, &twopass, &sink);
-    printf("| benchmark (%zu recorded msgs, %zu valid, 1 core) | msgs/s (CPU time) | MB/s | "
+    printf("| benchmark (%zu recorded msgs, %zu valid, 1 core, %s mode) | msgs/s (CPU time) | MB/s | "
            "ns/msg | msgs/s (wall) |\n|---|---|---|---|---|\n",
-           count, ok);
+           count, ok, lim.mode == RSVP_JSON_STRICT ? "strict" : "reference");
     row("parse+encode", &both);
     row("parse only", &parse);
-    row("parse only, two-pass reference path (jsmn + validation pass)", &twopass);
+    row("parse only, the slow path (strict: jsmn + validation pass; reference: sparkjson)", &twopass);
     row("baseline: bare jsmn tokenization of the same bytes (parent links, not strict)", &base);
     printf("\nparse+encode / jsmn: %.2f\n", per_cpu_s(&both) / per_cpu_s(&base));
     fprintf(stderr, "(sink %llu)\n", (unsigned long long)sink);

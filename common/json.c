@@ -10,7 +10,8 @@
 
 typedef const unsigned char *ptr;
 
-size_t json_number_len(const char *s, size_t n, int *is_int)
+/* number_len: json_number_len, inlined into the scanner's loop. */
+static inline __attribute__((always_inline)) size_t number_len(const char *s, size_t n, int *is_int)
 {
     size_t i = 0;
     *is_int = 1;
@@ -44,16 +45,22 @@ size_t json_number_len(const char *s, size_t n, int *is_int)
     return i;
 }
 
+size_t json_number_len(const char *s, size_t n, int *is_int)
+{
+    return number_len(s, n, is_int);
+}
+
 int json_int_text(const char *s, size_t n, int64_t *out)
 {
-    int is_int;
-    if (n == 0 || json_number_len(s, n, &is_int) != n || !is_int)
-        return -1;
-    int neg = s[0] == '-';
+    size_t i = 0;
+    int neg = n > 0 && s[0] == '-';
+    i = (size_t)neg;
+    if (i >= n || (s[i] == '0' && n - i > 1))
+        return -1; /* no digit, or a leading zero */
     uint64_t acc = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (size_t i = (size_t)neg; i < n; i++) {
-        unsigned d = (unsigned)(s[i] - '0');
-        if (acc > (lim - d) / 10)
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9 || acc > (lim - d) / 10)
             return -1;
         acc = acc * 10 + d;
     }
@@ -124,6 +131,8 @@ size_t json_unescape(const char *s, size_t n, char *out, int *nul)
 
 static inline ptr skip_ws(ptr s, ptr e)
 {
+    if (s<e && * s> ' ')
+        return s; /* compact JSON: nearly always */
     while (s < e && json_is_ws(*s))
         s++;
     return s;
@@ -288,20 +297,22 @@ value: /* s < e at the first byte of a value */
     }
     default:
         /* a number; what follows it must be a delimiter, checked below */
-        if (!(nl = json_number_len((const char *)s, (size_t)(e - s), &is_int)))
+        if (!(nl = number_len((const char *)s, (size_t)(e - s), &is_int)))
             return JSON_E_SYNTAX;
         if (mode == MODE_TOKENS) {
-            tok[i] = (json_tok){(uint32_t)(s - b), (uint32_t)(s - b + nl), i + 1, 0, JSON_NUMBER, 0};
+            tok[i] = (json_tok){(uint32_t)(s - b), (uint32_t)(s - b + nl), i + 1, 0, JSON_NUMBER, !is_int};
         } else if (want >= 0 && depth == 1) {
-            w->out[want] = (json_tok){(uint32_t)(s - b), (uint32_t)(s - b + nl), 0, 0, JSON_NUMBER, 0};
+            w->out[want] = (json_tok){(uint32_t)(s - b), (uint32_t)(s - b + nl), 0, 0, JSON_NUMBER, !is_int};
         }
         s += nl;
         break;
     }
-after: /* a value ended just before s, inside the container at depth (0: the document) */
-    s = skip_ws(s, e);
-    if (depth == 0)
+    if (depth == 0) { /* a scalar document */
+        s = skip_ws(s, e);
         goto done;
+    }
+after: /* a value ended just before s, inside the container at depth (>= 1) */
+    s = skip_ws(s, e);
     if (s >= e)
         return JSON_E_SYNTAX;
     {
@@ -326,7 +337,10 @@ close: /* s at the bracket closing the container at depth */
         tok[stack[depth]].next = n;
     }
     s++;
-    goto after;
+    if (depth > 0)
+        goto after;
+    s = skip_ws(s, e);
+    goto done;
 key: /* s < e at the first byte of a key of the object at depth */
     if (*s != '"')
         return JSON_E_SYNTAX;
@@ -381,7 +395,7 @@ int json_tok_int(const char *doc, const json_tok *t, int64_t *out)
     const char *s = doc + t->start;
     size_t n = t->end - t->start;
     if (t->type == JSON_NUMBER)
-        return json_int_text(s, n, out);
+        return t->esc ? -1 : json_int_text(s, n, out);
     if (t->type != JSON_STRING)
         return -1;
     if (!t->esc)

@@ -157,9 +157,10 @@ size_t json_unescape(const char *s, size_t n, char *out, int *nul);
 enum { JSON_OBJECT = 1, JSON_ARRAY, JSON_STRING, JSON_NUMBER, JSON_TRUE, JSON_FALSE, JSON_NULL };
 
 /* One value (or object key) of a scanned document. Strings: [start, end) is the body between the
- * quotes and esc says it has a backslash; numbers and literals: their text; containers: from the
- * opening to just past the closing bracket, count = members or elements. Tokens are in document
- * order, an object's members as key, value; next = the index of the token after this subtree. */
+ * quotes and esc says it has a backslash; numbers: their text, esc says it has a fraction or an
+ * exponent; literals: their text; containers: from the opening to just past the closing bracket,
+ * count = members or elements. Tokens are in document order, an object's members as key, value;
+ * next = the index of the token after this subtree. */
 typedef struct json_tok {
     uint32_t start, end;
     uint32_t next;

@@ -1,10 +1,14 @@
 /* refrow.h: what the reference job's from_json makes of one message: the reference schema
- * (bench/spark/reference.py) with every leaf a string or NULL and every struct present or NULL. The
- * parser's reference mode fills it (rsvp_json.c's fast path or sparkjson.c) and reads the key from it. */
+ * (bench/spark/reference.py) with every leaf a string or NULL and every struct present or NULL
+ * (group.group_topics, which no key column depends on, is left out). The parser's reference mode fills
+ * it (sparkjson.c every leaf; rsvp_json.c's fast path those of the key and the RSVP's identity) and
+ * reads the key from it. */
 #ifndef SERVICES_PARSER_REFROW_H
 #define SERVICES_PARSER_REFROW_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdint.h>
 
 /* The leaves, struct by struct in the schema's order. A leaf of a NULL struct is NULL. */
 enum {
@@ -44,18 +48,12 @@ typedef struct refstr {
     size_t n;
 } refstr;
 
-/* One element of group.group_topics; present == 0 is a JSON null element. */
-typedef struct reftopic {
-    int present;
-    refstr urlkey, topic_name;
-} reftopic;
-
 typedef struct refrow {
     refstr leaf[RF_NLEAF];
-    unsigned structs; /* RF_* bits of the structs that are not NULL */
-    int has_topics;   /* group.group_topics is not NULL */
-    size_t ntopics;   /* its elements */
-    const reftopic *topics;
+    unsigned structs;           /* RF_* bits of the structs that are not NULL */
+    uint32_t nul;               /* bit i: leaf i may contain U+0000 (otherwise it does not) */
+    uint32_t num;               /* bit i: leaf i is a coordinate already read as a double: num_value[i] */
+    double num_value[RF_NLEAF]; /* last: a reader may clear the row up to here */
 } refrow;
 
 #endif

@@ -43,8 +43,7 @@ struct rsvp_json {
     /* reference mode */
     sparkjson *sj;
     refrow row;
-    reftopic *rtopics; /* the fast path's topics (topics_cap) */
-    char *outa;        /* the message's strings, NUL-terminated (reference mode) */
+    char *outa; /* the message's strings, NUL-terminated (reference mode) */
     size_t outa_cap, outa_len;
     Rsvp__V1__Key key;
     /* The output: the message and its parts all live here, reset per parse. */
@@ -59,7 +58,8 @@ struct rsvp_json {
     Rsvp__V1__OtherService *services;
     Rsvp__V1__OtherService **service_ptrs;
     size_t services_cap;
-    const char *response; /* strict: the response text until validated */
+    const char *response;           /* strict: the response text until validated */
+    unsigned char key_slots[8][64]; /* per object: the field lookup table (key_tables_init) */
 };
 
 static const char *const reason_names[RSVP_JSON_REASON_COUNT] = {
@@ -110,6 +110,8 @@ int rsvp_json_mode_parse(const char *s, rsvp_json_mode *mode)
     return 0;
 }
 
+static void key_tables_init(rsvp_json *p);
+
 int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
 {
     rsvp_json_limits lim = limits ? *limits : rsvp_json_limits_default();
@@ -135,12 +137,10 @@ int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
     p->arena = malloc(p->arena_cap);
     p->topics = malloc(sizeof *p->topics * p->topics_cap);
     p->topic_ptrs = malloc(sizeof *p->topic_ptrs * p->topics_cap);
-    p->rtopics = malloc(sizeof *p->rtopics * p->topics_cap);
     p->services = malloc(sizeof *p->services * p->services_cap);
     p->service_ptrs = malloc(sizeof *p->service_ptrs * p->services_cap);
     if (!p->tok || !p->jtok || !p->next || !p->escaped || !p->arena || !p->topics || !p->topic_ptrs ||
-        !p->rtopics || !p->services || !p->service_ptrs ||
-        (lim.mode == RSVP_JSON_REFERENCE && sj_new(&p->sj))) {
+        !p->services || !p->service_ptrs || (lim.mode == RSVP_JSON_REFERENCE && sj_new(&p->sj))) {
         rsvp_json_free(p);
         return ERR_NOMEM;
     }
@@ -148,6 +148,7 @@ int rsvp_json_new(rsvp_json **out, const rsvp_json_limits *limits)
         p->topic_ptrs[i] = &p->topics[i];
     for (size_t i = 0; i < p->services_cap; i++)
         p->service_ptrs[i] = &p->services[i];
+    key_tables_init(p);
     *out = p;
     return 0;
 }
@@ -163,7 +164,6 @@ void rsvp_json_free(rsvp_json *p)
     free(p->arena);
     free(p->topics);
     free(p->topic_ptrs);
-    free(p->rtopics);
     free(p->services);
     free(p->service_ptrs);
     free(p->outa);
@@ -267,8 +267,12 @@ static void tok_from_jsmn(rsvp_json *p, unsigned i)
     case JSMN_STRING: o->type = JSON_STRING; break;
     default: {
         char c = p->js[t->start];
+        int is_int = 1;
         o->type = c == 't' ? JSON_TRUE : c == 'f' ? JSON_FALSE : c == 'n' ? JSON_NULL : JSON_NUMBER;
         o->count = 0;
+        if (o->type == JSON_NUMBER)
+            json_number_len(p->js + t->start, (size_t)(t->end - t->start), &is_int);
+        o->esc = !is_int;
     }
     }
 }
@@ -410,14 +414,15 @@ enum {
     K_SERVICES, /* member.other_services: {service: {identifier}} (not in the reference's schema) */
 };
 
-enum { OB_ROOT, OB_VENUE, OB_MEMBER, OB_EVENT, OB_GROUP, OB_TOPIC, OB_COUNT };
+enum { OB_ROOT, OB_VENUE, OB_MEMBER, OB_EVENT, OB_GROUP, OB_TOPIC, OB_SERVICE, OB_COUNT };
 
 typedef struct field {
     const char *name;
     unsigned char len;
     unsigned char kind;
     unsigned char sub;     /* K_OBJ: the object's OB_*; K_TOPICS: OB_TOPIC */
-    signed char leaf;      /* reference mode: RF_* leaf (K_OBJ: -1) */
+    signed char leaf;      /* reference mode: the RF_* leaf it reads (K_OBJ: the struct is read), or -1:
+                              the reference mode does not need it (not in the key nor the identity) */
     unsigned short off;    /* strict: offset of the value in the protobuf struct */
     unsigned short hasoff; /* strict: offset of its has_ flag */
 } field;
@@ -428,17 +433,18 @@ typedef struct field {
     }
 #define FS(name, leaf, type, member)       F(name, K_STR, 0, leaf, type, member, member)
 #define FN(name, kind, leaf, type, member) F(name, kind, 0, leaf, type, member, has_##member)
+#define READ                               0 /* a struct the reference mode reads */
 
 static const field venue_f[] = {
-    FS("venue_name", RF_VENUE_NAME, Rsvp__V1__Venue, venue_name),
+    FS("venue_name", -1, Rsvp__V1__Venue, venue_name),
     FN("lon", K_DBL, RF_VENUE_LON, Rsvp__V1__Venue, lon),
     FN("lat", K_DBL, RF_VENUE_LAT, Rsvp__V1__Venue, lat),
-    FN("venue_id", K_I64, RF_VENUE_ID, Rsvp__V1__Venue, venue_id),
+    FN("venue_id", K_I64, -1, Rsvp__V1__Venue, venue_id),
 };
 static const field member_f[] = {
-    FN("member_id", K_I64, RF_MEMBER_ID, Rsvp__V1__Member, member_id),
-    FS("photo", RF_PHOTO, Rsvp__V1__Member, photo),
-    FS("member_name", RF_MEMBER_NAME, Rsvp__V1__Member, member_name),
+    FN("member_id", K_I64, -1, Rsvp__V1__Member, member_id),
+    FS("photo", -1, Rsvp__V1__Member, photo),
+    FS("member_name", -1, Rsvp__V1__Member, member_name),
     F("other_services", K_SERVICES, 0, -1, Rsvp__V1__Member, other_services, other_services),
 };
 static const field event_f[] = {
@@ -451,27 +457,30 @@ static const field group_f[] = {
     F("group_topics", K_TOPICS, OB_TOPIC, -1, Rsvp__V1__Group, group_topics, group_topics),
     FS("group_city", RF_GROUP_CITY, Rsvp__V1__Group, group_city),
     FS("group_country", RF_GROUP_COUNTRY, Rsvp__V1__Group, group_country),
-    FN("group_id", K_I64, RF_GROUP_ID, Rsvp__V1__Group, group_id),
+    FN("group_id", K_I64, -1, Rsvp__V1__Group, group_id),
     FS("group_name", RF_GROUP_NAME, Rsvp__V1__Group, group_name),
     FN("group_lon", K_DBL, RF_GROUP_LON, Rsvp__V1__Group, group_lon),
-    FS("group_urlname", RF_GROUP_URLNAME, Rsvp__V1__Group, group_urlname),
+    FS("group_urlname", -1, Rsvp__V1__Group, group_urlname),
     FS("group_state", RF_GROUP_STATE, Rsvp__V1__Group, group_state),
     FN("group_lat", K_DBL, RF_GROUP_LAT, Rsvp__V1__Group, group_lat),
 };
 static const field topic_f[] = {
-    FS("urlkey", 0, Rsvp__V1__GroupTopic, urlkey),
-    FS("topic_name", 1, Rsvp__V1__GroupTopic, topic_name),
+    FS("urlkey", -1, Rsvp__V1__GroupTopic, urlkey),
+    FS("topic_name", -1, Rsvp__V1__GroupTopic, topic_name),
+};
+static const field service_f[] = {
+    FS("identifier", -1, Rsvp__V1__OtherService, identifier),
 };
 static const field root_f[] = {
-    F("venue", K_OBJ, OB_VENUE, -1, Rsvp__V1__Rsvp, venue, venue),
-    FS("visibility", RF_VISIBILITY, Rsvp__V1__Rsvp, visibility),
+    F("venue", K_OBJ, OB_VENUE, READ, Rsvp__V1__Rsvp, venue, venue),
+    FS("visibility", -1, Rsvp__V1__Rsvp, visibility),
     F("response", K_RESPONSE, 0, RF_RESPONSE, Rsvp__V1__Rsvp, response, response),
-    FN("guests", K_I32, RF_GUESTS, Rsvp__V1__Rsvp, guests),
+    FN("guests", K_I32, -1, Rsvp__V1__Rsvp, guests),
     F("member", K_OBJ, OB_MEMBER, -1, Rsvp__V1__Rsvp, member, member),
     FN("rsvp_id", K_I64, RF_RSVP_ID, Rsvp__V1__Rsvp, rsvp_id),
     FN("mtime", K_I64, RF_MTIME, Rsvp__V1__Rsvp, mtime),
-    F("event", K_OBJ, OB_EVENT, -1, Rsvp__V1__Rsvp, event, event),
-    F("group", K_OBJ, OB_GROUP, -1, Rsvp__V1__Rsvp, group, group),
+    F("event", K_OBJ, OB_EVENT, READ, Rsvp__V1__Rsvp, event, event),
+    F("group", K_OBJ, OB_GROUP, READ, Rsvp__V1__Rsvp, group, group),
 };
 
 typedef struct object {
@@ -488,35 +497,111 @@ static const object objects[OB_COUNT] = {
     [OB_EVENT] = {event_f, 4, RF_EVENT, RF_EVENT_NAME, 4},
     [OB_GROUP] = {group_f, 9, RF_GROUP, RF_GROUP_CITY, 8},
     [OB_TOPIC] = {topic_f, 2, 0, 0, 0},
+    [OB_SERVICE] = {service_f, 1, 0, 0, 0},
 };
 
-/* key_match: which field of o the key token k names, or -1. Keys are compared after unescaping; the
- * field after the one matched last (*hint) is tried first, as keys mostly come in the same order. */
-static int key_match(rsvp_json *p, const object *o, const json_tok *k, unsigned *hint)
+/* Field lookup: per object an open-addressing table of KEY_SLOTS slots (field index + 1, 0 empty)
+ * hashed on the name's length and first and last bytes, filled once by rsvp_json_new. */
+#define KEY_SLOTS 64 /* the size of rsvp_json.key_slots[] rows */
+_Static_assert(OB_COUNT <= 8, "rsvp_json.key_slots has a row per object");
+
+static unsigned name_hash(const char *s, size_t n)
+{
+    return (unsigned)(n * 7 + (unsigned char)s[0] * 3 + (unsigned char)s[n - 1]) & (KEY_SLOTS - 1);
+}
+
+/* name_eq: a[0..n) == b[0..n), n >= 1, with fixed-size loads that stay within both (two overlapping
+ * words for longer names): field names are short and this is on every key of every message. */
+static inline int name_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x0, y0, x1, y1;
+        memcpy(&x0, a, 8);
+        memcpy(&y0, b, 8);
+        memcpy(&x1, a + n - 8, 8);
+        memcpy(&y1, b + n - 8, 8);
+        if (x0 != y0 || x1 != y1)
+            return 0;
+        for (size_t i = 8; i + 8 < n; i++) /* names over 16 bytes: the middle */
+            if (a[i] != b[i])
+                return 0;
+        return 1;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return x0 == y0 && x1 == y1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* key_tables_init: fill p's lookup tables. */
+static void key_tables_init(rsvp_json *p)
+{
+    for (int ob = 0; ob < OB_COUNT; ob++) {
+        unsigned char t[KEY_SLOTS] = {0};
+        for (unsigned i = 0; i < objects[ob].n; i++) {
+            const field *f = &objects[ob].f[i];
+            unsigned h = name_hash(f->name, f->len);
+            while (t[h])
+                h = (h + 1) & (KEY_SLOTS - 1);
+            t[h] = (unsigned char)(i + 1);
+        }
+        memcpy(p->key_slots[ob], t, KEY_SLOTS);
+    }
+}
+
+/* key_lookup: which field of object ob the name s[0..n) (unescaped) is, or -1. */
+static int key_lookup(const rsvp_json *p, int ob, const char *s, size_t n)
+{
+    if (n == 0 || n > 32)
+        return -1;
+    const object *o = &objects[ob];
+    const unsigned char *slots = p->key_slots[ob];
+    for (unsigned h = name_hash(s, n); slots[h]; h = (h + 1) & (KEY_SLOTS - 1)) {
+        const field *f = &o->f[slots[h] - 1];
+        if (f->len == n && name_eq(f->name, s, n))
+            return slots[h] - 1;
+    }
+    return -1;
+}
+
+/* key_escaped: key_lookup for a key token with escapes (rare): unescaped first. */
+static __attribute__((noinline)) int key_escaped(const rsvp_json *p, int ob, const json_tok *k)
+{
+    char buf[96];
+    size_t n = k->end - k->start;
+    if (n > sizeof buf)
+        return -1; /* longer than any field name even after unescaping */
+    return key_lookup(p, ob, buf, json_unescape(p->js + k->start, n, buf, NULL));
+}
+
+/* key_match: which field of object ob the key token k names, or -1. Keys are compared after
+ * unescaping. *hint is the field after the one found last: keys mostly come in the table's order,
+ * so it is tried first. */
+static inline __attribute__((always_inline)) int key_match(const rsvp_json *p, int ob, const json_tok *k,
+                                                           unsigned *hint)
 {
     const char *s = p->js + k->start;
     size_t n = k->end - k->start;
-    char buf[64];
-    if (k->esc) {
-        if (n > 6 * sizeof buf / 4)
-            return -1; /* longer than any field name even after unescaping */
-        char tmp[6 * sizeof buf / 4];
-        n = json_unescape(s, n, tmp, NULL);
-        if (n > sizeof buf)
-            return -1;
-        memcpy(buf, tmp, n);
-        s = buf;
-    }
-    unsigned h = *hint < o->n ? *hint : 0;
-    for (unsigned c = 0; c < o->n; c++) {
-        unsigned i = h + c < o->n ? h + c : h + c - o->n;
-        const field *f = &o->f[i];
-        if (f->len == n && memcmp(f->name, s, n) == 0) {
-            *hint = i + 1;
-            return (int)i;
-        }
-    }
-    return -1;
+    const object *o = &objects[ob];
+    int i;
+    unsigned h = *hint < o->n ? *hint : 0; /* after the last field, the first */
+    if (k->esc)
+        i = key_escaped(p, ob, k);
+    else if (o->f[h].len == n && name_eq(o->f[h].name, s, n))
+        i = (int)h;
+    else
+        i = key_lookup(p, ob, s, n);
+    if (i >= 0)
+        *hint = (unsigned)i + 1;
+    return i;
 }
 
 /* ==== strict mode: tokens -> the typed protobuf message ==== */
@@ -685,7 +770,8 @@ static rsvp_json_reason get_double(rsvp_json *p, const json_tok *t, protobuf_c_b
             return r_;                                                                                       \
     } while (0)
 
-static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst);
+static rsvp_json_reason read_sub(rsvp_json *p, int ob, unsigned o, void *dst);
+static rsvp_json_reason read_topic(rsvp_json *p, unsigned o, void *dst);
 
 /* other_services: {"twitter":{"identifier":"@x"}, ...} -> (service, identifier) pairs; a null
  * service value is skipped. */
@@ -709,15 +795,9 @@ static rsvp_json_reason read_other_services(rsvp_json *p, unsigned o)
         unsigned kk = k + 2;
         for (uint32_t j = 0; j < v->count; j++, kk = p->tok[kk + 1].next) {
             const json_tok *key = &p->tok[kk];
-            if (key->end - key->start == 10 && !key->esc && !memcmp(p->js + key->start, "identifier", 10))
+            unsigned hint = 0;
+            if (key_match(p, OB_SERVICE, key, &hint) == 0)
                 TRY(get_string(p, &p->tok[kk + 1], &s->identifier));
-            else if (key->esc) {
-                unsigned hint = 0;
-                static const field id_f[] = {{"identifier", 10, K_STR, 0, -1, 0, 0}};
-                const object id_o = {id_f, 1, 0, 0, 0};
-                if (key_match(p, &id_o, key, &hint) == 0)
-                    TRY(get_string(p, &p->tok[kk + 1], &s->identifier));
-            }
         }
         m->n_other_services++;
     }
@@ -740,7 +820,7 @@ static rsvp_json_reason read_topics(rsvp_json *p, unsigned a)
             return RSVP_JSON_TOO_MANY_TOKENS; /* unreachable: one token per element at least */
         Rsvp__V1__GroupTopic *t = &p->topics[g->n_group_topics];
         *t = (Rsvp__V1__GroupTopic)RSVP__V1__GROUP_TOPIC__INIT;
-        TRY(read_object(p, OB_TOPIC, e, t));
+        TRY(read_topic(p, e, t));
         g->n_group_topics++;
     }
     return RSVP_JSON_OK;
@@ -758,14 +838,15 @@ static void *nested(rsvp_json *p, int ob)
 }
 
 /* read_object: the members of object token o into dst (the protobuf struct of object ob), by ob's
- * table; returns at the first problem. */
-static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst)
+ * table; returns at the first problem. Inlined per object (read_sub), so each copy knows its table. */
+static inline __attribute__((always_inline)) rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o,
+                                                                          void *dst)
 {
     const object *obj = &objects[ob];
     unsigned char *base = dst;
     unsigned k = o + 1, hint = 0;
     for (uint32_t i = 0; i < p->tok[o].count; i++, k = p->tok[k + 1].next) {
-        int fi = key_match(p, obj, &p->tok[k], &hint);
+        int fi = key_match(p, ob, &p->tok[k], &hint);
         if (fi < 0)
             continue;
         const field *f = &obj->f[fi];
@@ -802,7 +883,7 @@ static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst)
             if (v->type != JSON_OBJECT)
                 return RSVP_JSON_WRONG_TYPE;
             void *sub = nested(p, f->sub);
-            TRY(read_object(p, f->sub, k + 1, sub));
+            TRY(read_sub(p, f->sub, k + 1, sub));
             *slot = sub;
             break;
         }
@@ -831,6 +912,42 @@ static rsvp_json_reason read_object(rsvp_json *p, int ob, unsigned o, void *dst)
     if (ob == OB_MEMBER && p->member.n_other_services == 0)
         p->member.other_services = NULL;
     return RSVP_JSON_OK;
+}
+
+static rsvp_json_reason read_root(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_ROOT, o, dst);
+}
+static rsvp_json_reason read_venue(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_VENUE, o, dst);
+}
+static rsvp_json_reason read_member(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_MEMBER, o, dst);
+}
+static rsvp_json_reason read_event(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_EVENT, o, dst);
+}
+static rsvp_json_reason read_group(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_GROUP, o, dst);
+}
+static rsvp_json_reason read_topic(rsvp_json *p, unsigned o, void *dst)
+{
+    return read_object(p, OB_TOPIC, o, dst);
+}
+
+static rsvp_json_reason read_sub(rsvp_json *p, int ob, unsigned o, void *dst)
+{
+    switch (ob) {
+    case OB_VENUE: return read_venue(p, o, dst);
+    case OB_MEMBER: return read_member(p, o, dst);
+    case OB_EVENT: return read_event(p, o, dst);
+    case OB_GROUP: return read_group(p, o, dst);
+    default: return read_topic(p, o, dst);
+    }
 }
 
 static size_t slen(const char *s)
@@ -903,7 +1020,7 @@ static rsvp_json_reason parse_strict(rsvp_json *p, const char *data, size_t len,
     }
     p->rsvp = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
     p->response = NULL;
-    if ((r = read_object(p, OB_ROOT, 0, &p->rsvp)) != RSVP_JSON_OK)
+    if ((r = read_root(p, 0, &p->rsvp)) != RSVP_JSON_OK)
         return r;
     return validate(p);
 }
@@ -927,11 +1044,15 @@ static char *arena_put(rsvp_json *p, const char *s, size_t n)
     return d;
 }
 
-/* ref_string: the value of a string field as the reference's from_json gives it. */
-static int ref_string(rsvp_json *p, const json_tok *t, refstr *out)
+/* ref_value: the value of a string field as the reference's from_json gives it into *out; *nul is set
+ * when it may hold U+0000; for a coordinate (coord) given as a number, *num holds the double the cast
+ * gives and the text is not made (*is_num). 0 or SLOW. */
+static inline int ref_value(rsvp_json *p, const json_tok *t, int coord, refstr *out, int *nul, int *is_num,
+                            double *num)
 {
     const char *s = p->js + t->start;
     size_t n = t->end - t->start;
+    *nul = *is_num = 0;
     switch (t->type) {
     case JSON_NULL: out->p = NULL; return 0;
     case JSON_STRING:
@@ -943,17 +1064,15 @@ static int ref_string(rsvp_json *p, const json_tok *t, refstr *out)
         if (p->arena_cap - p->arena_len < n + 1)
             return SLOW;
         out->p = p->arena + p->arena_len;
-        out->n = json_unescape(s, n, p->arena + p->arena_len, NULL);
+        out->n = json_unescape(s, n, p->arena + p->arena_len, nul);
         p->arena_len += out->n + 1;
         return 0;
     case JSON_TRUE:
     case JSON_FALSE: out->p = s, out->n = n; return 0;
     case JSON_NUMBER: {
-        int is_int;
-        json_number_len(s, n, &is_int);
         if (n > JACKSON_MAX_NUM / 2)
             return SLOW; /* near Jackson's number length limit: let it count digits */
-        if (is_int) {    /* Jackson writes the value back: the same digits, but -0 is 0 */
+        if (!t->esc) {   /* an integer: Jackson writes the value back, the same digits, but -0 is 0 */
             if (n == 2 && s[0] == '-' && s[1] == '0')
                 n = 1, s++;
             out->p = s, out->n = n;
@@ -962,6 +1081,13 @@ static int ref_string(rsvp_json *p, const json_tok *t, refstr *out)
         double d = to_double(s, n); /* Double.parseDouble: both round correctly */
         if (!isfinite(d))
             return SLOW; /* written as a quoted string */
+        if (coord) {     /* cast(Double.toString(d) AS double) is d: the text is not needed */
+            *is_num = 1;
+            *num = d;
+            out->p = "";
+            out->n = 0;
+            return 0;
+        }
         char tmp[32];
         size_t k = jt_double_str(d, tmp);
         if (!(out->p = arena_put(p, tmp, k)))
@@ -973,41 +1099,24 @@ static int ref_string(rsvp_json *p, const json_tok *t, refstr *out)
     }
 }
 
-static int ref_object(rsvp_json *p, int ob, unsigned o);
+/* The four coordinates: their text is only ever cast to double. */
+#define COORDS ((1u << RF_VENUE_LAT) | (1u << RF_VENUE_LON) | (1u << RF_GROUP_LAT) | (1u << RF_GROUP_LON))
 
-/* ref_topics: group_topics, an array of objects or nulls. */
-static int ref_topics(rsvp_json *p, unsigned a)
+/* ref_string: leaf `leaf` of the row from value token t. */
+static int ref_string(rsvp_json *p, const json_tok *t, int leaf)
 {
     refrow *r = &p->row;
-    r->has_topics = 1;
-    r->ntopics = 0;
-    r->topics = p->rtopics;
-    unsigned e = a + 1;
-    for (uint32_t i = 0; i < p->tok[a].count; i++, e = p->tok[e].next) {
-        if (r->ntopics >= p->topics_cap)
-            return SLOW;
-        reftopic *t = &p->rtopics[r->ntopics++];
-        memset(t, 0, sizeof *t);
-        if (p->tok[e].type == JSON_NULL)
-            continue;
-        if (p->tok[e].type != JSON_OBJECT)
-            return SLOW;
-        t->present = 1;
-        unsigned k = e + 1, hint = 0;
-        for (uint32_t j = 0; j < p->tok[e].count; j++, k = p->tok[k + 1].next) {
-            int fi = key_match(p, &objects[OB_TOPIC], &p->tok[k], &hint);
-            if (fi < 0)
-                continue;
-            int rc = ref_string(p, &p->tok[k + 1], fi == 0 ? &t->urlkey : &t->topic_name);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
+    int nul, is_num;
+    int rc = ref_value(p, t, (COORDS >> leaf) & 1, &r->leaf[leaf], &nul, &is_num, &r->num_value[leaf]);
+    r->nul = (r->nul & ~(1u << leaf)) | (uint32_t)nul << leaf;
+    r->num = (r->num & ~(1u << leaf)) | (uint32_t)is_num << leaf;
+    return rc;
 }
 
-/* ref_object: the members of object token o into the row (the struct of ob); the last of duplicated
- * keys wins, a struct given again replaces the first. */
+/* ref_object: the members of object token o that the reference mode reads into the row (the struct
+ * of ob); the last of duplicated keys wins, a struct given again replaces the first. Fields it does not
+ * read cannot change the key of a plain JSON message (only a type mismatch, which it does not accept,
+ * could: the slow path reads those). */
 static int ref_object(rsvp_json *p, int ob, unsigned o)
 {
     const object *obj = &objects[ob];
@@ -1017,39 +1126,28 @@ static int ref_object(rsvp_json *p, int ob, unsigned o)
         const json_tok *kt = &p->tok[k];
         if (kt->end - kt->start > JACKSON_MAX_NAME / 6)
             return SLOW; /* near Jackson's name length limit */
-        int fi = key_match(p, obj, kt, &hint);
-        if (fi < 0)
+        int fi = key_match(p, ob, kt, &hint);
+        if (fi < 0 || obj->f[fi].leaf < 0)
             continue;
         const field *f = &obj->f[fi];
         const json_tok *v = &p->tok[k + 1];
         int rc = 0;
-        switch (f->kind) {
-        case K_OBJ: {
+        if (f->kind == K_OBJ) {
             const object *sub = &objects[f->sub];
             r->structs &= ~sub->bit;
             for (unsigned l = 0; l < sub->nleaf; l++)
                 r->leaf[sub->first_leaf + l].p = NULL;
-            if (f->sub == OB_GROUP)
-                r->has_topics = 0, r->ntopics = 0;
+            uint32_t bits = ((1u << sub->nleaf) - 1) << sub->first_leaf;
+            r->nul &= ~bits;
+            r->num &= ~bits;
             if (v->type == JSON_NULL)
-                break;
+                continue;
             if (v->type != JSON_OBJECT)
                 return SLOW;
             r->structs |= sub->bit;
             rc = ref_object(p, f->sub, k + 1);
-            break;
-        }
-        case K_TOPICS:
-            r->has_topics = 0;
-            r->ntopics = 0;
-            if (v->type == JSON_NULL)
-                break;
-            if (v->type != JSON_ARRAY)
-                return SLOW;
-            rc = ref_topics(p, k + 1);
-            break;
-        case K_SERVICES: break; /* not in the reference's schema */
-        default: rc = ref_string(p, v, &r->leaf[f->leaf]); break;
+        } else {
+            rc = ref_string(p, v, f->leaf);
         }
         if (rc)
             return rc;
@@ -1059,11 +1157,12 @@ static int ref_object(rsvp_json *p, int ob, unsigned o)
 
 /* ==== reference mode: the row -> the protobuf message ==== */
 
-/* out_str: a copy of s, NUL-terminated, in the message's string space (reserved beforehand); NULL for
- * NULL and for a string holding U+0000 (a protobuf-c string cannot). */
-static char *out_str(rsvp_json *p, refstr s)
+/* out_leaf: a copy of leaf i, NUL-terminated, in the message's string space (reserved beforehand);
+ * NULL for NULL and for a string holding U+0000 (a protobuf-c string cannot). */
+static char *out_leaf(rsvp_json *p, int i)
 {
-    if (!s.p || memchr(s.p, '\0', s.n))
+    refstr s = p->row.leaf[i];
+    if (!s.p || ((p->row.nul >> i & 1) && memchr(s.p, '\0', s.n)))
         return NULL;
     char *d = p->outa + p->outa_len;
     memcpy(d, s.p, s.n);
@@ -1077,9 +1176,14 @@ static void out_i64(refstr s, protobuf_c_boolean *has, int64_t *v)
     *has = s.p && json_int_text(s.p, s.n, v) == 0;
 }
 
-static void out_dbl(refstr s, protobuf_c_boolean *has, double *v)
+static void out_dbl(const refrow *r, int i, protobuf_c_boolean *has, double *v)
 {
-    *has = s.p && jt_cast_double(s.p, s.n, v);
+    if (r->num >> i & 1) {
+        *has = r->leaf[i].p != NULL;
+        *v = r->num_value[i];
+        return;
+    }
+    *has = r->leaf[i].p && jt_cast_double(r->leaf[i].p, r->leaf[i].n, v);
 }
 
 /* The key's string columns and where they come from. */
@@ -1095,25 +1199,28 @@ static const struct {
                    {RF_GROUP_CITY, offsetof(Rsvp__V1__Key, group_city)},
                    {RF_RESPONSE, offsetof(Rsvp__V1__Key, response)}};
 
-static rsvp_json_reason row_to_message(rsvp_json *p)
+/* row_to_message: the row into the protobuf message: the key and the RSVP's identity (rsvp_id and mtime
+ * when they are integers, event.event_id), nothing else (the raw topic keeps the rest). slow: the row
+ * came from sparkjson.c (its strings are sized exactly; the fast path's are bounded by the message and
+ * the arena). */
+static rsvp_json_reason row_to_message(rsvp_json *p, int slow)
 {
     const refrow *r = &p->row;
     /* the key first: what the reference could not store is dead-lettered */
     size_t keylen = 0;
     for (size_t i = 0; i < sizeof key_strings / sizeof key_strings[0]; i++) {
-        refstr s = r->leaf[key_strings[i].leaf];
-        if (s.p && memchr(s.p, '\0', s.n))
+        int l = key_strings[i].leaf;
+        refstr s = r->leaf[l];
+        if (s.p && (r->nul >> l & 1) && memchr(s.p, '\0', s.n))
             return RSVP_JSON_NUL_IN_STRING;
         keylen += s.p ? s.n : 0;
     }
     if (keylen > RSVP_JSON_MAX_KEY_BYTES)
         return RSVP_JSON_KEY_TOO_LONG;
     /* every string of the message, NUL-terminated, in one reserved space */
-    size_t need = 0;
-    for (int i = 0; i < RF_NLEAF; i++)
-        need += r->leaf[i].p ? r->leaf[i].n + 1 : 0;
-    for (size_t i = 0; i < r->ntopics; i++)
-        need += r->topics[i].urlkey.n + r->topics[i].topic_name.n + 2;
+    size_t need = keylen + r->leaf[RF_EVENT_ID].n + 16;
+    if (!slow && need > p->len + p->arena_len + 16)
+        need = p->len + p->arena_len + 16;
     if (need > p->outa_cap) {
         size_t cap = p->outa_cap ? p->outa_cap : 4096;
         while (cap < need)
@@ -1124,74 +1231,25 @@ static rsvp_json_reason row_to_message(rsvp_json *p)
         p->outa = na;
         p->outa_cap = cap;
     }
-    if (r->ntopics > p->topics_cap) {
-        size_t cap = p->topics_cap;
-        while (cap < r->ntopics)
-            cap *= 2;
-        Rsvp__V1__GroupTopic *nt = realloc(p->topics, cap * sizeof *nt);
-        if (nt)
-            p->topics = nt;
-        Rsvp__V1__GroupTopic **np = nt ? realloc(p->topic_ptrs, cap * sizeof *np) : NULL;
-        if (!np)
-            return RSVP_JSON_TOO_LARGE;
-        p->topic_ptrs = np;
-        p->topics_cap = cap;
-        for (size_t i = 0; i < cap; i++)
-            p->topic_ptrs[i] = &p->topics[i];
-    }
     p->outa_len = 0;
     Rsvp__V1__Key *key = &p->key;
     *key = (Rsvp__V1__Key)RSVP__V1__KEY__INIT;
     for (size_t i = 0; i < sizeof key_strings / sizeof key_strings[0]; i++)
-        *(char **)((unsigned char *)key + key_strings[i].off) = out_str(p, r->leaf[key_strings[i].leaf]);
-    out_dbl(r->leaf[RF_GROUP_LAT], &key->has_group_lat, &key->group_lat);
-    out_dbl(r->leaf[RF_GROUP_LON], &key->has_group_lon, &key->group_lon);
-    out_dbl(r->leaf[RF_VENUE_LAT], &key->has_lat, &key->lat);
-    out_dbl(r->leaf[RF_VENUE_LON], &key->has_lon, &key->lon);
+        *(char **)((unsigned char *)key + key_strings[i].off) = out_leaf(p, key_strings[i].leaf);
+    out_dbl(r, RF_GROUP_LAT, &key->has_group_lat, &key->group_lat);
+    out_dbl(r, RF_GROUP_LON, &key->has_group_lon, &key->group_lon);
+    out_dbl(r, RF_VENUE_LAT, &key->has_lat, &key->lat);
+    out_dbl(r, RF_VENUE_LON, &key->has_lon, &key->lon);
 
     Rsvp__V1__Rsvp *x = &p->rsvp;
     *x = (Rsvp__V1__Rsvp)RSVP__V1__RSVP__INIT;
     x->key = key;
-    x->visibility = out_str(p, r->leaf[RF_VISIBILITY]);
-    int64_t g;
-    protobuf_c_boolean has;
-    out_i64(r->leaf[RF_GUESTS], &has, &g);
-    x->has_guests = has && g >= INT32_MIN && g <= INT32_MAX;
-    x->guests = x->has_guests ? (int32_t)g : 0;
     out_i64(r->leaf[RF_RSVP_ID], &x->has_rsvp_id, &x->rsvp_id);
     out_i64(r->leaf[RF_MTIME], &x->has_mtime, &x->mtime);
-    if (r->structs & RF_VENUE) {
-        Rsvp__V1__Venue *v = nested(p, OB_VENUE);
-        v->venue_name = out_str(p, r->leaf[RF_VENUE_NAME]);
-        out_i64(r->leaf[RF_VENUE_ID], &v->has_venue_id, &v->venue_id);
-        x->venue = v;
-    }
-    if (r->structs & RF_MEMBER) {
-        Rsvp__V1__Member *m = nested(p, OB_MEMBER);
-        out_i64(r->leaf[RF_MEMBER_ID], &m->has_member_id, &m->member_id);
-        m->photo = out_str(p, r->leaf[RF_PHOTO]);
-        m->member_name = out_str(p, r->leaf[RF_MEMBER_NAME]);
-        x->member = m;
-    }
     if (r->structs & RF_EVENT) {
         Rsvp__V1__Event *e = nested(p, OB_EVENT);
-        e->event_id = out_str(p, r->leaf[RF_EVENT_ID]);
+        e->event_id = out_leaf(p, RF_EVENT_ID);
         x->event = e;
-    }
-    if (r->structs & RF_GROUP) {
-        Rsvp__V1__Group *gr = nested(p, OB_GROUP);
-        out_i64(r->leaf[RF_GROUP_ID], &gr->has_group_id, &gr->group_id);
-        gr->group_urlname = out_str(p, r->leaf[RF_GROUP_URLNAME]);
-        for (size_t i = 0; i < r->ntopics; i++) {
-            if (!r->topics[i].present)
-                continue;
-            Rsvp__V1__GroupTopic *t = &p->topics[gr->n_group_topics++];
-            *t = (Rsvp__V1__GroupTopic)RSVP__V1__GROUP_TOPIC__INIT;
-            t->urlkey = out_str(p, r->topics[i].urlkey);
-            t->topic_name = out_str(p, r->topics[i].topic_name);
-        }
-        gr->group_topics = gr->n_group_topics ? p->topic_ptrs : NULL;
-        x->group = gr;
     }
     return RSVP_JSON_OK;
 }
@@ -1203,7 +1261,7 @@ static rsvp_json_reason parse_reference(rsvp_json *p, const char *data, size_t l
     if (!twopass &&
         json_scan(data, len, p->tok, p->lim.max_tokens, RSVP_JSON_MAX_DEPTH, &p->ntok) == JSON_OK &&
         p->tok[0].type == JSON_OBJECT) {
-        memset(&p->row, 0, sizeof p->row);
+        memset(&p->row, 0, offsetof(refrow, num_value)); /* num_value is read only where num says */
         if (ref_object(p, OB_ROOT, 0) == 0)
             p->slow = 0;
     }
@@ -1221,7 +1279,7 @@ static rsvp_json_reason parse_reference(rsvp_json *p, const char *data, size_t l
             return rc == SJ_NOT_OBJECT ? RSVP_JSON_NOT_OBJECT : RSVP_JSON_NOT_JSON;
         }
     }
-    rsvp_json_reason r = row_to_message(p);
+    rsvp_json_reason r = row_to_message(p, p->slow);
     if (r != RSVP_JSON_OK)
         return r;
     *out = &p->rsvp;

@@ -90,8 +90,8 @@ void rsvp_json_free(rsvp_json *p);
  *   reference mode: not_json or not_object with *out a message whose key is all NULL (the reference
  *     counts such input that way: count 0); too_large, nul_in_string (U+0000 in a key column: the
  *     reference's JDBC sink cannot write it either) and key_too_long with *out NULL. An OK message has
- *     Rsvp.key, and the other fields whose text fits their protobuf type (a string with U+0000 or a
- *     number that is not an integer of the field's width is left out). */
+ *     Rsvp.key and the RSVP's identity: rsvp_id and mtime when their text is an integer (as
+ *     json_int_text reads it), event.event_id unless it holds U+0000; nothing else. */
 rsvp_json_reason rsvp_json_parse(rsvp_json *p, const char *data, size_t len, Rsvp__V1__Rsvp **out);
 
 /* rsvp_json_slow_path: 1 if the last rsvp_json_parse needed the parser's general path (strict: jsmn and

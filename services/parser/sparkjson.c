@@ -89,7 +89,6 @@ struct sparkjson {
     VEC(val) rows;
     VEC(uint32_t) elems;
     VEC(uint32_t) tmp;
-    VEC(reftopic) topics;
 };
 
 #define VEC_GROW(p, vec, need)                                                                               \
@@ -131,7 +130,6 @@ void sj_free(sparkjson *p)
     free(p->rows.v);
     free(p->elems.v);
     free(p->tmp.v);
-    free(p->topics.v);
     free(p);
 }
 
@@ -1300,6 +1298,7 @@ static int fill_row(sparkjson *p, uint32_t root, refrow *row)
                    {7, RF_EVENT, RF_EVENT_NAME},
                    {8, RF_GROUP, RF_GROUP_CITY}};
     const val *r = p->rows.v + root;
+    row->nul = ~(uint32_t)0; /* checked by the reader of the row */
     row->leaf[RF_VISIBILITY] = str_of(p, &r[1]);
     row->leaf[RF_RESPONSE] = str_of(p, &r[2]);
     row->leaf[RF_GUESTS] = str_of(p, &r[3]);
@@ -1316,23 +1315,6 @@ static int fill_row(sparkjson *p, uint32_t root, refrow *row)
         for (unsigned k = 0; k < s->n; k++) {
             if (s->f[k].kind == F_STR)
                 row->leaf[leaf++] = str_of(p, &sr[k]);
-        }
-        if (s == &group_s && sr[0].set) {
-            row->has_topics = 1;
-            if (VEC_GROW(p, p->topics, sr[0].n))
-                return NOMEM;
-            for (uint32_t e = 0; e < sr[0].n; e++) {
-                uint32_t ri = p->elems.v[sr[0].first + e];
-                reftopic *t = &p->topics.v[e];
-                memset(t, 0, sizeof *t);
-                if (ri == UINT32_MAX)
-                    continue;
-                t->present = 1;
-                t->urlkey = str_of(p, &p->rows.v[ri]);
-                t->topic_name = str_of(p, &p->rows.v[ri + 1]);
-            }
-            row->ntopics = sr[0].n;
-            row->topics = p->topics.v;
         }
     }
     return 0;
