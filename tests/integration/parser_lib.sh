@@ -39,7 +39,8 @@ parser_free_port() { port_reserve; }
 parser_start() {
 	local name=$1 instance=$2 port=$3
 	shift 3
-	start_bg "$name" env RAW_TOPIC="$RAW" PARSED_TOPIC="$PARSED" DLQ_TOPIC="$DLQ" GROUP_ID="$GROUP" \
+	# strict mode: these tests check its dead-letter reasons, too_large at 64k (reference mode: tests/differential)
+	start_bg "$name" env VALIDATION=strict MAX_MESSAGE_BYTES=64k RAW_TOPIC="$RAW" PARSED_TOPIC="$PARSED" DLQ_TOPIC="$DLQ" GROUP_ID="$GROUP" \
 		INSTANCE_ID="$instance" TXN_MESSAGES=20 TXN_INTERVAL=50ms METRICS_ADDR="127.0.0.1:$port" \
 		"$BIN/rsvp-parser" -X bootstrap.servers="$KAFKA_BROKERS" -X session.timeout.ms=6000 \
 		-X heartbeat.interval.ms=500 "$@"

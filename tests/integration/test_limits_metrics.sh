@@ -50,7 +50,7 @@ stop_bg ingestor 30 || fail "ingestor did not exit 0"
 	printf '{"rsvp_id":3,"mtime":3,"response":"no","event":{"event_id":"e3","event_name":"%s"}}\n' "$(head -c 100 /dev/zero | tr '\0' y)"
 	echo '{"rsvp_id":4,"mtime":4,"response":"no","event":{"event_id":"e4","event_name":"also small"}}'
 } | kcat -P -b "$KAFKA_BROKERS" -t "$RAW2" -k k || fail "kcat produce"
-start_bg parser2 env RAW_TOPIC=$RAW2 PARSED_TOPIC=$PARSED2 DLQ_TOPIC=$DLQ2 GROUP_ID=lim-$SUFFIX-p2 \
+start_bg parser2 env VALIDATION=strict RAW_TOPIC=$RAW2 PARSED_TOPIC=$PARSED2 DLQ_TOPIC=$DLQ2 GROUP_ID=lim-$SUFFIX-p2 \
 	MAX_MESSAGE_BYTES=1k MAX_STRING_BYTES=64 METRICS_ADDR=127.0.0.1:$P2MET INSTANCE_ID=lim-$SUFFIX-parser2 \
 	"$BIN/rsvp-parser"
 wait_for "[[ \$(kafka_count $DLQ2) == 2 && \$(kafka_count $PARSED2) == 2 ]]" 60 ||
