@@ -4,6 +4,7 @@
 #   make run        the whole pipeline on this machine (real Kafka + PostgreSQL), live view
 #   make bench      benchmarks, all ratios from one run (Spark included): bench/results/latest.md
 #   make bench-ab   OLD=dir [NEW=dir]: old against new binaries alternated (bench/ab.sh)
+#   make differential  the pipeline against the reference Spark job on generated lines (tests/differential)
 #   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS); make fuzzers only builds them
 #   make sim        the deterministic simulation of the aggregator and the writer (many seeds)
 #   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
@@ -115,10 +116,11 @@ include tools/writer-client/module.mk
 include tests/unit/module.mk
 include tests/fuzz/module.mk
 include tests/sim/module.mk
+include tests/differential/module.mk
 include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim k8s-scenarios deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim differential k8s-scenarios deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -165,6 +167,10 @@ sim: $(BUILD)/tests/agg-sim
 # the long Kubernetes runs (1M backlog, node drain, HPA and KEDA up and down) on the test cluster: docs/deploy.md
 k8s-scenarios:
 	$(Q)INTEGRATION_DIR=tests/k8s-scenarios PHASES="$${PHASES:-build stack integration}" tests/run.sh
+
+# the pipeline against the reference Spark job on 10,000+ generated lines (DIFF_COUNT, DIFF_SEED)
+differential: all
+	$(Q)tests/differential/run.sh --count $(or $(DIFF_COUNT),10000) $(if $(DIFF_SEED),--seed $(DIFF_SEED))
 
 stack-up:
 	$(Q)deploy/local/stack.sh up
