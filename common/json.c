@@ -131,7 +131,7 @@ size_t json_unescape(const char *s, size_t n, char *out, int *nul)
 
 static inline ptr skip_ws(ptr s, ptr e)
 {
-    if (s<e && * s> ' ')
+    if (s < e && ' ' < *s)
         return s; /* compact JSON: nearly always */
     while (s < e && json_is_ws(*s))
         s++;
@@ -139,17 +139,19 @@ static inline ptr skip_ws(ptr s, ptr e)
 }
 
 /* scan_string: s just past an opening quote; returns the closing quote's position and sets *esc, or
- * NULL with *err set. Reads only within [s, e). */
-static inline __attribute__((always_inline)) ptr scan_string(ptr s, ptr e, unsigned char *esc, int *err)
+ * NULL with *err set. Reads only within [s, e). With body (a constant), [s, e) is a whole string body
+ * instead: returns e at its end, and an unescaped quote is an error. */
+static inline __attribute__((always_inline)) ptr scan_string(ptr s, ptr e, unsigned char *esc, int *err,
+                                                             int body)
 {
     unsigned cp, lo;
     for (;;) {
         s = json_skip_plain(s, e);
         if (s >= e)
-            return *err = JSON_E_SYNTAX, NULL;
+            return body ? e : (*err = JSON_E_SYNTAX, NULL);
         unsigned c = *s;
         if (c == '"')
-            return s;
+            return body ? (*err = JSON_E_SYNTAX, NULL) : s;
         if (c == '\\') {
             *esc = 1;
             if (e - s < 2)
@@ -187,6 +189,17 @@ static inline __attribute__((always_inline)) ptr scan_string(ptr s, ptr e, unsig
             s += k;
         }
     }
+}
+
+int json_check_string(const char *b, size_t n, int *escaped)
+{
+    unsigned char esc = 0;
+    int err = JSON_OK;
+    ptr s = (ptr)b;
+    if (!scan_string(s, s + n, &esc, &err, 1))
+        return err;
+    *escaped = esc;
+    return JSON_OK;
 }
 
 enum { MODE_TOKENS, MODE_TOP };
@@ -269,7 +282,7 @@ value: /* s < e at the first byte of a value */
     case '"': {
         unsigned char esc = 0;
         ptr start = s + 1;
-        if (!(s = scan_string(start, e, &esc, &err)))
+        if (!(s = scan_string(start, e, &esc, &err, 0)))
             return err;
         if (mode == MODE_TOKENS) {
             tok[i] = (json_tok){(uint32_t)(start - b), (uint32_t)(s - b), i + 1, 0, JSON_STRING, esc};
@@ -353,7 +366,7 @@ key: /* s < e at the first byte of a key of the object at depth */
             i = n++;
             tok[stack[depth - 1]].count++;
         }
-        if (!(s = scan_string(start, e, &esc, &err)))
+        if (!(s = scan_string(start, e, &esc, &err, 0)))
             return err;
         if (mode == MODE_TOKENS)
             tok[i] = (json_tok){(uint32_t)(start - b), (uint32_t)(s - b), i + 1, 0, JSON_STRING, esc};

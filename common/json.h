@@ -191,6 +191,11 @@ int json_scan(const char *p, size_t n, json_tok *tok, unsigned cap, unsigned max
 int json_scan_top(const char *p, size_t n, unsigned max_depth, const char *const *names, unsigned nnames,
                   json_tok *out);
 
+/* json_check_string: b[0..n) is the body of a string (between its quotes) as json_scan checks one:
+ * valid escapes, paired surrogates, valid UTF-8, no raw control character or unescaped quote.
+ * JSON_OK (*escaped: 1 if it holds an escape), JSON_E_SYNTAX or JSON_E_UTF8. */
+int json_check_string(const char *b, size_t n, int *escaped);
+
 /* json_tok_int: the integer a value holds: a number token without fraction or exponent, or a string
  * whose unescaped text is one (json_int_text's grammar), that fits int64. doc is the scanned text.
  * 0 and *out, else -1. The one rule by which rsvp_id and mtime are read. */

@@ -198,54 +198,14 @@ static int is_literal(const char *s, size_t n)
            (n == 4 && !memcmp(s, "null", 4));
 }
 
-/* check_string: the body of jsmn string token i: escapes well-formed (surrogates paired), no raw
- * control characters, valid UTF-8. Byte by byte: this is the path that names reasons, not the fast one. */
+/* check_string: the body of jsmn string token i, as the scanner checks strings (common/json.c). */
 static rsvp_json_reason check_string(rsvp_json *p, unsigned i)
 {
-    const unsigned char *s = (const unsigned char *)p->js + p->jtok[i].start;
-    const unsigned char *e = (const unsigned char *)p->js + p->jtok[i].end;
     int esc = 0;
-    unsigned cp, lo;
-    while (s < e) {
-        unsigned c = *s;
-        if (c == '\\') {
-            esc = 1;
-            if (e - s < 2)
-                return RSVP_JSON_NOT_JSON;
-            switch (s[1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't': s += 2; break;
-            case 'u':
-                if (e - s < 6 || !json_hex4(s + 2, &cp))
-                    return RSVP_JSON_NOT_JSON;
-                s += 6;
-                if (cp >= 0xDC00 && cp <= 0xDFFF)
-                    return RSVP_JSON_INVALID_UTF8; /* low surrogate first */
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (e - s < 6 || s[0] != '\\' || s[1] != 'u' || !json_hex4(s + 2, &lo) || lo < 0xDC00 ||
-                        lo > 0xDFFF)
-                        return RSVP_JSON_INVALID_UTF8; /* high surrogate alone */
-                    s += 6;
-                }
-                break;
-            default: return RSVP_JSON_NOT_JSON;
-            }
-        } else if (c < 0x20) {
-            return RSVP_JSON_NOT_JSON;
-        } else if (c < 0x80) {
-            s++;
-        } else {
-            size_t n = json_utf8_seq(s, e);
-            if (!n)
-                return RSVP_JSON_INVALID_UTF8;
-            s += n;
-        }
+    switch (json_check_string(p->js + p->jtok[i].start, (size_t)(p->jtok[i].end - p->jtok[i].start), &esc)) {
+    case JSON_OK: break;
+    case JSON_E_UTF8: return RSVP_JSON_INVALID_UTF8;
+    default: return RSVP_JSON_NOT_JSON;
     }
     p->escaped[i] = (unsigned char)esc;
     return RSVP_JSON_OK;

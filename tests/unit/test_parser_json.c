@@ -22,21 +22,11 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/json.h"
 #include "services/parser/rsvp_json.h"
 #include "tests/unit/rsvp_dump.h"
 
 #define CASES_GLOB "tests/unit/parser_cases/*.txt"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* unescape_raw: the text of a %raw line into out (bytes, may hold NUL). */
 static void unescape_raw(const char *s, buf *out)
@@ -48,8 +38,8 @@ static void unescape_raw(const char *s, buf *out)
             continue;
         }
         s++;
-        if (*s == 'x' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            buf_putc(out, (char)(hexval(s[1]) * 16 + hexval(s[2])));
+        if (*s == 'x' && json_hex((unsigned char)s[1]) >= 0 && json_hex((unsigned char)s[2]) >= 0) {
+            buf_putc(out, (char)(json_hex((unsigned char)s[1]) * 16 + json_hex((unsigned char)s[2])));
             s += 2;
         } else if (*s == 'n') {
             buf_putc(out, '\n');
