@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "services/parser/javatext.h"
 
 #define WINDOW       4000 /* Jackson's char buffer: BufferRecycler's token buffer */
@@ -309,17 +310,6 @@ static int skip_colon(sparkjson *p, int *out)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* decode_escaped: _decodeEscaped, the cursor just past a backslash. */
 static int decode_escaped(sparkjson *p, uint16_t *out)
 {
@@ -343,7 +333,8 @@ static int decode_escaped(sparkjson *p, uint16_t *out)
     for (int k = 0; k < 4; k++) {
         if (!avail(p))
             return THROWN;
-        int h = hexval(p->in.v[p->ptr++]);
+        /* CharTypes.charToHex looks the low byte up: U+0130 'İ' reads as '0' */
+        int h = json_hex((unsigned char)(p->in.v[p->ptr++] & 0xFF));
         if (h < 0)
             return THROWN;
         v = v << 4 | (unsigned)h;

@@ -99,7 +99,9 @@ BAD_NUMBERS = [b"01", b"-01", b"1.", b"-", b".5", b"+1", b"1e", b"1e+", b"0x10",
 NONNUM_TOKENS = [b"NaN", b"Infinity", b"-Infinity", b"+Infinity", b"+INF", b"-INF"]
 BAD_LITERALS = [b"tru", b"nul", b"True", b"NULL", b"truex", b"null1", b"falsey", b"undefined", b"yes", b"'"]
 ESCAPES = ["\\n", "\\t", "\\\"", "\\\\", "\\/", "\\u00e9", "\\u0000", "\\ud83d\\ude00", "\\ud800", "\\udc00x",
-           "\\u2028", "\\b\\f\\r", "\\u001f", "\\'", "\\x41", "\\u12", "\\uZZZZ", "\\a"]
+           "\\u2028", "\\b\\f\\r", "\\u001f", "\\'", "\\x41", "\\u12", "\\uZZZZ", "\\a",
+           # hex digits that are not ASCII: Jackson reads the low byte (U+0130 as '0', U+0141 as 'A')
+           "\\u00\u01309", "\\u0\u014141", "\\u00\u00e99"]
 
 
 def huge(rnd):
