@@ -227,43 +227,17 @@ static void skip_cr(sparkjson *p)
         p->ptr++;
 }
 
-/* skip_ws_or_end: the next character that is not white space, or -1 at the end of the input (an
- * error unless in the root context). A '/' starts a comment, which is refused; '#' is returned. */
-static int skip_ws_or_end(sparkjson *p, int *out)
-{
-    for (;;) {
-        if (!avail(p)) {
-            if (top(p)->type != C_ROOT)
-                return THROWN; /* _handleEOF: expected close marker */
-            *out = -1;
-            return 0;
-        }
-        int i = p->in.v[p->ptr++];
-        if (i > ' ') {
-            if (i == '/')
-                return THROWN; /* comments are not allowed */
-            *out = i;
-            return 0;
-        }
-        if (i == ' ' || i == '\n' || i == '\t')
-            continue;
-        if (i == '\r') {
-            skip_cr(p);
-            continue;
-        }
-        return THROWN; /* _throwInvalidSpace */
-    }
-}
+enum { AT_END = 1 };
 
-/* skip_comma: i (already read) must be ','; returns the next character after white space. */
-static int skip_comma(sparkjson *p, int i, int *out)
+/* next_nonws: the next character that is not white space into *out (consumed), AT_END at the end of
+ * the input, THROWN for a '/' (comments are not allowed) or a control character that is not white
+ * space (_throwInvalidSpace). */
+static int next_nonws(sparkjson *p, int *out)
 {
-    if (i != ',')
-        return THROWN;
     for (;;) {
         if (!avail(p))
-            return THROWN; /* end of input within entries */
-        i = p->in.v[p->ptr++];
+            return AT_END;
+        int i = p->in.v[p->ptr++];
         if (i > ' ') {
             if (i == '/')
                 return THROWN;
@@ -278,36 +252,41 @@ static int skip_comma(sparkjson *p, int i, int *out)
         }
         return THROWN;
     }
+}
+
+/* skip_ws_or_end: the next character that is not white space, or -1 at the end of the input (an
+ * error unless in the root context: _handleEOF, expected close marker). '#' is returned. */
+static int skip_ws_or_end(sparkjson *p, int *out)
+{
+    int rc = next_nonws(p, out);
+    if (rc != AT_END)
+        return rc;
+    if (top(p)->type != C_ROOT)
+        return THROWN;
+    *out = -1;
+    return 0;
+}
+
+/* skip_comma: i (already read) must be ','; returns the next character after white space (the end of
+ * the input within entries throws). */
+static int skip_comma(sparkjson *p, int i, int *out)
+{
+    if (i != ',')
+        return THROWN;
+    int rc = next_nonws(p, out);
+    return rc == AT_END ? THROWN : rc;
 }
 
 /* skip_colon: _skipColon2: white space, ':', white space; returns the character after them. */
 static int skip_colon(sparkjson *p, int *out)
 {
-    int got = 0;
-    for (;;) {
-        if (!avail(p))
-            return THROWN;
-        int i = p->in.v[p->ptr++];
-        if (i > ' ') {
-            if (i == '/')
-                return THROWN;
-            if (got) {
-                *out = i;
-                return 0;
-            }
-            if (i != ':')
-                return THROWN;
-            got = 1;
-            continue;
-        }
-        if (i == ' ' || i == '\n' || i == '\t')
-            continue;
-        if (i == '\r') {
-            skip_cr(p);
-            continue;
-        }
+    int c, rc = next_nonws(p, &c);
+    if (rc != 0)
+        return rc == AT_END ? THROWN : rc;
+    if (c != ':')
         return THROWN;
-    }
+    rc = next_nonws(p, out);
+    return rc == AT_END ? THROWN : rc;
 }
 
 /* decode_escaped: _decodeEscaped, the cursor just past a backslash. */
