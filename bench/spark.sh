@@ -2,7 +2,8 @@
 # bench/spark.sh: the reference Spark job (bench/spark/job.py) on this machine, over the same synthetic RSVPs
 # bench/run.sh feeds the pipeline, with the reference's own settings (30 s trigger, 200 shuffle partitions)
 # and tuned (1 s trigger, shuffle partitions = cores). Installs PySpark 4.2.0 in a venv and the Kafka/JDBC
-# jars (Maven) under $BENCH_CACHE (default .cache/) on first use. Two uses:
+# jars (Maven) on first use, outside the clone (SPARK_CACHE, default ${RSVP_CACHE:-/var/cache/rsvp-pipeline}/spark,
+# like the Kubernetes build: a fresh clone reuses them; one installer at a time). Two uses:
 #   - sourced by bench/run.sh (`make bench`): the spark_* functions below, so that every ratio of its report
 #     comes from Spark runs of the same run (a backlog of N RSVPs, and steady streams at fixed rates);
 #   - run (`make bench-spark`): the backlog runs alone, written to bench/results/spark.md.
@@ -11,20 +12,27 @@
 
 # spark_pyspark: installs PySpark (idempotent); sets SPARK_PY. Also the differential test's reference
 # (tests/differential/run.sh sources this file for it).
+spark_cache_dir() { echo "${SPARK_CACHE:-${RSVP_CACHE:-/var/cache/rsvp-pipeline}/spark}"; }
 spark_pyspark() {
-	local dir=$CACHE/spark
+	local dir
+	dir=$(spark_cache_dir)
 	SPARK_PY=$dir/venv/bin/python
-	if ! "$SPARK_PY" -c 'import pyspark, sys; sys.exit(pyspark.__version__ != "4.2.0")' 2>/dev/null; then
-		progress "installing PySpark 4.2.0 into $dir/venv (about 450 MB, once)"
-		mkdir -p "$dir"
-		python3 -m venv "$dir/venv"
-		"$dir/venv/bin/pip" install -q pyspark==4.2.0 >&2
-	fi
+	mkdir -p "$dir"
+	(
+		flock 9 # two runs at once (CI beside a differential) install once, not over each other
+		if ! "$SPARK_PY" -c 'import pyspark, sys; sys.exit(pyspark.__version__ != "4.2.0")' 2>/dev/null; then
+			progress "installing PySpark 4.2.0 into $dir/venv (about 450 MB, once)"
+			rm -rf "$dir/venv"
+			python3 -m venv "$dir/venv"
+			"$dir/venv/bin/pip" install -q pyspark==4.2.0 >&2
+		fi
+	) 9>"$dir/.lock"
 }
 
 # spark_setup: installs PySpark and the jars (idempotent); sets SPARK_PY and SPARK_JARS.
 spark_setup() {
-	local dir=$CACHE/spark j f
+	local dir j f
+	dir=$(spark_cache_dir)
 	spark_pyspark
 	SPARK_JARS=""
 	for j in spark-sql-kafka-0-10_2.13-4.2.0 spark-token-provider-kafka-0-10_2.13-4.2.0 kafka-clients- commons-pool2- postgresql-42.7.14; do

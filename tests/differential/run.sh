@@ -18,7 +18,7 @@
 #   --keep     leave the topics and the database (the work directory is always kept)
 # Environment: KAFKA_BROKERS and PGURL (else deploy/local/stack.sh up starts or reuses the local stack, on
 #   KAFKA_PORT / PG_PORT), BIN (build/bin), BUILD (build: differential-keys), DIFF_DIR (var/differential/<seed>),
-#   BENCH_CACHE (.cache: PySpark is installed under it on first use, about 450 MB), DIFF_TIMEOUT (600 s).
+#   SPARK_CACHE (/var/cache/rsvp-pipeline/spark: PySpark is installed there on first use, about 450 MB), DIFF_TIMEOUT (600 s).
 # Ports: dynamic (tests/integration/ports.sh).
 set -euo pipefail
 # The whole script is one function, parsed before it runs: editing this file never disturbs a run in progress.

@@ -6,7 +6,8 @@
 # pipeline (rsvp-replay -> ingestor -> parser -> aggregator -> writer under rsvpctl) and through the reference
 # Spark job; rsvp_counts and the newest meetup_table row per key must equal the reference key by key, the raw
 # topic must hold exactly the lines, the dead-letter topic exactly what the parser dead-letters
-# (tests/differential/run.sh; `make differential` runs 10,000 lines). Installs PySpark under .cache on first use.
+# (tests/differential/run.sh; `make differential` runs 10,000 lines). Installs PySpark outside the clone on first use
+# (bench/spark.sh: SPARK_CACHE), so a fresh clone reuses it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 lib_init test_differential_short
