@@ -14,13 +14,14 @@ w_start_writer W MAX_OFFSET=4611686018427387904
 port=${W%%:*} mport=${W##*:}
 w_wait_ready "$mport" || w_fail "writer not ready"
 
-# Hex floats: the client's strtod takes them exactly (decimal subnormals set ERANGE there).
+# Hex floats, infinities and NaN as strings (JSON has no number for them): the client's strtod takes them
+# exactly (decimal subnormals set ERANGE there).
 big=$(printf '\u00fc%.0s' $(seq 1000))
 cat >"$W_TMP/rows.jsonl" <<ROWS
-{"event_name": "tab\\there", "event_url": "line1\\nline2\\r\\n", "event_time": "back\\\\slash\\\\", "group_name": "\\\\N", "group_country": "\\\\.", "group_state": "quote\\" and 'apostrophe'", "group_city": "caf\\u00e9 \\ud83c\\udf89 日本語", "group_lat": -0.0, "group_lon": 0x1p-1074, "lat": 1e308, "lon": -1.7976931348623157e308, "response": "  spaces  ", "delta": 1}
-{"event_name": "", "event_url": "", "event_time": "", "group_name": "", "group_country": "", "group_state": "", "group_city": "", "group_lat": 2.2250738585072014e-308, "group_lon": -0x1p-1074, "lat": Infinity, "lon": -Infinity, "response": "", "delta": 2}
+{"event_name": "tab\\there", "event_url": "line1\\nline2\\r\\n", "event_time": "back\\\\slash\\\\", "group_name": "\\\\N", "group_country": "\\\\.", "group_state": "quote\\" and 'apostrophe'", "group_city": "caf\\u00e9 \\ud83c\\udf89 日本語", "group_lat": -0.0, "group_lon": "0x1p-1074", "lat": 1e308, "lon": -1.7976931348623157e308, "response": "  spaces  ", "delta": 1}
+{"event_name": "", "event_url": "", "event_time": "", "group_name": "", "group_country": "", "group_state": "", "group_city": "", "group_lat": 2.2250738585072014e-308, "group_lon": "-0x1p-1074", "lat": "Infinity", "lon": "-Infinity", "response": "", "delta": 2}
 {"delta": 3}
-{"event_name": "nan", "group_lat": -123.379341, "group_lon": 0.1, "lat": -NaN, "lon": 48.497765, "delta": 9007199254740993}
+{"event_name": "nan", "group_lat": -123.379341, "group_lon": 0.1, "lat": "-NaN", "lon": 48.497765, "delta": 9007199254740993}
 {"event_name": "${big}\\tend", "response": "yes", "delta": 5}
 ROWS
 

@@ -87,11 +87,17 @@ int jsonrows_parse(const char *line, size_t len, Rsvp__V1__AggRow *row, char *er
                     return jsonrows_row_clear(row), ERR_INVALID;
                 }
             } else {
+                /* a JSON number, or a string strtod reads whole: the values JSON has no number for
+                 * ("NaN", "-Infinity") and exact hex floats ("0x1p-1074") */
                 char tmp[64], *end;
-                snprintf(tmp, sizeof tmp, "%.*s", (int)vn, vs);
+                if (v->type == JSON_STRING && vn < sizeof tmp)
+                    tmp[json_unescape(vs, vn, tmp, NULL)] = '\0';
+                else
+                    snprintf(tmp, sizeof tmp, "%.*s", (int)vn, vs);
                 errno = 0;
                 *cols[c].num = strtod(tmp, &end);
-                if (v->type != JSON_NUMBER || *end != '\0' || errno) {
+                if ((v->type != JSON_NUMBER && v->type != JSON_STRING) || end == tmp || *end != '\0' ||
+                    errno) {
                     snprintf(err, errlen, "%s: not a number", cols[c].name);
                     return jsonrows_row_clear(row), ERR_INVALID;
                 }
