@@ -14,6 +14,8 @@
 #include "common/metrics.h"
 #include "common/sig.h"
 #include "common/version.h"
+#include "services/writer/partition.h"
+#include "services/writer/retention.h"
 #include "services/writer/schema.h"
 #include "services/writer/server.h"
 #include "services/writer/store.h"
@@ -25,7 +27,7 @@ static char *tls_cert, *tls_key, *tls_ca;
 static int64_t max_request_bytes, max_batch_rows, max_decode_bytes, max_offset, max_connections, max_memory;
 static int64_t workers, tx_retries;
 static int64_t backoff_base_ms, backoff_max_ms, connect_timeout_ms, statement_timeout_ms;
-static int64_t ping_interval_ms;
+static int64_t ping_interval_ms, retention_ms, partition_interval_ms;
 
 /* clang-format off */
 static const cfg_option options[] = {
@@ -76,7 +78,14 @@ static const cfg_option options[] = {
      "PostgreSQL statement_timeout (0 = none)", 0, 0, 0, &statement_timeout_ms},
     {"db-ping-interval", "DB_PING_INTERVAL", CFG_DURATION, "2s",
      "how often an idle worker checks its connection", 100, 3600000, 0, &ping_interval_ms},
-    {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM certificate for tls+tcp:// (required there)", 0, 0, 0,
+    {"retention", "RETENTION", CFG_DURATION, "0",
+     "drop meetup_table and rsvp_batches partitions older than this (0 = keep everything)", 0,
+     (int64_t)3650 * 86400000, 0,
+     &retention_ms},
+    {"partition-interval", "PARTITION_INTERVAL", CFG_DURATION, "1d",
+     "time span of one partition of meetup_table and rsvp_batches (whole seconds)", 1000,
+     (int64_t)366 * 24 * 3600 * 1000, 0, &partition_interval_ms},
+        {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM certificate for tls+tcp:// (required there)", 0, 0, 0,
      &tls_cert},
     {"tls-key", "TLS_KEY", CFG_STRING, NULL, "PEM private key for tls+tcp:// (required there)", 0, 0, 0,
      &tls_key},
@@ -116,7 +125,13 @@ static server_opts server_options(const schema *sch)
                   .backoff_max_ms = backoff_max_ms < backoff_base_ms ? backoff_base_ms : backoff_max_ms,
                   .connect_timeout_s = (connect_timeout_ms + 999) / 1000,
                   .statement_timeout_ms = statement_timeout_ms,
-                  .tx_retries = (int)tx_retries},
+                  .tx_retries = (int)tx_retries,
+                  /* partitions reach further ahead than a detach can hold the keeper up */
+                  .part = {.interval_ms = partition_interval_ms,
+                           .ahead = 3 + (int)(PARTITION_DETACH_TIMEOUT_MS / partition_interval_ms),
+                           .retention_ms = retention_ms,
+                           .lock_timeout_ms = 1000,
+                           .detach_timeout_ms = PARTITION_DETACH_TIMEOUT_MS}},
         .limits = {.max_request_bytes = (size_t)max_request_bytes,
                    .max_batch_rows = max_batch_rows,
                    .max_partitions = 100000,
@@ -148,6 +163,12 @@ int main(int argc, char **argv)
         cfg_free(options);
         return 2;
     }
+    if (partition_interval_ms % 1000 != 0) {
+        log_error("bad config", "option=PARTITION_INTERVAL error=%s", "not a whole number of seconds");
+        schema_free(sch);
+        cfg_free(options);
+        return 2;
+    }
     server_opts so = server_options(sch);
     if (server_worst_memory(&so) > (uint64_t)max_memory) {
         log_error(
@@ -169,7 +190,7 @@ int main(int argc, char **argv)
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
      * listen; workers last. */
     sig_init();
-    if (writer_metrics_init() != 0)
+    if (writer_metrics_init() != 0 || partition_metrics_init() != 0)
         return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
     server *srv = NULL;
     char err[256] = "";
@@ -188,16 +209,22 @@ int main(int argc, char **argv)
         return 1;
     }
     httpd_set_ready(http, 0, "database not connected yet");
-    if (server_start(srv) != 0) {
+    retention *keeper = NULL;
+    if (server_start(srv) != 0 ||
+        retention_new(&keeper, &so.store, retention_period_ms(partition_interval_ms)) != 0 ||
+        retention_start(keeper) != 0) {
         sig_request_stop();
         rc = 1;
     }
 
     char masked[512];
     store_mask_url(pg_url, masked, sizeof masked);
-    log_info("up", "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s worst_case_request_memory=%llu",
+    log_info("up",
+             "version=%s nng=%s listen=%s pg=%s workers=%d metrics=%s worst_case_request_memory=%llu "
+             "retention_ms=%lld partition_interval_ms=%lld",
              RSVP_VERSION, nng_version(), listen_url, masked, (int)workers, common.metrics_addr,
-             (unsigned long long)server_worst_memory(&so));
+             (unsigned long long)server_worst_memory(&so), (long long)retention_ms,
+             (long long)partition_interval_ms);
     cfg_log_effective(options);
 
     /* Loop: the workers do the work; here readiness follows the database, and once a second the
@@ -213,6 +240,7 @@ int main(int argc, char **argv)
     /* Teardown in reverse: workers finish their current batch, then the socket closes. */
     log_info("stopping", "workers=%d", (int)workers);
     httpd_set_ready(http, 0, "stopping");
+    retention_free(keeper);
     server_stop(srv);
     httpd_free(http);
     server_free(srv);

@@ -2,20 +2,16 @@
  * and quoted here once, so no other file ever splices configuration into SQL. */
 #include "services/writer/schema.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/err.h"
 
 #define NAME_MAX_LEN 48
-
-struct schema {
-    char *ddl;
-    char *tmp_ddl;
-    char *copy;
-    char *sql[SCHEMA_STMT_COUNT];
-};
 
 /* A quoted name: "t" or "s"."t"; base gets the bare table part (for derived names). */
 typedef struct qname {
@@ -24,9 +20,20 @@ typedef struct qname {
     char base[NAME_MAX_LEN + 1];
 } qname;
 
-static int ident_ok(const char *s, size_t n)
+struct schema {
+    qname t[SCHEMA_NTABLES]; /* meetup, counts, offsets, batches */
+    char *ddl;
+    char *tmp_ddl;
+    char *copy;
+    char *sql[SCHEMA_STMT_COUNT];
+    char *parts_sql[SCHEMA_NTABLES]; /* partition lists (meetup, batches only) */
+    char *orphans_sql[SCHEMA_NTABLES];
+};
+
+/* [A-Za-z_][A-Za-z0-9_]* of 1 to max bytes */
+static int ident_chars_ok(const char *s, size_t n, size_t max)
 {
-    if (n == 0 || n > NAME_MAX_LEN)
+    if (n == 0 || n > max)
         return 0;
     if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
         return 0;
@@ -36,6 +43,11 @@ static int ident_ok(const char *s, size_t n)
             return 0;
     }
     return 1;
+}
+
+static int ident_ok(const char *s, size_t n)
+{
+    return ident_chars_ok(s, n, NAME_MAX_LEN);
 }
 
 static int qname_parse(qname *q, const char *name)
@@ -90,16 +102,83 @@ static int key_cols(buf *b, const char *pfx)
     "group_state text, group_city text, group_lat double precision, group_lon double precision, "            \
     "lat double precision, lon double precision, response text"
 
+/* The partitioned tables' columns. committed_at defaults to now() so that a writer of the previous
+ * version, still running during a rolling upgrade, can go on appending history rows. */
+#define MEETUP_COLUMNS                                                                                       \
+    KEY_TYPES ", response_count bigint, batch_id bigint, committed_at timestamptz NOT NULL DEFAULT now()"
+#define BATCHES_COLUMNS                                                                                      \
+    "batch_id bigint NOT NULL, topic text NOT NULL, partition int NOT NULL, from_offset bigint NOT NULL, "   \
+    "to_offset bigint NOT NULL, rows bigint NOT NULL, messages bigint, newest_ingest_ms bigint, "            \
+    "oldest_ingest_ms bigint, committed_at timestamptz NOT NULL, PRIMARY KEY (batch_id, committed_at)"
+#define PARTITIONED "PARTITION BY RANGE (committed_at)"
+
+/* The upgrade from the previous version, whose meetup_table (no committed_at) and rsvp_batches were
+ * plain tables: each becomes the partition <base>_legacy of a new partitioned table, covering
+ * everything before the upgrade ([MINVALUE, U), U = the next whole second after the locks are held,
+ * so every row committed before is below it). Old meetup_table rows get committed_at '-infinity'
+ * (their time was never recorded); rsvp_batches rows keep theirs. ATTACH checks every row against
+ * the bound (one sequential scan of each table, under the DDL lock) and builds the unique index of
+ * rsvp_batches' new primary key on the legacy partition; the old key is dropped. A no-op when the
+ * tables are already partitioned or do not exist yet. */
+static int migrate(buf *x, const qname *m, const qname *b)
+{
+    int rc = buf_printf(x,
+                        "DO $rsvp_migrate$\nDECLARE mk \"char\"; bk \"char\"; upper timestamptz; pk name;\n"
+                        "BEGIN\n"
+                        "  SELECT relkind INTO mk FROM pg_class WHERE oid = to_regclass('%s');\n"
+                        "  SELECT relkind INTO bk FROM pg_class WHERE oid = to_regclass('%s');\n"
+                        "  IF mk IS DISTINCT FROM 'r' AND bk IS DISTINCT FROM 'r' THEN RETURN; END IF;\n"
+                        "  IF mk = 'r' THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; END IF;\n"
+                        "  IF bk = 'r' THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; END IF;\n"
+                        "  upper := date_trunc('second', clock_timestamp()) + interval '1 second';\n",
+                        m->quoted, b->quoted, m->quoted, b->quoted);
+    rc =
+        rc ? rc
+           : buf_printf(x,
+                        "  IF mk = 'r' THEN\n"
+                        "    ALTER TABLE %s RENAME TO \"%s_legacy\";\n"
+                        "    ALTER TABLE %s\"%s_legacy\" ADD COLUMN committed_at timestamptz NOT NULL "
+                        "DEFAULT '-infinity';\n"
+                        "    ALTER TABLE %s\"%s_legacy\" ALTER COLUMN committed_at SET DEFAULT now();\n"
+                        "    CREATE TABLE %s (" MEETUP_COLUMNS ") " PARTITIONED ";\n"
+                        "    EXECUTE format('ALTER TABLE %%s ATTACH PARTITION %%s FOR VALUES FROM (MINVALUE) "
+                        "TO (%%L)', '%s', '%s\"%s_legacy\"', upper);\n"
+                        "    RAISE NOTICE 'rsvp-writer: %s partitioned, old rows in %s_legacy';\n"
+                        "  END IF;\n",
+                        m->quoted, m->base, m->prefix, m->base, m->prefix, m->base, m->quoted, m->quoted,
+                        m->prefix, m->base, m->base, m->base);
+    rc =
+        rc ? rc
+           : buf_printf(x,
+                        "  IF bk = 'r' THEN\n"
+                        "    ALTER TABLE %s RENAME TO \"%s_legacy\";\n"
+                        "    SELECT conname INTO pk FROM pg_constraint WHERE contype = 'p' AND conrelid = "
+                        "to_regclass('%s\"%s_legacy\"');\n"
+                        "    IF pk IS NOT NULL THEN EXECUTE format('ALTER TABLE %%s DROP CONSTRAINT %%I', "
+                        "'%s\"%s_legacy\"', pk); END IF;\n"
+                        "    CREATE TABLE %s (" BATCHES_COLUMNS ") " PARTITIONED ";\n"
+                        "    EXECUTE format('ALTER TABLE %%s ATTACH PARTITION %%s FOR VALUES FROM (MINVALUE) "
+                        "TO (%%L)', '%s', '%s\"%s_legacy\"', upper);\n"
+                        "    RAISE NOTICE 'rsvp-writer: %s partitioned, old rows in %s_legacy';\n"
+                        "  END IF;\n"
+                        "END $rsvp_migrate$;\n",
+                        b->quoted, b->base, b->prefix, b->base, b->prefix, b->base, b->quoted, b->quoted,
+                        b->prefix, b->base, b->base, b->base);
+    return rc;
+}
+
 static int build(schema *s, const qname *m, const qname *c, const qname *o, const qname *b)
 {
     buf x = {0};
     int rc = 0;
 
-    /* DDL: column types exactly as the brief's table definitions. */
+    /* DDL: column types exactly as the brief's table definitions, plus committed_at (the batch's
+     * commit time) by which meetup_table and rsvp_batches are range-partitioned, so that old history
+     * is dropped a whole partition at a time (services/writer/partition.c). A database of the
+     * previous version (both tables unpartitioned) is converted first, in the same transaction. */
+    rc = rc ? rc : migrate(&x, m, b);
     rc = rc ? rc
-            : buf_printf(&x,
-                         "CREATE TABLE IF NOT EXISTS %s (" KEY_TYPES
-                         ", response_count bigint, batch_id bigint);\n",
+            : buf_printf(&x, "CREATE TABLE IF NOT EXISTS %s (" MEETUP_COLUMNS ") " PARTITIONED ";\n",
                          m->quoted);
     /* Half-full pages: a batch that updates every key of a page finds room on that page for the
      * new versions, so the update is HOT and skips the 12-column unique index (upserts of the
@@ -121,12 +200,7 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                          o->quoted);
     rc = rc ? rc : buf_printf(&x, "CREATE SEQUENCE IF NOT EXISTS %s\"%s_id_seq\";\n", b->prefix, b->base);
     rc = rc ? rc
-            : buf_printf(&x,
-                         "CREATE TABLE IF NOT EXISTS %s (batch_id bigint PRIMARY KEY, "
-                         "topic text NOT NULL, partition int NOT NULL, from_offset "
-                         "bigint NOT NULL, to_offset bigint NOT NULL, rows bigint NOT "
-                         "NULL, messages bigint, newest_ingest_ms bigint, "
-                         "oldest_ingest_ms bigint, committed_at timestamptz NOT NULL);\n",
+            : buf_printf(&x, "CREATE TABLE IF NOT EXISTS %s (" BATCHES_COLUMNS ") " PARTITIONED ";\n",
                          b->quoted);
     if (rc == 0)
         s->ddl = take(&x);
@@ -158,10 +232,12 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
         s->sql[SCHEMA_INSERT_OFFSET] = take(&x);
 
     /* One statement after the COPY: batch id, offset advance, upsert of the running totals in
-     * key order (a stable lock order makes deadlocks between writers rare), the appended history
-     * rows carrying the new totals, and last the batch row: it reads the count of history rows,
-     * so its clock_timestamp() is taken after the upsert, just before COMMIT (now() would be the
-     * transaction's start and leave the apply time out of the freshness figures). */
+     * key order (a stable lock order makes deadlocks between writers rare), the commit time t,
+     * the appended history rows carrying the new totals, and last the batch row. t is taken with
+     * clock_timestamp() once the upsert is done (it counts up's rows), just before the history
+     * append and COMMIT (now() would be the transaction's start and leave the apply time out of
+     * the freshness figures); the history rows and the batch row share it, so a batch lives in
+     * the same time partition of both tables. */
     rc = rc ? rc
             : buf_printf(&x,
                          "WITH id AS MATERIALIZED (SELECT nextval('%s\"%s_id_seq\"') AS "
@@ -184,9 +260,10 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
     rc = rc ? rc : key_cols(&x, "c.");
     rc = rc ? rc
             : buf_printf(&x,
-                         ", c.response_count), m AS (INSERT INTO %s (" SCHEMA_KEY_COLUMNS
-                         ", response_count, batch_id) SELECT up.*, id.batch_id FROM up "
-                         "CROSS JOIN id RETURNING 1), ",
+                         ", c.response_count), t AS MATERIALIZED (SELECT clock_timestamp() AS at FROM "
+                         "(SELECT count(*) FROM up) n), m AS (INSERT INTO %s (" SCHEMA_KEY_COLUMNS
+                         ", response_count, batch_id, committed_at) SELECT up.*, id.batch_id, t.at FROM up "
+                         "CROSS JOIN id CROSS JOIN t RETURNING 1), ",
                          m->quoted);
     rc = rc ? rc
             : buf_printf(&x,
@@ -194,7 +271,7 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                          "to_offset, rows, messages, newest_ingest_ms, oldest_ingest_ms, "
                          "committed_at) SELECT id.batch_id, $1::text, $2::int, "
                          "$3::bigint, $4::bigint, $5::bigint, $6::bigint, $7::bigint, "
-                         "$8::bigint, clock_timestamp() FROM id CROSS JOIN (SELECT "
+                         "$8::bigint, t.at FROM id CROSS JOIN t CROSS JOIN (SELECT "
                          "count(*) FROM m) n RETURNING batch_id) SELECT batch_id FROM b",
                          b->quoted);
     if (rc == 0)
@@ -207,6 +284,40 @@ static int build(schema *s, const qname *m, const qname *c, const qname *o, cons
                          o->quoted);
     if (rc == 0)
         s->sql[SCHEMA_QUERY_OFFSETS] = take(&x);
+    buf_free(&x);
+    return rc;
+}
+
+/* The partition lists and the orphan queries of the two partitioned tables. A bound is read back
+ * from pg_get_expr()'s text ("FOR VALUES FROM ('2024-05-01 00:00:00+00') TO (...)"), which casts
+ * back to the same timestamptz in the same session; MINVALUE (the legacy partition) reads as NULL. */
+static int build_partition_sql(schema *s)
+{
+    static const schema_table parted[] = {SCHEMA_T_MEETUP, SCHEMA_T_BATCHES};
+    buf x = {0};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof parted / sizeof parted[0] && rc == 0; i++) {
+        const qname *q = &s->t[parted[i]];
+        rc = buf_printf(
+            &x,
+            "SELECT c.relname, (extract(epoch FROM substring(pg_get_expr(c.relpartbound, c.oid) "
+            "FROM $re$FROM \\('([^']*)'\\)$re$)::timestamptz) * 1000)::bigint, (extract(epoch FROM "
+            "substring(pg_get_expr(c.relpartbound, c.oid) FROM $re$ TO \\('([^']*)'\\)$re$)"
+            "::timestamptz) * 1000)::bigint, i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid "
+            "= "
+            "i.inhrelid WHERE i.inhparent = to_regclass('%s') ORDER BY 2 NULLS FIRST",
+            q->quoted);
+        if (rc == 0)
+            s->parts_sql[parted[i]] = take(&x);
+        rc = rc ? rc
+                : buf_printf(&x,
+                             "SELECT c.relname FROM pg_class c WHERE c.relnamespace = (SELECT relnamespace "
+                             "FROM pg_class WHERE oid = to_regclass('%s')) AND c.relkind = 'r' AND NOT "
+                             "c.relispartition AND c.relname ~ '^%s_([0-9]{14}|legacy)$'",
+                             q->quoted, q->base);
+        if (rc == 0)
+            s->orphans_sql[parted[i]] = take(&x);
+    }
     buf_free(&x);
     return rc;
 }
@@ -226,7 +337,12 @@ int schema_new(schema **out, const char *meetup, const char *counts, const char 
     schema *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ERR_NOMEM;
+    s->t[SCHEMA_T_MEETUP] = m;
+    s->t[SCHEMA_T_COUNTS] = c;
+    s->t[SCHEMA_T_OFFSETS] = o;
+    s->t[SCHEMA_T_BATCHES] = b;
     int rc = build(s, &m, &c, &o, &b);
+    rc = rc ? rc : build_partition_sql(s);
     if (rc != 0) {
         schema_free(s);
         return rc;
@@ -268,5 +384,82 @@ void schema_free(schema *s)
     free(s->copy);
     for (int i = 0; i < SCHEMA_STMT_COUNT; i++)
         free(s->sql[i]);
+    for (int i = 0; i < SCHEMA_NTABLES; i++) {
+        free(s->parts_sql[i]);
+        free(s->orphans_sql[i]);
+    }
     free(s);
+}
+
+const char *schema_table_quoted(const schema *s, schema_table which)
+{
+    return s->t[which].quoted;
+}
+
+const char *schema_partitions_sql(const schema *s, schema_table which)
+{
+    return s->parts_sql[which];
+}
+
+const char *schema_orphans_sql(const schema *s, schema_table which)
+{
+    return s->orphans_sql[which];
+}
+
+void schema_partition_name(const schema *s, schema_table which, int64_t lo_ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(lo_ms / 1000);
+    struct tm tm;
+    char stamp[32] = "00000000000000";
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    snprintf(out, cap, "%s_%s", s->t[which].base, stamp);
+}
+
+/* A bound as a timestamptz literal in UTC, to the millisecond. */
+static void bound_text(int64_t ms, char out[48])
+{
+    int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char day[32] = "1970-01-01 00:00:00";
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out, 48, "%s.%03d+00", day, (int)(ms - sec * 1000));
+}
+
+int schema_partition_create(const schema *s, schema_table which, int64_t lo_ms, int64_t hi_ms, buf *out)
+{
+    const qname *q = &s->t[which];
+    char name[NAME_MAX_LEN + 24], lo[48], hi[48];
+    schema_partition_name(s, which, lo_ms, name, sizeof name);
+    bound_text(lo_ms, lo);
+    bound_text(hi_ms, hi);
+    buf_reset(out);
+    /* A table of its own, attached: ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent,
+     * which no batch's ROW EXCLUSIVE conflicts with; CREATE TABLE ... PARTITION OF would take
+     * ACCESS EXCLUSIVE and queue every batch behind it. LIKE copies columns, defaults and the
+     * primary key, so the attach finds its index instead of building one. */
+    return buf_printf(out,
+                      "CREATE TABLE %s\"%s\" (LIKE %s INCLUDING ALL); ALTER TABLE %s ATTACH PARTITION "
+                      "%s\"%s\" FOR VALUES FROM ('%s') TO ('%s')",
+                      q->prefix, name, q->quoted, q->quoted, q->prefix, name, lo, hi);
+}
+
+int schema_partition_detach(const schema *s, schema_table which, const char *relname, int finalize, buf *out)
+{
+    const qname *q = &s->t[which];
+    if (relname == NULL || !ident_chars_ok(relname, strlen(relname), 63))
+        return ERR_INVALID;
+    buf_reset(out);
+    return buf_printf(out, "ALTER TABLE %s DETACH PARTITION %s\"%s\" %s", q->quoted, q->prefix, relname,
+                      finalize ? "FINALIZE" : "CONCURRENTLY");
+}
+
+int schema_partition_drop(const schema *s, schema_table which, const char *relname, buf *out)
+{
+    if (relname == NULL || !ident_chars_ok(relname, strlen(relname), 63))
+        return ERR_INVALID;
+    buf_reset(out);
+    return buf_printf(out, "DROP TABLE IF EXISTS %s\"%s\"", s->t[which].prefix, relname);
 }

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "services/writer/copy.h"
+#include "services/writer/partition.h"
 
 /* COPY data is sent in chunks of about this size (one libpq call each). */
 #define COPY_CHUNK (256 * 1024)
@@ -36,6 +37,7 @@ typedef enum fault {
     F_DOWN,      /* connection is gone or unusable: reconnect with backoff */
     F_RESET,     /* schema/prepared statement problem: reconnect now (re-runs DDL) */
     F_UNIQUE,    /* unique violation */
+    F_NOPART,    /* no time partition for the row: create it, run the transaction again */
     F_BAD,       /* the data was rejected */
 } fault;
 
@@ -79,6 +81,8 @@ static fault classify(store *s, const PGresult *r)
         return F_RETRY_TX;
     if (!strcmp(st, "23505"))
         return F_UNIQUE;
+    if (!strcmp(st, "23514") && r && strstr(PQresultErrorMessage(r), "no partition of relation"))
+        return F_NOPART;
     if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") || !strcmp(st, "57P03") ||
         !strncmp(st, "58", 2) || !strncmp(st, "XX", 2))
         return F_DOWN;
@@ -102,6 +106,22 @@ static int exec_ok(store *s, const char *sql, const char *label, char *msg, size
     return ok ? 0 : -1;
 }
 
+/* How many of the history tables exist unpartitioned (a database of the previous version). */
+static int unpartitioned_tables(store *s)
+{
+    static const schema_table parted[] = {SCHEMA_T_MEETUP, SCHEMA_T_BATCHES};
+    int n = 0;
+    for (size_t i = 0; i < sizeof parted / sizeof parted[0]; i++) {
+        const char *vals[1] = {schema_table_quoted(s->o.sch, parted[i])};
+        PGresult *r = PQexecParams(s->conn, "SELECT relkind FROM pg_class WHERE oid = to_regclass($1)", 1,
+                                   NULL, vals, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 'r')
+            n++;
+        PQclear(r);
+    }
+    return n;
+}
+
 /* Connect, DDL under the advisory lock, load table, prepared statements. */
 static int connect_once(store *s, char *msg, size_t cap)
 {
@@ -123,11 +143,31 @@ static int connect_once(store *s, char *msg, size_t cap)
     snprintf(sql, sizeof sql, "SET statement_timeout = %" PRId64, s->o.statement_timeout_ms);
     if (exec_ok(s, sql, "statement_timeout", msg, cap) != 0)
         return -1;
+    /* The DDL may convert a database of the previous version (a scan of each history table): no
+     * statement timeout for it, and writers starting meanwhile wait for it on the lock. */
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)", (long long)SCHEMA_LOCK_KEY);
-    if (exec_ok(s, "BEGIN", "begin", msg, cap) != 0 || exec_ok(s, sql, "ddl lock", msg, cap) != 0 ||
-        exec_ok(s, schema_ddl(s->o.sch), "ddl", msg, cap) != 0 ||
+    if (exec_ok(s, "BEGIN", "begin", msg, cap) != 0 ||
+        exec_ok(s, "SET LOCAL statement_timeout = 0", "ddl timeout", msg, cap) != 0 ||
+        exec_ok(s, sql, "ddl lock", msg, cap) != 0)
+        return -1;
+    int legacy = unpartitioned_tables(s);
+    if (legacy > 0)
+        log_warn("converting the history tables to time partitions", "tables=%d note=%s", legacy,
+                 "one scan of each; other writers wait for it");
+    if (exec_ok(s, schema_ddl(s->o.sch), "ddl", msg, cap) != 0 ||
         exec_ok(s, "COMMIT", "ddl commit", msg, cap) != 0)
         return -1;
+    if (legacy > 0)
+        log_warn("history tables converted", "tables=%d", legacy);
+    /* Partitions for now and ahead (another writer may be doing it: then it is done). A failure
+     * here is not fatal: the keeper thread and the batch transaction itself retry it. */
+    partition_report rep;
+    char pmsg[256];
+    if (partition_ensure(s->conn, s->o.sch, &s->o.part, 0, &rep, pmsg, sizeof pmsg) != 0) {
+        if (PQstatus(s->conn) != CONNECTION_OK)
+            return msg_set(msg, cap, pmsg, NULL), -1;
+        log_warn("cannot create partitions yet", "error=%s", pmsg);
+    }
     if (exec_ok(s, schema_tmp_ddl(s->o.sch), "load table", msg, cap) != 0)
         return -1;
     for (int i = 0; i < SCHEMA_STMT_COUNT; i++) {
@@ -234,6 +274,15 @@ static fault fail(store *s, PGresult *r, const char *what, store_result *res)
     if (f == F_RESET) {
         log_warn("database schema or statement problem, reconnecting", "error=%s", res->message);
         drop_conn(s, 1);
+    } else if (f == F_NOPART) {
+        /* The keeper fell behind (or the clock jumped): make the partition now, then re-run. */
+        partition_report rep;
+        char pmsg[256];
+        if (partition_ensure(s->conn, s->o.sch, &s->o.part, 1, &rep, pmsg, sizeof pmsg) != 0) {
+            log_warn("cannot create partition for a batch", "error=%s", pmsg);
+            if (PQstatus(s->conn) != CONNECTION_OK)
+                drop_conn(s, 1);
+        }
     }
     return f;
 }
@@ -243,6 +292,7 @@ static int fault_rc(fault f)
     switch (f) {
     case F_BAD: return ERR_INVALID;
     case F_RETRY_TX:
+    case F_NOPART:
     case F_RESET: return ERR_TIMEOUT; /* internal: run the transaction again */
     default: return ERR_RETRY;
     }
@@ -446,6 +496,24 @@ int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_
     }
     PQclear(r);
     return 0;
+}
+
+int store_maintain(store *s, partition_report *made, partition_report *dropped, char *msg, size_t cap)
+{
+    memset(made, 0, sizeof *made);
+    memset(dropped, 0, sizeof *dropped);
+    if (store_ensure(s) != 0) {
+        msg_set(msg, cap, "database unavailable", NULL);
+        return ERR_RETRY;
+    }
+    int rc = partition_ensure(s->conn, s->o.sch, &s->o.part, 0, made, msg, cap);
+    if (rc == 0)
+        rc = partition_expire(s->conn, s->o.sch, &s->o.part, dropped, msg, cap);
+    if (rc != 0 && PQstatus(s->conn) != CONNECTION_OK) {
+        log_warn("database connection lost", "error=%s", msg);
+        drop_conn(s, 0);
+    }
+    return rc;
 }
 
 void store_free(store *s)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "proto/rsvp.pb-c.h"
+#include "services/writer/partition.h"
 #include "services/writer/schema.h"
 
 typedef struct store store;
@@ -21,6 +22,7 @@ typedef struct store_opts {
     int64_t connect_timeout_s;    /* libpq connect_timeout (>= 2) */
     int64_t statement_timeout_ms; /* 0 = none */
     int tx_retries;               /* serialization failure / deadlock: internal retries */
+    partition_opts part;          /* time partitions of the history tables (partition.h) */
 } store_opts;
 
 /* Outcome details of store_apply_batch(). */
@@ -35,7 +37,8 @@ typedef struct store_result {
 int store_new(store **out, const store_opts *opts);
 
 /* store_ensure: make the connection usable: if down and the backoff delay has passed, connect,
- * apply the DDL under the advisory lock, create the load table and prepare statements.
+ * apply the DDL under the advisory lock (converting a database of the previous version), create
+ * the partitions for now and ahead (partition_ensure), the load table and prepare statements.
  * Returns 0 when ready, ERR_RETRY when down (immediately if the backoff delay is still
  * running). Blocks at most about connect_timeout_s. */
 int store_ensure(store *s);
@@ -49,6 +52,7 @@ int store_ping(store *s);
 /* store_apply_batch: the exactly-once transaction for a validated batch: lock the offset row
  * (or insert it for from_offset == -1), check next_offset == from_offset, COPY the rows, upsert
  * the totals, append meetup rows, advance the offset, record the batch, commit.
+ * A batch whose time has no partition yet creates it (waiting for the lock) and runs again.
  * Returns 0 (res->batch_id), ERR_STALE (res->stored_offset), ERR_RETRY (database down or
  * retries exhausted; nothing committed unless the commit reply itself was lost) or
  * ERR_INVALID (the database rejected the data, e.g. a key twice in one batch; nothing committed).
@@ -59,6 +63,11 @@ int store_apply_batch(store *s, const Rsvp__V1__Batch *b, store_result *res);
  * 0, ERR_RETRY or ERR_INVALID; msg (cap >= 1) explains a failure. */
 int store_query_offsets(store *s, const char *topic, const int32_t *parts, size_t n, int64_t *out, char *msg,
                         size_t cap);
+
+/* store_maintain: the partition keeper's step on this store's connection (connecting first if
+ * needed): partition_ensure (made) then, with a retention, partition_expire (dropped). 0 or
+ * ERR_RETRY with msg (cap >= 1) saying why. Never blocks a batch of another connection. */
+int store_maintain(store *s, partition_report *made, partition_report *dropped, char *msg, size_t cap);
 
 /* store_mask_url: url with its password replaced by "***" (URL form user:pw@ and key=value form
  * password=pw), for logs. Always NUL-terminates out (truncating). Pure. */
