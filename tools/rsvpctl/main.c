@@ -18,6 +18,7 @@
 #include "tools/rsvpctl/cli.h"
 #include "tools/rsvpctl/conffile.h"
 #include "tools/rsvpctl/control.h"
+#include "tools/rsvpctl/dlq.h"
 #include "tools/rsvpctl/spec.h"
 #include "tools/rsvpctl/super.h"
 #include "tools/rsvpctl/top.h"
@@ -34,6 +35,8 @@ static const char usage[] =
     "  rsvpctl scale parser=3 aggregator=2     change replica counts while running\n"
     "  rsvpctl stop                            graceful stop (waits until done)\n"
     "  rsvpctl top [--pg-url URL] [--interval 1s] [--once]   live view of rates, lag, results\n"
+    "  rsvpctl dlq list|redrive [--reason R] [--partition P --from-offset A --to-offset B]\n"
+    "                                          dead letters by reason; re-drive through the parser\n"
     "\n"
     "Every command takes --control-url (env CONTROL_URL, default " CLI_DEFAULT_CONTROL_URL ")\n"
     "and --help. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n";
@@ -336,6 +339,8 @@ static int run(int argc, char **argv)
         return cli_stop(argc - 1, argv + 1);
     if (strcmp(cmd, "top") == 0)
         return top_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "dlq") == 0)
+        return dlq_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0) {
         printf("rsvpctl %s\n", RSVP_VERSION);
         return 0;
