@@ -26,6 +26,7 @@ struct schema {
     char *tmp_ddl;
     char *copy;
     char *sql[SCHEMA_STMT_COUNT];
+    char seq[2 * NAME_MAX_LEN + 16]; /* the batch id sequence, quoted */
     char *parts_sql[SCHEMA_NTABLES]; /* partition lists (meetup, batches only) */
     char *orphans_sql[SCHEMA_NTABLES];
 };
@@ -341,6 +342,7 @@ int schema_new(schema **out, const char *meetup, const char *counts, const char 
     s->t[SCHEMA_T_COUNTS] = c;
     s->t[SCHEMA_T_OFFSETS] = o;
     s->t[SCHEMA_T_BATCHES] = b;
+    snprintf(s->seq, sizeof s->seq, "%s\"%s_id_seq\"", b.prefix, b.base);
     int rc = build(s, &m, &c, &o, &b);
     rc = rc ? rc : build_partition_sql(s);
     if (rc != 0) {
@@ -394,6 +396,11 @@ void schema_free(schema *s)
 const char *schema_table_quoted(const schema *s, schema_table which)
 {
     return s->t[which].quoted;
+}
+
+const char *schema_sequence_quoted(const schema *s)
+{
+    return s->seq;
 }
 
 const char *schema_partitions_sql(const schema *s, schema_table which)
@@ -462,4 +469,74 @@ int schema_partition_drop(const schema *s, schema_table which, const char *relna
         return ERR_INVALID;
     buf_reset(out);
     return buf_printf(out, "DROP TABLE IF EXISTS %s\"%s\"", s->t[which].prefix, relname);
+}
+
+/* One table of the swap: a LIKE pattern (underscores escaped) of rb's names. */
+static int swap_like(buf *out, const char *rb_base)
+{
+    int rc = buf_printf(out, "c.relname = '%s' OR c.relname LIKE '", rb_base);
+    for (const char *p = rb_base; rc == 0 && *p; p++)
+        rc = *p == '_' ? buf_puts(out, "\\_") : buf_putc(out, *p);
+    return rc ? rc : buf_puts(out, "\\_%'");
+}
+
+int schema_swap_sql(const schema *live, const schema *rb, buf *out)
+{
+    const qname *L = live->t, *R = rb->t;
+    for (int i = 0; i < SCHEMA_NTABLES; i++)
+        if (strcmp(L[i].prefix, R[i].prefix) != 0 || strcmp(L[i].prefix, L[0].prefix) != 0)
+            return ERR_INVALID; /* the renames stay inside one schema */
+    buf_reset(out);
+    int rc = buf_puts(
+        out, "DO $rsvp_swap$\nDECLARE r record; nsp name; live_last bigint; rb_last bigint;\nBEGIN\n");
+    /* the live tables locked in the order a batch takes them (offsets first) */
+    static const schema_table order[] = {SCHEMA_T_OFFSETS, SCHEMA_T_COUNTS, SCHEMA_T_MEETUP,
+                                         SCHEMA_T_BATCHES};
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && rc == 0; i++)
+        rc = buf_printf(
+            out, "  IF to_regclass('%s') IS NOT NULL THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; END IF;\n",
+            L[order[i]].quoted, L[order[i]].quoted);
+    /* batch ids go on increasing past both sequences */
+    const qname *lb = &L[SCHEMA_T_BATCHES], *rbb = &R[SCHEMA_T_BATCHES];
+    rc = rc ? rc
+            : buf_printf(out,
+                         "  SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO rb_last FROM "
+                         "%s\"%s_id_seq\";\n"
+                         "  IF to_regclass('%s\"%s_id_seq\"') IS NOT NULL THEN\n"
+                         "    SELECT CASE WHEN is_called THEN last_value ELSE 0 END INTO live_last FROM "
+                         "%s\"%s_id_seq\";\n"
+                         "    IF greatest(live_last, rb_last) > 0 THEN PERFORM setval('%s\"%s_id_seq\"', "
+                         "greatest(live_last, rb_last)); END IF;\n"
+                         "    DROP SEQUENCE %s\"%s_id_seq\";\n"
+                         "  END IF;\n",
+                         rbb->prefix, rbb->base, lb->prefix, lb->base, lb->prefix, lb->base, lb->prefix,
+                         lb->base, rbb->prefix, rbb->base);
+    rc = rc ? rc
+            : buf_printf(out, "  DROP TABLE IF EXISTS %s, %s, %s, %s;\n", L[SCHEMA_T_MEETUP].quoted,
+                         L[SCHEMA_T_BATCHES].quoted, L[SCHEMA_T_COUNTS].quoted, L[SCHEMA_T_OFFSETS].quoted);
+    /* every relation of the rebuild (tables, partitions, indexes, the sequence if kept) takes the
+     * live name: <rb base>[_rest] -> <live base>[_rest] */
+    rc = rc ? rc
+            : buf_printf(
+                  out,
+                  "  SELECT n.nspname INTO nsp FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE c.oid = to_regclass('%s');\n",
+                  R[SCHEMA_T_MEETUP].quoted);
+    for (int i = 0; i < SCHEMA_NTABLES && rc == 0; i++) {
+        rc = buf_puts(out,
+                      "  FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                      "c.relnamespace WHERE n.nspname = nsp AND (");
+        rc = rc ? rc : swap_like(out, R[i].base);
+        rc = rc ? rc
+                : buf_printf(
+                      out,
+                      ") ORDER BY c.relkind IN ('i', 'I') LOOP\n"
+                      "    EXECUTE format('ALTER %%s %%I.%%I RENAME TO %%I', CASE WHEN r.relkind IN ('i', "
+                      "'I') "
+                      "THEN 'INDEX' WHEN r.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, nsp, r.relname, "
+                      "'%s' || substr(r.relname, %d));\n"
+                      "  END LOOP;\n",
+                      L[i].base, (int)strlen(R[i].base) + 1);
+    }
+    return rc ? rc : buf_puts(out, "END $rsvp_swap$");
 }

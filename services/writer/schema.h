@@ -62,6 +62,9 @@ const char *schema_stmt_name(schema_stmt which);
 /* schema_table_quoted: the table's quoted name ("t" or "s"."t"). */
 const char *schema_table_quoted(const schema *s, schema_table which);
 
+/* schema_sequence_quoted: the batch id sequence's quoted name (<batches>_id_seq). */
+const char *schema_sequence_quoted(const schema *s);
+
 /* schema_partitions_sql: a query of the table's partitions, one row each: relname, lower bound and
  * upper bound in ms since the epoch (lower NULL for MINVALUE) and detach pending (t/f), ordered by
  * lower bound. */
@@ -88,5 +91,12 @@ int schema_partition_detach(const schema *s, schema_table which, const char *rel
 int schema_partition_drop(const schema *s, schema_table which, const char *relname, buf *out);
 
 void schema_free(schema *s); /* NULL-safe */
+
+/* schema_swap_sql: into out (replacing it), one statement (a DO block) that puts the tables of rb (a
+ * rebuild: the same layout under other names, in the same SQL schema) in place of live's, to run in
+ * one transaction: locks live's four tables in the batch's order (offsets first), moves the batch
+ * id sequence past both, drops live's tables, renames every relation of rb (tables, partitions,
+ * indexes) to live's names. 0, ERR_INVALID (the two are not in one SQL schema) or ERR_NOMEM. */
+int schema_swap_sql(const schema *live, const schema *rb, buf *out);
 
 #endif

@@ -159,7 +159,12 @@ int kread_start(kread *k, const int32_t *parts, const int64_t *start, const int6
         rd_kafka_topic_partition_list_add(l, k->topic, parts[i])->offset =
             start[i] >= 0 ? start[i] : RD_KAFKA_OFFSET_BEGINNING;
     }
-    rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, l);
+    /* a new assignment, and partitions paused at the end of an earlier pass fetch again */
+    rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, NULL);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = rd_kafka_assign(k->rk, l);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = rd_kafka_resume_partitions(k->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "assign %s: %s", k->topic, rd_kafka_err2str(e));

@@ -19,6 +19,7 @@
 #include "tools/rsvpctl/conffile.h"
 #include "tools/rsvpctl/control.h"
 #include "tools/rsvpctl/dlq.h"
+#include "tools/rsvpctl/rebuild.h"
 #include "tools/rsvpctl/spec.h"
 #include "tools/rsvpctl/super.h"
 #include "tools/rsvpctl/top.h"
@@ -37,6 +38,7 @@ static const char usage[] =
     "  rsvpctl top [--pg-url URL] [--interval 1s] [--once]   live view of rates, lag, results\n"
     "  rsvpctl dlq list|redrive [--reason R] [--partition P --from-offset A --to-offset B]\n"
     "                                          dead letters by reason; re-drive through the parser\n"
+    "  rsvpctl rebuild [--from parsed|raw]     recount PostgreSQL from Kafka, swap it in while running\n"
     "\n"
     "Every command takes --control-url (env CONTROL_URL, default " CLI_DEFAULT_CONTROL_URL ")\n"
     "and --help. Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.\n";
@@ -341,6 +343,8 @@ static int run(int argc, char **argv)
         return top_main(argc - 1, argv + 1);
     if (strcmp(cmd, "dlq") == 0)
         return dlq_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "rebuild") == 0)
+        return rebuild_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--version") == 0) {
         printf("rsvpctl %s\n", RSVP_VERSION);
         return 0;

@@ -6,7 +6,7 @@ RSVPCTL_PURE := tools/rsvpctl/spec.c tools/rsvpctl/conffile.c tools/rsvpctl/env.
 # the pipeline's count): their source lists, from the modules included before this one.
 RSVPCTL_SRCS := tools/rsvpctl/main.c $(RSVPCTL_PURE) tools/rsvpctl/control.c \
 	tools/rsvpctl/super.c tools/rsvpctl/cli.c tools/rsvpctl/top.c tools/rsvpctl/kread.c tools/rsvpctl/dlq.c \
-	$(PARSER_PURE_SRCS) $(WRITER_CORE)
+	tools/rsvpctl/rebuild.c $(PARSER_PURE_SRCS) $(AGG_CORE) $(WRITER_CORE)
 
 $(eval $(call program,rsvpctl,$(RSVPCTL_SRCS),$(LIBS_PQ) $(LIBS_CURL) $(LIBS_PROTOBUF)))
 
