@@ -8,6 +8,7 @@
 #   make fuzz       libFuzzer targets, bounded time (FUZZ_SECONDS); make fuzzers only builds them
 #   make sim        the deterministic simulation of the aggregator and the writer (many seeds)
 #   make asan       build with AddressSanitizer + UndefinedBehaviorSanitizer into build/asan
+#   make soak       the pipeline for DURATION (30m) at 5k RSVPs/s under faults; bench/results/soak.md
 #   make deps       install the Debian packages (idempotent)
 #   make clean
 # Non-recursive: each folder declares its binaries in a module.mk included below.
@@ -120,7 +121,7 @@ include tests/differential/module.mk
 include bench/module.mk
 
 .DEFAULT_GOAL := all
-.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim differential k8s-scenarios deps clean stack-up stack-down docs
+.PHONY: all unit asan asan-unit test run bench bench-spark bench-ab fuzz fuzzers chaos sim soak differential k8s-scenarios deps clean stack-up stack-down docs
 
 all: $(BINS)
 
@@ -171,6 +172,10 @@ k8s-scenarios:
 # the pipeline against the reference Spark job on 10,000+ generated lines (DIFF_COUNT, DIFF_SEED)
 differential: all
 	$(Q)tests/differential/run.sh --count $(or $(DIFF_COUNT),10000) $(if $(DIFF_SEED),--seed $(DIFF_SEED))
+
+DURATION ?= 30m
+soak: all
+	$(Q)tests/soak/run.sh --duration $(DURATION)
 
 stack-up:
 	$(Q)deploy/local/stack.sh up

@@ -35,6 +35,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 PROG=chaos
 source deploy/local/common.sh
+source tests/chaos/lib.sh
 
 COUNT= SEED= DURATION= KAFKA3=0 SHORT=0 KEEP=0 KIND=long
 ARGS=("$@")
@@ -167,22 +168,7 @@ fi
 TRUTH_PID=$!
 
 # ---------------------------------------------------------------------------------------------- Kafka, PostgreSQL
-"${KENV[@]}" deploy/local/kafka.sh clean >"$DIR/kafka.log" 2>&1 || true
-if ((KAFKA3)); then
-	"${KENV[@]}" deploy/local/kafka.sh up3 >>"$DIR/kafka.log" 2>&1 || { tail "$DIR/kafka.log"; die "kafka up3 failed"; }
-	RF=3
-else
-	"${KENV[@]}" deploy/local/kafka.sh up >>"$DIR/kafka.log" 2>&1 || { tail "$DIR/kafka.log"; die "kafka up failed"; }
-	RF=1
-fi
-BROKERS=$("${KENV[@]}" deploy/local/kafka.sh brokers)
-for t in "$RAW" "$PARSED" "$DLQ"; do
-	"${KENV[@]}" KAFKA_BROKERS="$BROKERS" deploy/local/kafka.sh topic "$t" 4 "$RF" >>"$DIR/kafka.log" 2>&1 ||
-		die "cannot create topic $t"
-done
-"${PENV[@]}" deploy/local/postgres.sh clean >"$DIR/postgres.log" 2>&1 || true
-"${PENV[@]}" deploy/local/postgres.sh up >>"$DIR/postgres.log" 2>&1 || { tail "$DIR/postgres.log"; die "postgres up failed"; }
-PGDB=$("${PENV[@]}" deploy/local/postgres.sh url)
+stack_up
 log "kafka $BROKERS (RF $RF), postgres $PGDB, topics chaos.$SUFFIX.{raw,parsed,dlq}"
 
 # ---------------------------------------------------------------------------------------------- the pipeline
@@ -225,11 +211,6 @@ CONF
 	>"$DIR/rsvpctl.log" 2>&1 </dev/null &
 UP_PID=$!
 
-# status_json: rsvpctl's view ({"processes":[{name, service, replica, pid, state, ...}]})
-status_json() { "$BIN/rsvpctl" status --json --ready-timeout 200ms 2>/dev/null || echo '{"processes":[]}'; }
-running() {
-	status_json | python3 -c 'import json,sys; print(sum(1 for p in json.load(sys.stdin)["processes"] if p["state"]=="running"))'
-}
 deadline=$((SECONDS + 60))
 until [[ $(running) -ge 8 ]]; do
 	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl up exited"; }
@@ -243,22 +224,13 @@ log "pipeline up: $(status_json | python3 -c 'import json,sys; print(" ".join("%
 # random service; once each, at 10/25/45% of the window: a writer SIGSTOPped for PAUSE_S (> the aggregator's
 # REQUEST_TIMEOUT) then SIGCONTed, PostgreSQL stopped immediately and started, the Kafka broker (or one node
 # of three) killed and started. One line per fault in faults.txt: "<s> <kind> <target>".
-pick() { # pick SERVICE: "name pid" of a random running replica of SERVICE, or nothing
-	status_json | python3 -c '
-import json, sys, random
-ps = [p for p in json.load(sys.stdin)["processes"] if p["service"] == sys.argv[1] and p["state"] == "running" and p["pid"] > 0]
-random.seed(int(sys.argv[2]))
-if ps:
-    p = random.choice(ps); print(p["name"], p["pid"])' "$1" "$2"
-}
-fault() { printf '%s %s %s\n' "$(since "$T0")" "$1" "$2" >>"$DIR/faults.txt"; log "fault: $1 $2"; }
 driver() {
 	trap - EXIT INT TERM
 	set +e
 	RANDOM=$SEED
 	local services=(ingestor parser parser aggregator aggregator writer writer) end=$((SECONDS + DURATION))
 	local t_pause=$((SECONDS + DURATION * 10 / 100)) t_pg=$((SECONDS + DURATION * 25 / 100))
-	local t_kafka=$((SECONDS + DURATION * 45 / 100)) done_pause=0 done_kafka=0 done_pg=0 svc name pid
+	local t_kafka=$((SECONDS + DURATION * 45 / 100)) done_pause=0 done_kafka=0 done_pg=0
 	while ((SECONDS < end)); do
 		sleep "$FAULT_INTERVAL.$((RANDOM % 10))" & wait $!
 		sleep $((RANDOM % 2)) & wait $!
@@ -271,39 +243,12 @@ driver() {
 		if ((!done_kafka && SECONDS >= t_kafka)); then
 			done_kafka=1; fault_kafka; continue
 		fi
-		svc=${services[RANDOM % ${#services[@]}]}
-		name= pid=
-		read -r name pid < <(pick "$svc" "$RANDOM")
-		[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null && fault "kill9_$svc" "$name"
+		fault_kill9 "${services[RANDOM % ${#services[@]}]}" "$RANDOM"
 	done
 	# a window too short for the schedule still gets every fault once
 	((done_pause)) || fault_pause
 	((done_pg)) || fault_pg
 	((done_kafka)) || fault_kafka
-}
-fault_pause() { # a writer stopped past the aggregator's request timeout, then continued
-	local name= pid=
-	read -r name pid < <(pick writer "$RANDOM")
-	[[ -n $pid ]] || return 0
-	echo "$pid" >"$DIR/paused.pid"
-	kill -STOP "$pid" && fault writer_sigstop "$name/${PAUSE_S}s"
-	sleep "$PAUSE_S" & wait $!
-	kill -CONT "$pid"
-	rm -f "$DIR/paused.pid"
-}
-fault_pg() { # immediate stop (crash recovery on start) and start of our PostgreSQL
-	fault postgres_restart immediate
-	"${PENV[@]}" deploy/local/postgres.sh restart >>"$DIR/postgres.log" 2>&1 || log "postgres restart failed"
-	log "postgres back"
-}
-fault_kafka() { # kill -9 of the broker (or of one node of three) and its restart
-	local node=
-	((KAFKA3)) && node=$((RANDOM % 3 + 1))
-	"${KENV[@]}" deploy/local/kafka.sh kill $node >>"$DIR/kafka.log" 2>&1
-	fault kafka_kill9_restart "${node:+node}${node:-broker}"
-	sleep $((KAFKA3 ? 5 : 2)) & wait $!
-	"${KENV[@]}" deploy/local/kafka.sh start $node >>"$DIR/kafka.log" 2>&1 || log "kafka start failed"
-	log "kafka back"
 }
 driver >"$DIR/driver.log" 2>&1 &
 DRIVER_PID=$!
@@ -339,14 +284,8 @@ for p in $(python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in js
 done
 
 # ---------------------------------------------------------------------------------------------- compare
-psql "$PGDB" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT row_to_json(t) FROM rsvp_counts t" >"$DIR/counts.jsonl"
-psql "$PGDB" -X -q -A -t -v ON_ERROR_STOP=1 -c "SELECT row_to_json(t) FROM (
-	SELECT DISTINCT ON (event_name, event_url, event_time, group_name, group_country, group_state, group_city,
-		group_lat, group_lon, lat, lon, response) *
-	FROM meetup_table ORDER BY event_name, event_url, event_time, group_name, group_country, group_state,
-		group_city, group_lat, group_lon, lat, lon, response, batch_id DESC) t" >"$DIR/latest.jsonl"
 rc=0
-python3 tests/chaos/truth.py compare "$DIR/truth.jsonl" "$DIR/counts.jsonl" "$DIR/latest.jsonl" >"$DIR/compare.txt" || rc=$?
+compare_truth "$PGDB" || rc=$?
 BATCHES=$(psql "$PGDB" -X -q -A -t -c "SELECT count(*) FROM rsvp_batches" 2>/dev/null || echo "?")
 topic_count() { # topic_count TOPIC: committed messages in TOPIC, or "?"
 	local out

@@ -4,12 +4,14 @@
   truth.py count [DUMP]          DUMP (default stdin): the NDJSON timeline of `rsvp-replay --dump`.
                                  Prints one JSON object per aggregate key (the 12 key columns of the
                                  reference job + response_count), sorted; a summary goes to stderr.
-  truth.py compare TRUTH COUNTS LATEST
+  truth.py compare TRUTH COUNTS LATEST [--partial-latest]
                                  TRUTH: output of `count`; COUNTS: rsvp_counts rows and LATEST: the
                                  newest meetup_table row per key, both as one JSON object per line
                                  (psql: SELECT row_to_json(t) ...). Prints "keys_compared N",
                                  "mismatches M", "latest_mismatches L" and the first differences.
                                  Exit 0 only if every key agrees everywhere (0 lost, 0 counted twice).
+                                 --partial-latest: a key may have no history row (a retention dropped
+                                 its partitions); one that has must still show the truth.
 
 The key is what the parser extracts (tests/unit/parser_recorded_check.py's agg_key): strings as decoded
 from JSON, event_time = decimal digits of event.time, doubles with -0.0 -> 0.0, venue absent -> lat/lon
@@ -142,7 +144,7 @@ def load(path):
     return d, dups
 
 
-def cmd_compare(truth_path, counts_path, latest_path):
+def cmd_compare(truth_path, counts_path, latest_path, partial_latest=False):
     truth, _ = load(truth_path)
     counts, dup_counts = load(counts_path)
     latest, dup_latest = load(latest_path)
@@ -165,7 +167,7 @@ def cmd_compare(truth_path, counts_path, latest_path):
                 shown.append("  key %s: not in truth, rsvp_counts %d" % (json.dumps(k, ensure_ascii=False), got))
     latest_bad = 0
     for k, want in truth.items():
-        if latest.get(k) != want:
+        if latest.get(k) != want and not (partial_latest and k not in latest):
             latest_bad += 1
             if len(shown) < 10:
                 shown.append("  key %s: truth %d, latest meetup_table %s"
@@ -188,8 +190,8 @@ def cmd_compare(truth_path, counts_path, latest_path):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "count":
         return cmd_count(argv[2] if len(argv) > 2 else "-")
-    if len(argv) == 5 and argv[1] == "compare":
-        return cmd_compare(argv[2], argv[3], argv[4])
+    if len(argv) in (5, 6) and argv[1] == "compare" and argv[5:] in ([], ["--partial-latest"]):
+        return cmd_compare(argv[2], argv[3], argv[4], len(argv) == 6)
     sys.stderr.write(__doc__)
     return 2
 
