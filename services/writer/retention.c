@@ -21,7 +21,8 @@ struct retention {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop; /* under mu */
+    int stop;    /* under mu */
+    int failing; /* the last step failed: log again only when one succeeds */
 };
 
 static struct {
@@ -76,8 +77,15 @@ static void step(retention *r)
         mgauge_set(M.ahead, (double)made.ahead_ms / 1000.0);
     if (rc != 0) {
         mcounter_add(M.errors, 1);
-        log_warn("partition keeper step failed", "error=%s retry_in_ms=%" PRId64, msg, r->period_ms);
+        /* one line per outage (a database restart fails every step until it is back) */
+        if (!r->failing)
+            log_warn("partition keeper step failed", "error=%s retry_in_ms=%" PRId64, msg, r->period_ms);
+        else
+            log_debug("partition keeper step failed", "error=%s", msg);
+    } else if (r->failing) {
+        log_info("partition keeper steps succeed again", NULL);
     }
+    r->failing = rc != 0;
 }
 
 static void *keeper_main(void *arg)

@@ -480,6 +480,27 @@ static int swap_like(buf *out, const char *rb_base)
     return rc ? rc : buf_puts(out, "\\_%'");
 }
 
+/* The live tables locked in the order a batch takes them (offsets first), those that exist. */
+static int lock_lines(buf *out, const qname *L)
+{
+    static const schema_table order[] = {SCHEMA_T_OFFSETS, SCHEMA_T_COUNTS, SCHEMA_T_MEETUP,
+                                         SCHEMA_T_BATCHES};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof order / sizeof order[0] && rc == 0; i++)
+        rc = buf_printf(
+            out, "  IF to_regclass('%s') IS NOT NULL THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; END IF;\n",
+            L[order[i]].quoted, L[order[i]].quoted);
+    return rc;
+}
+
+int schema_lock_sql(const schema *s, buf *out)
+{
+    buf_reset(out);
+    int rc = buf_puts(out, "DO $rsvp_lock$\nBEGIN\n");
+    rc = rc ? rc : lock_lines(out, s->t);
+    return rc ? rc : buf_puts(out, "END $rsvp_lock$");
+}
+
 int schema_swap_sql(const schema *live, const schema *rb, buf *out)
 {
     const qname *L = live->t, *R = rb->t;
@@ -489,13 +510,7 @@ int schema_swap_sql(const schema *live, const schema *rb, buf *out)
     buf_reset(out);
     int rc = buf_puts(
         out, "DO $rsvp_swap$\nDECLARE r record; nsp name; live_last bigint; rb_last bigint;\nBEGIN\n");
-    /* the live tables locked in the order a batch takes them (offsets first) */
-    static const schema_table order[] = {SCHEMA_T_OFFSETS, SCHEMA_T_COUNTS, SCHEMA_T_MEETUP,
-                                         SCHEMA_T_BATCHES};
-    for (size_t i = 0; i < sizeof order / sizeof order[0] && rc == 0; i++)
-        rc = buf_printf(
-            out, "  IF to_regclass('%s') IS NOT NULL THEN LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; END IF;\n",
-            L[order[i]].quoted, L[order[i]].quoted);
+    rc = rc ? rc : lock_lines(out, L);
     /* batch ids go on increasing past both sequences */
     const qname *lb = &L[SCHEMA_T_BATCHES], *rbb = &R[SCHEMA_T_BATCHES];
     rc = rc ? rc

@@ -92,6 +92,11 @@ int schema_partition_drop(const schema *s, schema_table which, const char *relna
 
 void schema_free(schema *s); /* NULL-safe */
 
+/* schema_lock_sql: into out (replacing it), one statement that locks the four tables (those that
+ * exist) ACCESS EXCLUSIVE in the batch's order (offsets first), for a transaction that must see them
+ * still before changing them (rsvpctl rebuild's swap). 0 or ERR_NOMEM. */
+int schema_lock_sql(const schema *s, buf *out);
+
 /* schema_swap_sql: into out (replacing it), one statement (a DO block) that puts the tables of rb (a
  * rebuild: the same layout under other names, in the same SQL schema) in place of live's, to run in
  * one transaction: locks live's four tables in the batch's order (offsets first), moves the batch

@@ -1,6 +1,6 @@
 /* test_writer_partition.c: the pure parts of the writer's time partitions: which ranges to create
- * (partition_plan), how far existing ones reach (partition_reach), and the SQL of schema.c that
- * creates, detaches and drops them. */
+ * (partition_plan), how far existing ones reach (partition_reach), the SQL of schema.c that creates,
+ * detaches and drops them, and the swap of rebuilt tables (rsvpctl rebuild). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -139,6 +139,40 @@ static void schema_partition_sql(void **state)
     schema_free(s);
 }
 
+static void schema_swap(void **state)
+{
+    (void)state;
+    schema *live = NULL, *rb = NULL, *other = NULL;
+    const char *why = "";
+    assert_int_equal(schema_new(&live, "meetup_table", "rsvp_counts", "rsvp_offsets", "rsvp_batches", &why),
+                     0);
+    assert_int_equal(schema_new(&rb, "meetup_table_rebuild", "rsvp_counts_rebuild", "rsvp_offsets_rebuild",
+                                "rsvp_batches_rebuild", &why),
+                     0);
+    assert_int_equal(schema_new(&other, "s.meetup_table_rebuild", "s.rsvp_counts_rebuild",
+                                "s.rsvp_offsets_rebuild", "s.rsvp_batches_rebuild", &why),
+                     0);
+    buf b = {0};
+    assert_int_equal(schema_swap_sql(live, other, &b), ERR_INVALID); /* renames cannot cross SQL schemas */
+    assert_int_equal(schema_swap_sql(live, rb, &b), 0);
+    /* the live tables are locked in the batch transaction's order: offsets, counts, history, batches */
+    const char *o = strstr(b.data, "LOCK TABLE \"rsvp_offsets\""),
+               *c = strstr(b.data, "LOCK TABLE \"rsvp_counts\"");
+    const char *m = strstr(b.data, "LOCK TABLE \"meetup_table\""),
+               *bt = strstr(b.data, "LOCK TABLE \"rsvp_batches\"");
+    assert_true(o && c && m && bt && o < c && c < m && m < bt);
+    /* then dropped, and every rebuild relation renamed: rsvp_counts_rebuild_key_uidx -> rsvp_counts_key_uidx */
+    assert_true(strstr(b.data, "DROP TABLE IF EXISTS") > bt);
+    assert_non_null(
+        strstr(b.data, "c.relname = 'rsvp_counts_rebuild' OR c.relname LIKE 'rsvp\\_counts\\_rebuild\\_%'"));
+    assert_non_null(strstr(b.data, "'rsvp_counts' || substr(r.relname, 20)"));
+    assert_string_equal(schema_sequence_quoted(rb), "\"rsvp_batches_rebuild_id_seq\"");
+    buf_free(&b);
+    schema_free(live);
+    schema_free(rb);
+    schema_free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +183,7 @@ int main(void)
         cmocka_unit_test(plan_before_epoch_and_cap),
         cmocka_unit_test(reach_none_and_chain),
         cmocka_unit_test(schema_partition_sql),
+        cmocka_unit_test(schema_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,7 +85,8 @@ static const cfg_option rebuild_options[] = {
 /* clang-format on */
 
 typedef struct rebuild {
-    int raw;
+    int raw;           /* --from raw */
+    int parsing;       /* the raw phase: messages are raw JSON to parse */
     const char *topic; /* the topic counted */
     schema *live, *rbs;
     PGconn *ctl; /* the exclusive lock, checks and the swap */
@@ -194,9 +195,10 @@ static int prepare_tables(rebuild *r)
         return rc;
     buf q = {0};
     const char *ro = schema_table_quoted(r->rbs, SCHEMA_T_OFFSETS);
-    buf_printf(&q, "SELECT count(*) FILTER (WHERE topic <> $1), count(*) FROM %s", ro);
-    const char *vals[1] = {r->topic};
-    PGresult *res = PQexecParams(r->ctl, q.data, 1, NULL, vals, NULL, NULL, 0);
+    /* a rebuild from parsed writes rows of the parsed topic; one from raw, of both */
+    buf_printf(&q, "SELECT count(*) FILTER (WHERE topic <> $1 AND topic <> $2), count(*) FROM %s", ro);
+    const char *vals[2] = {O.parsed_topic, r->raw ? O.raw_topic : O.parsed_topic};
+    PGresult *res = PQexecParams(r->ctl, q.data, 2, NULL, vals, NULL, NULL, 0);
     buf_free(&q);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(r->err, sizeof r->err, "reading %s: %s", ro, PQerrorMessage(r->ctl));
@@ -238,6 +240,13 @@ static int prepare_tables(rebuild *r)
 /* The source topic, its partitions, where the rebuild stands on each. */
 static int open_source(rebuild *r)
 {
+    kread_free(r->k);
+    r->k = NULL;
+    free(r->parts);
+    free(r->next);
+    free(r->end);
+    r->parts = NULL;
+    r->next = r->end = NULL;
     int rc = kread_new(&r->k, r->topic, 30000, &r->nparts, r->err, sizeof r->err);
     if (rc != 0)
         return rc;
@@ -419,7 +428,7 @@ static int count_one(rebuild *r, agg *a, const rd_kafka_message_t *m)
 {
     const void *payload = m->payload;
     size_t len = m->len;
-    if (r->raw) {
+    if (r->parsing) {
         Rsvp__V1__Rsvp *x = NULL;
         if (rsvp_json_parse(r->json, m->payload, m->len, &x) != RSVP_JSON_OK)
             return 0;
@@ -524,17 +533,32 @@ static int catch_up(rebuild *r)
     return 0;
 }
 
-/* ---- the swap ---- */
+/* ---- --from raw: from the raw phase to the parsed phase ---- */
 
-static int upsert_offset(rebuild *r, const char *topic, int32_t p, int64_t next, int keep_larger)
+/* Rows of a topic in the rebuild's offsets table (the parsed ones appear when the raw phase ends). */
+static int rows_of(rebuild *r, const char *topic, long *n)
 {
     buf q = {0};
-    const char *o = schema_table_quoted(r->live, SCHEMA_T_OFFSETS);
+    buf_printf(&q, "SELECT count(*) FROM %s WHERE topic = $1", schema_table_quoted(r->rbs, SCHEMA_T_OFFSETS));
+    PGresult *res = PQexecParams(r->ctl, q.data, 1, NULL, &topic, NULL, NULL, 0);
+    buf_free(&q);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (ok)
+        *n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    else
+        snprintf(r->err, sizeof r->err, "rebuild offsets: %s", PQerrorMessage(r->ctl));
+    PQclear(res);
+    return ok ? 0 : ERR_RETRY;
+}
+
+static int upsert_offset(rebuild *r, const char *topic, int32_t p, int64_t next)
+{
+    buf q = {0};
     buf_printf(
         &q,
         "INSERT INTO %s AS o (topic, partition, next_offset) VALUES ($1, $2::int, $3::bigint) ON CONFLICT "
-        "(topic, partition) DO UPDATE SET next_offset = %s",
-        o, keep_larger ? "greatest(o.next_offset, EXCLUDED.next_offset)" : "EXCLUDED.next_offset");
+        "(topic, partition) DO UPDATE SET next_offset = greatest(o.next_offset, EXCLUDED.next_offset)",
+        schema_table_quoted(r->rbs, SCHEMA_T_OFFSETS));
     char ps[16], ns[24];
     snprintf(ps, sizeof ps, "%d", (int)p);
     snprintf(ns, sizeof ns, "%" PRId64, next);
@@ -543,29 +567,98 @@ static int upsert_offset(rebuild *r, const char *topic, int32_t p, int64_t next,
     buf_free(&q);
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
     if (!ok)
-        snprintf(r->err, sizeof r->err, "offsets: %s", PQerrorMessage(r->ctl));
+        snprintf(r->err, sizeof r->err, "rebuild offsets: %s", PQerrorMessage(r->ctl));
     PQclear(res);
     return ok ? 0 : ERR_RETRY;
+}
+
+/* The raw topic is counted up to the cut: record the cut (the raw rows, which rsvpctl dlq reads after
+ * the swap) and the parsed topic's start (its end at the cut), in one transaction: from then on the
+ * rebuild goes on as one from parsed, and a rerun knows the raw phase is over. */
+static int end_raw_phase(rebuild *r)
+{
+    int rc = ctl_exec(r, "BEGIN", "begin");
+    for (int32_t i = 0; rc == 0 && i < r->nparts; i++)
+        rc = upsert_offset(r, O.raw_topic, r->parts[i], r->end[i]);
+    for (int32_t i = 0; rc == 0 && i < r->nparsed; i++)
+        rc = upsert_offset(r, O.parsed_topic, i, r->parsed_end[i]);
+    rc = rc ? rc : ctl_exec(r, "COMMIT", "commit");
+    if (rc != 0)
+        PQclear(PQexec(r->ctl, "ROLLBACK"));
+    return rc;
+}
+
+/* ---- the swap ---- */
+
+/* Inside the swap's transaction, the live tables locked: every partition of the parsed topic must be
+ * rebuilt at least as far as the live tables stored (else an aggregator idle on that partition would
+ * never send the batch that makes it seek back, and what lies between would be lost). The little that
+ * is missing is counted now, while batches wait on the locks. */
+static int reach_live(rebuild *r)
+{
+    const char *lo = schema_table_quoted(r->live, SCHEMA_T_OFFSETS);
+    const char *vals[1] = {lo};
+    PGresult *res = PQexecParams(r->ctl, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, vals, NULL, NULL, 0);
+    int exists = PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!exists)
+        return 0;
+    buf q = {0};
+    buf_printf(&q, "SELECT partition, next_offset FROM %s WHERE topic = $1", lo);
+    vals[0] = r->topic;
+    res = PQexecParams(r->ctl, q.data, 1, NULL, vals, NULL, NULL, 0);
+    buf_free(&q);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(r->err, sizeof r->err, "live offsets: %s", PQerrorMessage(r->ctl));
+        PQclear(res);
+        return ERR_RETRY;
+    }
+    int behind = 0;
+    for (int32_t j = 0; j < r->nparts; j++)
+        r->end[j] = r->next[j]; /* where the rebuild is: nothing to read there */
+    for (int i = 0; i < PQntuples(res); i++) {
+        int32_t p = (int32_t)strtol(PQgetvalue(res, i, 0), NULL, 10);
+        int64_t live = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        for (int32_t j = 0; j < r->nparts; j++)
+            if (r->parts[j] == p && live > r->next[j]) {
+                r->end[j] = live;
+                behind = 1;
+            }
+    }
+    PQclear(res);
+    if (!behind)
+        return 0;
+    int64_t *want = malloc((size_t)r->nparts * sizeof *want);
+    if (want == NULL)
+        return ERR_NOMEM;
+    memcpy(want, r->end, (size_t)r->nparts * sizeof *want);
+    log_info("catching up with the live tables under the swap's lock", "topic=%s", r->topic);
+    int rc = count_to_end(r);
+    for (int32_t j = 0; rc == 0 && j < r->nparts; j++)
+        if (r->next[j] < want[j]) {
+            snprintf(r->err, sizeof r->err, "%s[%d]: rebuilt to %" PRId64 ", the live tables are at %" PRId64,
+                     r->topic, (int)r->parts[j], r->next[j], want[j]);
+            rc = ERR_RETRY;
+        }
+    free(want);
+    return rc;
 }
 
 /* One attempt: 0, ERR_TIMEOUT (the live tables were busy: try again) or another error. */
 static int swap_once(rebuild *r)
 {
-    buf sql = {0};
+    buf sql = {0}, lock = {0};
     char lt[64];
     snprintf(lt, sizeof lt, "SET LOCAL lock_timeout = %" PRId64, O.lock_timeout_ms);
-    int rc = schema_swap_sql(r->live, r->rbs, &sql) ? ERR_NOMEM : 0;
+    int rc = schema_swap_sql(r->live, r->rbs, &sql) || schema_lock_sql(r->live, &lock) ? ERR_NOMEM : 0;
     rc = rc ? rc : ctl_exec(r, "BEGIN", "begin");
     rc = rc ? rc : ctl_exec(r, lt, "lock_timeout");
+    rc = rc ? rc : ctl_exec(r, lock.data, "lock live tables");
+    rc = rc ? rc : reach_live(r);
     rc = rc ? rc : ctl_exec(r, sql.data, "swap");
-    buf_free(&sql);
-    /* --from raw: the live stream goes on from the parsed topic's end at the cut; the raw topic's
-     * rows say how far raw was recounted (rsvpctl dlq leaves dead letters below it alone) */
-    for (int32_t i = 0; rc == 0 && r->raw && i < r->nparsed; i++)
-        rc = upsert_offset(r, O.parsed_topic, i, r->parsed_end[i], 0);
-    for (int32_t i = 0; rc == 0 && r->raw && i < r->nparts; i++)
-        rc = upsert_offset(r, r->topic, r->parts[i], r->end[i], 1);
     rc = rc ? rc : ctl_exec(r, "COMMIT", "commit");
+    buf_free(&sql);
+    buf_free(&lock);
     if (rc != 0) {
         PQclear(PQexec(r->ctl, "ROLLBACK"));
         if (strstr(r->err, "lock timeout") || strstr(r->err, "deadlock"))
@@ -581,7 +674,7 @@ static int swap(rebuild *r)
         if (rc != ERR_TIMEOUT || attempt >= O.swap_attempts || sig_stopping())
             return rc == ERR_TIMEOUT ? ERR_RETRY : rc;
         log_warn("live tables busy: swap again", "attempt=%" PRId64 " error=%s", attempt, r->err);
-        if (!r->raw && (rc = catch_up(r)) != 0)
+        if ((rc = catch_up(r)) != 0)
             return rc;
     }
 }
@@ -609,13 +702,27 @@ static int run(rebuild *r)
     int rc = make_schemas(r);
     rc = rc ? rc : ctl_connect(r);
     rc = rc ? rc : prepare_tables(r);
-    rc = rc ? rc : open_source(r);
+    long parsed_rows = 0;
     if (rc == 0 && r->raw)
-        rc = take_cut(r);
-    log_info("rebuild", "from=%s topic=%s partitions=%d", O.from, r->topic, (int)r->nparts);
+        rc = rows_of(r, O.parsed_topic, &parsed_rows);
+    if (rc == 0 && r->raw && parsed_rows == 0) {
+        /* the raw phase: parse raw again up to the cut */
+        r->topic = O.raw_topic;
+        r->parsing = 1;
+        rc = open_source(r);
+        rc = rc ? rc : take_cut(r);
+        log_info("rebuild", "from=raw topic=%s partitions=%d", r->topic, (int)r->nparts);
+        rc = rc ? rc : count_to_end(r);
+        rc = rc ? rc : end_raw_phase(r);
+        r->parsing = 0;
+    }
+    /* the parsed phase (all of a rebuild from parsed), up to the live end, then the swap */
+    r->topic = O.parsed_topic;
+    rc = rc ? rc : open_source(r);
+    if (rc == 0)
+        log_info("rebuild", "from=%s topic=%s partitions=%d", O.from, r->topic, (int)r->nparts);
     rc = rc ? rc : count_to_end(r);
-    if (rc == 0 && !r->raw)
-        rc = catch_up(r);
+    rc = rc ? rc : catch_up(r);
     rc = rc ? rc : swap(r);
     return rc;
 }
@@ -649,7 +756,7 @@ int rebuild_main(int argc, char **argv)
     }
     log_init("rsvpctl", "rsvpctl-rebuild", level);
     sig_init();
-    r.topic = r.raw ? O.raw_topic : O.parsed_topic;
+    r.topic = O.parsed_topic;
     r.t0 = clock_mono_ms();
     rsvp_json_limits lim = rsvp_json_limits_default();
     lim.max_message_bytes = (size_t)O.max_message_bytes;
