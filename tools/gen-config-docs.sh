@@ -17,3 +17,13 @@ for b in rsvp-ingestor rsvp-parser rsvp-aggregator rsvp-writer rsvp-replay rsvpc
 	"$BIN/$b" --help 2>&1
 	echo '```'
 done
+for c in "dlq redrive" rebuild; do # rsvpctl's maintenance commands (docs/operations.md)
+	[ -x "$BIN/rsvpctl" ] || continue
+	echo
+	echo "## rsvpctl $c"
+	echo
+	echo '```'
+	# shellcheck disable=SC2086
+	"$BIN/rsvpctl" $c --help 2>&1
+	echo '```'
+done

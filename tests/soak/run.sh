@@ -75,6 +75,7 @@ command -v gnuplot >/dev/null || die "gnuplot missing (make deps)"
 
 mkdir -p "$DIR" "$OUT"
 rm -f "$DIR"/*.log "$DIR"/*.jsonl "$DIR"/*.tsv "$DIR"/faults.txt "$DIR"/result.txt "$DIR"/child-pids
+touch "$DIR/faults.txt"
 T0=$(now_ms)
 UP_PID= DRIVER_PID= SAMPLER_PID=
 log() { printf '[%7s s] %s\n' "$(since "$T0")" "$*"; }
@@ -157,10 +158,11 @@ driver() {
 	trap - EXIT INT TERM
 	set +e
 	RANDOM=$SEED
-	local services=(ingestor parser parser aggregator aggregator writer writer) k=0 end=$((SECONDS + DUR_S))
+	local services=(ingestor parser parser aggregator aggregator writer writer) k=0 end=$((SECONDS + DUR_S)) next
 	while :; do
-		sleep $((FAULT_S + RANDOM % 10)) & wait $!
-		((SECONDS < end)) || break
+		next=$((SECONDS + FAULT_S + RANDOM % 10))
+		((next < end)) || break
+		sleep $((next - SECONDS)) & wait $!
 		case $((k % 4)) in
 		0) fault_kill9 "${services[RANDOM % ${#services[@]}]}" "$RANDOM" ;;
 		1) fault_kafka ;;
