@@ -130,18 +130,8 @@ cleanup() {
 	trap - EXIT
 	[[ -n $DRIVER_PID ]] && kill "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null
 	# a writer left stopped by an interrupted driver must be able to die
-	[[ -f $DIR/paused.pid ]] && kill -CONT "$(cat "$DIR/paused.pid")" 2>/dev/null
 	[[ -n $TRUTH_PID ]] && kill "$TRUTH_PID" 2>/dev/null
-	if [[ -n $UP_PID ]] && kill -0 "$UP_PID" 2>/dev/null; then
-		"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
-		for _ in $(seq 1 300); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$UP_PID" 2>/dev/null || true
-	fi
-	for p in $(cat "$DIR/child-pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-	if ((KEEP == 0)); then
-		"${KENV[@]}" deploy/local/kafka.sh down >/dev/null 2>&1 || true
-		"${PENV[@]}" deploy/local/postgres.sh down >/dev/null 2>&1 || true
-	fi
+	stop_all
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -172,51 +162,11 @@ stack_up
 log "kafka $BROKERS (RF $RF), postgres $PGDB, topics chaos.$SUFFIX.{raw,parsed,dlq}"
 
 # ---------------------------------------------------------------------------------------------- the pipeline
-cat >"$DIR/rsvpctl.conf" <<CONF
-# written by tests/chaos/run.sh
-replicas.ingestor=1
-replicas.parser=2
-replicas.aggregator=2
-replicas.writer=2
-metrics-port-base=$B
-writer-port-base=$WRITER_BASE
-instance-prefix=chaos$SUFFIX-
-restart-base=300ms
-restart-max=3s
-stop-timeout=20s
-env.KAFKA_BOOTSTRAP_SERVERS=$BROKERS
-env.RAW_TOPIC=$RAW
-env.PARSED_TOPIC=$PARSED
-env.DLQ_TOPIC=$DLQ
-env.PG_URL=$PGDB
-env.LOG_LEVEL=info
-ingestor.env.SOURCE_URL=http://127.0.0.1:$REPLAY_PORT/2/rsvps
-ingestor.env.INITIAL_SINCE_MTIME=$START_MTIME
-ingestor.env.STALL_TIMEOUT=10s
-ingestor.env.BACKOFF_MAX=2s
-parser.env.GROUP_ID=chaos-$SUFFIX-parser
-parser.env.KAFKA_SESSION_TIMEOUT_MS=6000
-parser.env.KAFKA_HEARTBEAT_INTERVAL_MS=1000
-aggregator.env.GROUP_ID=chaos-$SUFFIX-aggregator
-aggregator.env.TRIGGER_INTERVAL=1s
-aggregator.env.REQUEST_TIMEOUT=${REQUEST_TIMEOUT_S}s
-aggregator.env.SESSION_TIMEOUT=6s
-aggregator.env.BACKOFF_MAX=2s
-aggregator.env.QUEUE_KBYTES=262144
-aggregator.env.MAX_BATCH_KEYS=$MAX_BATCH_KEYS
-writer.env.BACKOFF_MAX=2s
-CONF
-"$BIN/rsvpctl" up --config "$DIR/rsvpctl.conf" --bin "$BIN" \
-	--with-replay "${SOURCE[*]} --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT" \
-	>"$DIR/rsvpctl.log" 2>&1 </dev/null &
-UP_PID=$!
-
-deadline=$((SECONDS + 60))
-until [[ $(running) -ge 8 ]]; do
-	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl up exited"; }
-	((SECONDS < deadline)) || { tail -n 20 "$DIR/rsvpctl.log"; die "pipeline not running after 60 s: $(status_json)"; }
-	sleep 0.2
-done
+{
+	pipeline_conf chaos
+	echo "aggregator.env.MAX_BATCH_KEYS=$MAX_BATCH_KEYS"
+} >"$DIR/rsvpctl.conf"
+pipeline_up "${SOURCE[*]} --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT"
 log "pipeline up: $(status_json | python3 -c 'import json,sys; print(" ".join("%s=%s" % (p["name"], p["pid"]) for p in json.load(sys.stdin)["processes"]))')"
 
 # ---------------------------------------------------------------------------------------------- fault driver
@@ -258,30 +208,11 @@ wait "$TRUTH_PID" || die "truth failed: $(cat "$DIR/truth.log")"
 TRUTH_PID=
 cat "$DIR/truth.log"
 WANT=$(python3 -c 'import json,sys; print(sum(json.loads(l)["response_count"] for l in open(sys.argv[1])))' "$DIR/truth.jsonl")
-stored() { psql "$PGDB" -X -q -A -t -c "SELECT coalesce(sum(response_count),0) FROM rsvp_counts" 2>/dev/null || echo -1; }
 wait "$DRIVER_PID" || true
 DRIVER_PID=
 log "fault window over; waiting for $WANT counted RSVPs (timeout ${CONVERGE_TIMEOUT}s)"
-deadline=$((SECONDS + CONVERGE_TIMEOUT))
-last=-2 stable=0
-while ((SECONDS < deadline)); do
-	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl exited during the run"; }
-	n=$(stored)
-	if [[ $n == "$last" ]]; then stable=$((stable + 1)); else stable=0; fi
-	# equal: keep watching a few triggers, so that a late duplicate would still show; not equal and no
-	# progress for 90 s: the pipeline is stuck (or counted too much), compare now
-	[[ $n == "$WANT" ]] && ((stable >= 5)) && break
-	((stable >= 90)) && { log "no progress for 90 s"; break; }
-	[[ $n != "$last" && $n != "$WANT" ]] && log "stored $n of $WANT"
-	last=$n
-	sleep 1
-done
-log "stored $(stored) of $WANT"
-STATUS=$(status_json)
-RESTARTS=$(python3 -c 'import json,sys; print(sum(p.get("restarts",0) for p in json.load(sys.stdin)["processes"]))' <<<"$STATUS")
-for p in $(python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(sys.stdin)["processes"] if p["pid"]>0))' <<<"$STATUS"); do
-	echo "$p" >>"$DIR/child-pids"
-done
+converge "$WANT" "$CONVERGE_TIMEOUT"
+remember_children
 
 # ---------------------------------------------------------------------------------------------- compare
 rc=0
@@ -297,11 +228,8 @@ RAWN=$(topic_count "$RAW")
 DLQN=$(topic_count "$DLQ")
 
 # graceful stop: every service must exit 0 on SIGTERM after all that
-"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
-up_rc=0
-for _ in $(seq 1 600); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-wait "$UP_PID" || up_rc=$?
-UP_PID=
+pipeline_stop
+up_rc=$UP_RC
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/compare.txt"; }
 {

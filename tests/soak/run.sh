@@ -83,18 +83,13 @@ log() { printf '[%7s s] %s\n' "$(since "$T0")" "$*"; }
 cleanup() {
 	local rc=$? p
 	trap - EXIT
-	for p in $DRIVER_PID $SAMPLER_PID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	[[ -f $DIR/paused.pid ]] && kill -CONT "$(cat "$DIR/paused.pid")" 2>/dev/null
-	if [[ -n $UP_PID ]] && kill -0 "$UP_PID" 2>/dev/null; then
-		"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
-		for _ in $(seq 1 300); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$UP_PID" 2>/dev/null || true
-	fi
-	for p in $(cat "$DIR/child-pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
-	if ((KEEP == 0)); then
-		"${KENV[@]}" deploy/local/kafka.sh down >/dev/null 2>&1 || true
-		"${PENV[@]}" deploy/local/postgres.sh down >/dev/null 2>&1 || true
-	fi
+	# the driver and the sampler, and the sleep each may be waiting in (a failed wait must not end the trap)
+	for p in $DRIVER_PID $SAMPLER_PID; do
+		pkill -TERM -P "$p" 2>/dev/null
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null || true
+	done
+	stop_all
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -106,50 +101,12 @@ stack_up
 log "kafka $BROKERS, postgres $PGDB"
 
 # ---------------------------------------------------------------------------------------------- the pipeline
-cat >"$DIR/rsvpctl.conf" <<CONF
-# written by tests/soak/run.sh
-replicas.ingestor=1
-replicas.parser=2
-replicas.aggregator=2
-replicas.writer=2
-metrics-port-base=$B
-writer-port-base=$WRITER_BASE
-instance-prefix=soak$SUFFIX-
-restart-base=300ms
-restart-max=3s
-stop-timeout=20s
-env.KAFKA_BOOTSTRAP_SERVERS=$BROKERS
-env.RAW_TOPIC=$RAW
-env.PARSED_TOPIC=$PARSED
-env.DLQ_TOPIC=$DLQ
-env.PG_URL=$PGDB
-env.LOG_LEVEL=info
-ingestor.env.SOURCE_URL=http://127.0.0.1:$REPLAY_PORT/2/rsvps
-ingestor.env.INITIAL_SINCE_MTIME=$START_MTIME
-ingestor.env.STALL_TIMEOUT=10s
-ingestor.env.BACKOFF_MAX=2s
-parser.env.GROUP_ID=soak-$SUFFIX-parser
-parser.env.KAFKA_SESSION_TIMEOUT_MS=6000
-parser.env.KAFKA_HEARTBEAT_INTERVAL_MS=1000
-aggregator.env.GROUP_ID=soak-$SUFFIX-aggregator
-aggregator.env.TRIGGER_INTERVAL=1s
-aggregator.env.REQUEST_TIMEOUT=${REQUEST_TIMEOUT_S}s
-aggregator.env.SESSION_TIMEOUT=6s
-aggregator.env.BACKOFF_MAX=2s
-writer.env.BACKOFF_MAX=2s
-writer.env.RETENTION=$RETENTION
-writer.env.PARTITION_INTERVAL=$PINTERVAL
-CONF
-"$BIN/rsvpctl" up --config "$DIR/rsvpctl.conf" --bin "$BIN" \
-	--with-replay "--synthetic=true --seed=$SEED --count=$COUNT --start-mtime=$START_MTIME --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT" \
-	>"$DIR/rsvpctl.log" 2>&1 </dev/null &
-UP_PID=$!
-deadline=$((SECONDS + 60))
-until [[ $(running) -ge 8 ]]; do
-	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl up exited"; }
-	((SECONDS < deadline)) || { tail -n 20 "$DIR/rsvpctl.log"; die "pipeline not running after 60 s: $(status_json)"; }
-	sleep 0.2
-done
+{
+	pipeline_conf soak
+	echo "writer.env.RETENTION=$RETENTION"
+	echo "writer.env.PARTITION_INTERVAL=$PINTERVAL"
+} >"$DIR/rsvpctl.conf"
+pipeline_up "--synthetic=true --seed=$SEED --count=$COUNT --start-mtime=$START_MTIME --rate=$RATE --listen=127.0.0.1:$REPLAY_PORT"
 log "pipeline up"
 
 # ---------------------------------------------------------------------------------------------- faults
@@ -240,31 +197,14 @@ log "soak window over ($(($(wc -l <"$DIR/samples.tsv") - 1)) samples, $(wc -l <"
 	python3 tests/chaos/truth.py count >"$DIR/truth.jsonl" 2>"$DIR/truth.log" || die "truth failed: $(cat "$DIR/truth.log")"
 cat "$DIR/truth.log"
 WANT=$(python3 -c 'import json,sys; print(sum(json.loads(l)["response_count"] for l in open(sys.argv[1])))' "$DIR/truth.jsonl")
-stored() { psql "$PGDB" -X -q -A -t -c "SELECT coalesce(sum(response_count),0) FROM rsvp_counts" 2>/dev/null || echo -1; }
-deadline=$((SECONDS + 900)) last=-2 stable=0
-while ((SECONDS < deadline)); do
-	kill -0 "$UP_PID" 2>/dev/null || { tail -n 20 "$DIR/rsvpctl.log"; die "rsvpctl exited during the run"; }
-	n=$(stored)
-	if [[ $n == "$last" ]]; then stable=$((stable + 1)); else stable=0; fi
-	[[ $n == "$WANT" ]] && ((stable >= 5)) && break
-	((stable >= 120)) && { log "no progress for 120 s"; break; }
-	last=$n
-	sleep 1
-done
-log "stored $(stored) of $WANT"
-for p in $(status_json | python3 -c 'import json,sys; print(" ".join(str(p["pid"]) for p in json.load(sys.stdin)["processes"] if p["pid"]>0))'); do
-	echo "$p" >>"$DIR/child-pids"
-done
-RESTARTS=$(status_json | python3 -c 'import json,sys; print(sum(p.get("restarts",0) for p in json.load(sys.stdin)["processes"]))')
+converge "$WANT" 900
+remember_children
 rc=0
 compare_truth "$PGDB" --partial-latest || rc=$?
 DROPPED=$(grep -c '"msg\\":\\"partition dropped' "$DIR/rsvpctl.log" || true)
 REFUSED=$(grep -c 'writer rejected batch' "$DIR/rsvpctl.log" || true)
-"$BIN/rsvpctl" stop >/dev/null 2>&1 || true
-up_rc=0
-for _ in $(seq 1 600); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.1; done
-wait "$UP_PID" || up_rc=$?
-UP_PID=
+pipeline_stop
+up_rc=$UP_RC
 
 # ---------------------------------------------------------------------------------------------- report
 grc=0
