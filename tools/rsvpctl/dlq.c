@@ -623,7 +623,7 @@ static int pass(run *r, int redrive)
     rd_kafka_message_t *m;
     int got, rc = 0;
     uint64_t done_ok = 0, done_failed = 0, skipped = 0;
-    int64_t t0 = clock_mono_ms(), sent = 0;
+    int64_t t0 = 0, sent = 0; /* pacing starts at the first re-drive, not while the consumer starts */
     while ((got = kread_next(r->dlq, &m, 1000, r->err, sizeof r->err)) != 0) {
         if (sig_stopping()) {
             if (got == 1)
@@ -685,7 +685,8 @@ static int pass(run *r, int redrive)
         if (r->in_txn >= O.txn_messages && (rc = txn_commit(r)) != 0)
             break;
         /* pacing: never ahead of rate messages per second since the start */
-        sent++;
+        if (sent++ == 0)
+            t0 = clock_mono_ms();
         if (O.rate > 0) {
             int64_t due = t0 + sent * 1000 / O.rate, now = clock_mono_ms();
             if (due > now) {

@@ -445,9 +445,12 @@ static int count_one(rebuild *r, agg *a, const rd_kafka_message_t *m)
         len = r->packed.len;
     }
     int rc = agg_consume(a, m->partition, m->offset, payload, len);
-    if (rc == ERR_RANGE) { /* the partition's table is full and its batch not applied yet */
+    if (rc == ERR_RANGE) {
+        /* the partition's table is full and its batch not applied yet: apply it; the refused
+         * message is the partition's next offset and in hand, so it counts as re-read */
         if ((rc = apply_pending(r, a)) != 0)
             return rc;
+        agg_rewound(a, m->partition);
         rc = agg_consume(a, m->partition, m->offset, payload, len);
     }
     /* undecodable (ERR_INVALID): covered, not counted, as the aggregator does; ERR_STALE: read twice */
@@ -464,7 +467,7 @@ static int count_to_end(rebuild *r)
     for (int32_t i = 0; i < r->nparts && rc == 0; i++)
         rc = agg_assign(a, r->parts[i], r->next[i]);
     rc = rc ? rc : kread_start(r->k, r->parts, r->next, r->end, (size_t)r->nparts, r->err, sizeof r->err);
-    int64_t last_flush = clock_mono_ms(), last_log = last_flush, t0 = last_flush;
+    int64_t last_flush = clock_mono_ms(), last_log = last_flush, t0 = 0; /* pacing: from the first message */
     uint64_t read = 0;
     rd_kafka_message_t *m;
     int got;
@@ -472,7 +475,8 @@ static int count_to_end(rebuild *r)
         if (got == 1) {
             rc = count_one(r, a, m);
             rd_kafka_message_destroy(m);
-            read++;
+            if (read++ == 0)
+                t0 = clock_mono_ms();
             r->messages++;
         } else if (got != ERR_TIMEOUT) {
             log_warn("reading", "topic=%s error=%s", r->topic, r->err); /* the consumer retries */
