@@ -11,9 +11,10 @@
 /* Per-connection temp table the COPY loads into (emptied at every commit). */
 #define SCHEMA_TMP_TABLE "rsvp_writer_rows"
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "common/buf.h"
+struct buf; /* common/buf.h */
 
 typedef struct schema schema;
 
@@ -81,27 +82,29 @@ void schema_partition_name(const schema *s, schema_table which, int64_t lo_ms, c
 
 /* schema_partition_create: into out (replacing it), the two statements that create the partition
  * [lo_ms, hi_ms) as a table of its own and attach it; run them in one transaction. 0 or ERR_NOMEM. */
-int schema_partition_create(const schema *s, schema_table which, int64_t lo_ms, int64_t hi_ms, buf *out);
+int schema_partition_create(const schema *s, schema_table which, int64_t lo_ms, int64_t hi_ms,
+                            struct buf *out);
 
 /* schema_partition_detach: ALTER TABLE ... DETACH PARTITION relname CONCURRENTLY (outside any
  * transaction block) or, with finalize, ... FINALIZE (completes an interrupted one).
  * schema_partition_drop: DROP TABLE IF EXISTS relname in the table's schema. Both return 0,
  * ERR_INVALID (relname is not a plain identifier) or ERR_NOMEM. */
-int schema_partition_detach(const schema *s, schema_table which, const char *relname, int finalize, buf *out);
-int schema_partition_drop(const schema *s, schema_table which, const char *relname, buf *out);
+int schema_partition_detach(const schema *s, schema_table which, const char *relname, int finalize,
+                            struct buf *out);
+int schema_partition_drop(const schema *s, schema_table which, const char *relname, struct buf *out);
 
 void schema_free(schema *s); /* NULL-safe */
 
 /* schema_lock_sql: into out (replacing it), one statement that locks the four tables (those that
  * exist) ACCESS EXCLUSIVE in the batch's order (offsets first), for a transaction that must see them
  * still before changing them (rsvpctl rebuild's swap). 0 or ERR_NOMEM. */
-int schema_lock_sql(const schema *s, buf *out);
+int schema_lock_sql(const schema *s, struct buf *out);
 
 /* schema_swap_sql: into out (replacing it), one statement (a DO block) that puts the tables of rb (a
  * rebuild: the same layout under other names, in the same SQL schema) in place of live's, to run in
  * one transaction: locks live's four tables in the batch's order (offsets first), moves the batch
  * id sequence past both, drops live's tables, renames every relation of rb (tables, partitions,
  * indexes) to live's names. 0, ERR_INVALID (the two are not in one SQL schema) or ERR_NOMEM. */
-int schema_swap_sql(const schema *live, const schema *rb, buf *out);
+int schema_swap_sql(const schema *live, const schema *rb, struct buf *out);
 
 #endif
