@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# rsvpctl dlq: the recorded RSVPs (plus a line that is not JSON and one without mtime) go through a parser
-# that allows only 80-byte strings, so hundreds are dead-lettered string_too_long, while an aggregator and
-# a writer count what is parsed. `rsvpctl dlq list` shows the dead letters by reason; `rsvpctl dlq redrive
+# rsvpctl dlq: the recorded RSVPs (plus a line that is not JSON and one without mtime) go through a strict
+# parser (VALIDATION=strict) that allows only 80-byte strings, so hundreds are dead-lettered string_too_long,
+# while an aggregator and a writer count what is parsed. `rsvpctl dlq list` shows the dead letters by reason; `rsvpctl dlq redrive
 # --reason string_too_long` (the parser's code with its default limits: the "fixed parser") is kill -9'd
 # midway, rerun to the end, then run again (nothing left). Passes when every recorded RSVP is counted
 # exactly once (rsvp_counts == the reference job's counts, the parsed topic holds each exactly once), the
@@ -38,7 +38,7 @@ kcat -P -b "$KAFKA_BROKERS" -t "$RAW" -l "$TEST_DIR/input.ndjson" || fail "kcat 
 
 start_bg writer env PG_URL="$DB" LISTEN="tcp://127.0.0.1:$WPORT" METRICS_ADDR="127.0.0.1:$WMPORT" "$BIN/rsvp-writer"
 start_bg parser env RAW_TOPIC="$RAW" PARSED_TOPIC="$PARSED" DLQ_TOPIC="$DLQ" GROUP_ID="parser-$SUFFIX" \
-	INSTANCE_ID="parser-$SUFFIX" METRICS_ADDR="127.0.0.1:$PMPORT" MAX_STRING_BYTES=80 "$BIN/rsvp-parser"
+	INSTANCE_ID="parser-$SUFFIX" METRICS_ADDR="127.0.0.1:$PMPORT" VALIDATION=strict MAX_STRING_BYTES=80 "$BIN/rsvp-parser"
 start_bg aggregator env PARSED_TOPIC="$PARSED" GROUP_ID="agg-$SUFFIX" WRITER_URL="tcp://127.0.0.1:$WPORT" \
 	TRIGGER_INTERVAL=300ms METRICS_ADDR="127.0.0.1:$AMPORT" INSTANCE_ID="agg-$SUFFIX" START_OFFSET=earliest \
 	"$BIN/rsvp-aggregator"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rsvpctl rebuild --from raw after a parser change: a parser allowing only 80-byte strings dead-letters
+# rsvpctl rebuild --from raw after a parser change: a strict parser allowing only 80-byte strings dead-letters
 # hundreds of the recorded RSVPs while an aggregator and a writer count the rest. The parser is stopped
 # (the cut needs it), `rsvpctl rebuild --from raw --parsers-stopped` parses the raw topic again with the
 # parser's code at its default limits (the fixed parser) and is kill -9'd midway; the rerun takes its cut,
@@ -27,7 +27,7 @@ parser() { # parser NAME [ENV=V...]
 	start_bg "$name" env RAW_TOPIC="$RAW" PARSED_TOPIC="$PARSED" DLQ_TOPIC="$DLQ" GROUP_ID="$GROUP" \
 		INSTANCE_ID="parser-$SUFFIX" METRICS_ADDR="127.0.0.1:$PMPORT" "$@" "$BIN/rsvp-parser"
 }
-parser parser_old MAX_STRING_BYTES=80
+parser parser_old VALIDATION=strict MAX_STRING_BYTES=80
 start_bg aggregator env PARSED_TOPIC="$PARSED" GROUP_ID="agg-$SUFFIX" WRITER_URL="tcp://127.0.0.1:$WPORT" \
 	TRIGGER_INTERVAL=300ms METRICS_ADDR="127.0.0.1:$AMPORT" INSTANCE_ID="agg-$SUFFIX" START_OFFSET=earliest \
 	"$BIN/rsvp-aggregator"

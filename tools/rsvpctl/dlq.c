@@ -157,7 +157,7 @@ int dlq_ledger_parse(const char *key, size_t klen, const char *val, size_t vlen,
 /* ---- options ---- */
 
 static struct {
-    char *dlq_topic, *ledger_topic, *parsed_topic, *pg_url, *offsets_table, *reasons;
+    char *dlq_topic, *ledger_topic, *parsed_topic, *pg_url, *offsets_table, *reasons, *validation;
     int64_t partition, from_offset, to_offset, max_message_bytes, max_string_bytes, txn_messages, rate;
     int json, dry_run;
     char *log_level;
@@ -184,6 +184,8 @@ static const cfg_option dlq_options[] = {
      &O.from_offset},
     {"to-offset", "DLQ_TO_OFFSET", CFG_INT, "-1", "only dead letters before this offset (-1: the end)", -1, 0, 0,
      &O.to_offset},
+    {"validation", "VALIDATION", CFG_STRING, "reference", "the parser's mode (as rsvp-parser): reference or strict",
+     0, 0, 0, &O.validation},
     {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "64k", "the parser's limit (as rsvp-parser)", 1,
      (int64_t)1 << 30, 0, &O.max_message_bytes},
     {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024", "the parser's limit (as rsvp-parser)", 1,
@@ -761,6 +763,11 @@ int dlq_main(int argc, char **argv)
     rsvp_json_limits lim = rsvp_json_limits_default();
     lim.max_message_bytes = (size_t)O.max_message_bytes;
     lim.max_string_bytes = (size_t)O.max_string_bytes;
+    if (rsvp_json_mode_parse(O.validation, &lim.mode) != 0) {
+        fprintf(stderr, "rsvpctl dlq: --validation: '%s' is neither reference nor strict\n", O.validation);
+        cfg_free(dlq_options);
+        return 2;
+    }
     /* order: the exclusive lock and the cuts, then the producer (fencing an earlier run), then the
      * ledger as committed, then the dead letters */
     rc = rsvp_json_new(&r.json, &lim);

@@ -33,7 +33,7 @@
 
 static struct {
     char *from, *parsed_topic, *raw_topic, *parser_group, *control_url, *pg_url;
-    char *meetup, *counts, *offsets, *batches, *log_level;
+    char *meetup, *counts, *offsets, *batches, *log_level, *validation;
     int64_t interval_ms, max_keys, lock_timeout_ms, swap_attempts, rate, max_message_bytes, max_string_bytes;
     int pause_parsers, parsers_stopped, allow_truncated;
 } O;
@@ -75,6 +75,8 @@ static const cfg_option rebuild_options[] = {
     {"allow-truncated", NULL, CFG_BOOL, "false",
      "count what the topic still holds although its retention deleted older messages (their counts are lost)",
      0, 0, 0, &O.allow_truncated},
+    {"validation", "VALIDATION", CFG_STRING, "reference",
+     "the parser's mode (--from raw; as rsvp-parser): reference or strict", 0, 0, 0, &O.validation},
     {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "64k", "the parser's limit (--from raw)", 1,
      (int64_t)1 << 30, 0, &O.max_message_bytes},
     {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024", "the parser's limit (--from raw)", 1,
@@ -765,6 +767,12 @@ int rebuild_main(int argc, char **argv)
     rsvp_json_limits lim = rsvp_json_limits_default();
     lim.max_message_bytes = (size_t)O.max_message_bytes;
     lim.max_string_bytes = (size_t)O.max_string_bytes;
+    if (rsvp_json_mode_parse(O.validation, &lim.mode) != 0) {
+        fprintf(stderr, "rsvpctl rebuild: --validation: '%s' is neither reference nor strict\n",
+                O.validation);
+        cfg_free(rebuild_options);
+        return 2;
+    }
     rc = rsvp_json_new(&r.json, &lim);
     rc = rc ? rc : run(&r);
     double secs = (double)(clock_mono_ms() - r.t0) / 1000.0;
