@@ -51,6 +51,9 @@ dlq() { "${CTL[0]}" dlq "$1" "${CTL[@]:2}" "${@:2}"; }
 list=$(dlq list --json) || fail "dlq list failed"
 [[ $(jq -c '[.dead_letters, .reasons.string_too_long.pending, .reasons.not_json.pending, .reasons.missing_mtime.pending]' <<<"$list") == "[$((LONG + 2)),$LONG,1,1]" ]] ||
 	fail "dlq list: $list (expected $LONG string_too_long, 1 not_json, 1 missing_mtime)"
+# an offset range: every dead letter lies before offset 10^9, none at or past it
+[[ $(dlq list --json --to-offset 1000000000 | jq -c .dead_letters) == $((LONG + 2)) ]] || fail "dlq list --to-offset 10^9 misses dead letters"
+[[ $(dlq list --json --from-offset 1000000000 | jq -c .dead_letters) == 0 ]] || fail "dlq list --from-offset 10^9 lists dead letters"
 
 # Re-drive, paced so that it is still running when killed after its first transactions.
 start_bg redrive "${CTL[0]}" dlq redrive "${CTL[@]:2}" --reason string_too_long --rate 25 --json

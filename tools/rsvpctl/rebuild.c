@@ -77,7 +77,7 @@ static const cfg_option rebuild_options[] = {
      0, 0, 0, &O.allow_truncated},
     {"validation", "VALIDATION", CFG_STRING, "reference",
      "the parser's mode (--from raw; as rsvp-parser): reference or strict", 0, 0, 0, &O.validation},
-    {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "64k", "the parser's limit (--from raw)", 1,
+    {"max-message-bytes", "MAX_MESSAGE_BYTES", CFG_SIZE, "1M", "the parser's limit (--from raw)", 1,
      (int64_t)1 << 30, 0, &O.max_message_bytes},
     {"max-string-bytes", "MAX_STRING_BYTES", CFG_SIZE, "1024", "the parser's limit (--from raw)", 1,
      (int64_t)1 << 30, 0, &O.max_string_bytes},
