@@ -327,6 +327,11 @@ void ktxn_poll(ktxn *t, int timeout_ms)
     rd_kafka_poll(t->rk, timeout_ms);
 }
 
+void ktxn_wait_room(ktxn *t, int timeout_ms)
+{
+    rd_kafka_flush(t->rk, timeout_ms); /* overrides linger.ms while it runs; serves the reports */
+}
+
 int ktxn_open(const ktxn *t)
 {
     return t->open;

@@ -35,6 +35,21 @@ typedef struct ktxn_opts {
 /* Payload blocks (common/msgblock.h): a value longer than this gets a block of its own. */
 #define KTXN_BLOCK_BYTES (256 * 1024)
 
+/* The linger.ms default of the services' transactional producers. A transaction's messages are
+ * sent when ktxn_commit flushes (rd_kafka_flush overrides linger.ms), so linger.ms only has to
+ * outlast a transaction; nothing a consumer reads (read_committed) comes sooner with a shorter one.
+ * A short one is costly in librdkafka 2.0.2: an idempotent producer creates no new ProduceRequest
+ * for a partition while more than 5 of its messages are in flight (it compares a message count
+ * with the limit of 5 requests), and when such a partition's next batch is due (linger expired)
+ * its broker thread polls with a zero timeout until the reply comes: it spins. With linger.ms=5 at
+ * a paced 10k RSVPs/s that thread took 24-41 CPU s per million RSVPs in the ingestor (800 requests
+ * a second of ~5 KB) and 6-11 in the parser; with 1000: 2-3.4 and ~2 (four requests per commit).
+ * Costs: a transaction's payloads stay in memory until its commit (COMMIT_MESSAGES / TXN_MESSAGES
+ * bound them), and the commit waits for their delivery (one round trip). A partition with more than
+ * batch.size (1 MB) in one transaction still needs two requests, and the broker thread spins while
+ * the first is in flight. */
+#define KTXN_LINGER_MS "1000"
+
 /* ktxn_new: a transactional producer configured by kafka_conf_new (o->defaults < KAFKA_* < -X)
  * with transactional.id = o->txn_id; registers rsvp_<service>_delivery_errors_total. Nothing is
  * sent yet. On success *out owns it. Returns 0, ERR_NOMEM or ERR_INVALID (a bad setting;
@@ -69,7 +84,7 @@ char *ktxn_reserve(ktxn *t, size_t len);
  * key (NULL: none) is copied by librdkafka. val: NULL (no value), the last ktxn_reserve, or any
  * bytes, which are copied into a block. hdrs: NULL, or owned by librdkafka on success (the caller
  * keeps them otherwise). ts_ms: the message timestamp, 0 for now. Returns 0, ERR_RETRY
- * (librdkafka's queue is full: serve ktxn_poll and send the same message again), ERR_RANGE (larger
+ * (librdkafka's queue is full: ktxn_wait_room, then send the same message again), ERR_RANGE (larger
  * than message.max.bytes: nothing was sent), ERR_ABORTED (the produce failed otherwise, or no
  * memory for the copy: the transaction was aborted) or ERR_FATAL. */
 int ktxn_send(ktxn *t, rd_kafka_topic_t *rkt, const void *key, size_t keylen, const void *val, size_t len,
@@ -93,6 +108,11 @@ int ktxn_abort(ktxn *t, char *errstr, size_t errlen);
 
 /* ktxn_poll: serve delivery reports and callbacks, waiting up to timeout_ms. */
 void ktxn_poll(ktxn *t, int timeout_ms);
+
+/* ktxn_wait_room: after ktxn_send's ERR_RETRY (queue full): send what is queued now, without
+ * waiting for linger.ms (KTXN_LINGER_MS is long: messages normally go at commit), and serve the
+ * delivery reports that free the queue, for at most timeout_ms. */
+void ktxn_wait_room(ktxn *t, int timeout_ms);
 
 /* ktxn_open: a transaction is open. ktxn_messages: messages sent in it. */
 int ktxn_open(const ktxn *t);

@@ -375,8 +375,11 @@ int ingestor_run(ingestor *g)
             rc = ERR_FATAL;
             break;
         }
-        /* 1. Kafka: delivery reports; while we hold for queue space, wait here a little. */
-        ktxn_poll(g->txn, g->hold == HOLD_QUEUE ? 10 : 0);
+        /* 1. Kafka: delivery reports; while we hold for queue space, send and wait here a little. */
+        if (g->hold == HOLD_QUEUE)
+            ktxn_wait_room(g->txn, 10);
+        else
+            ktxn_poll(g->txn, 0);
         int64_t now = clock_mono_ms();
         /* 2. A failed produce rolls back before anything else happens. */
         if (g->hold == HOLD_ABORT) {

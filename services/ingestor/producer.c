@@ -31,7 +31,7 @@ int producer_new(producer **out, const char *topic, const char *txn_id, int64_t 
         "compression.type",
         "lz4", /* 3.4x smaller on disk; costs CPU here (producer.h) */
         "linger.ms",
-        "5", /* batches fill at our rates; bounds added latency */
+        KTXN_LINGER_MS, /* sent at commit (ktxn.h) */
         "message.max.bytes",
         maxb, /* MAX_LINE_BYTES plus headroom: any accepted line fits */
         NULL,

@@ -12,9 +12,9 @@
 typedef struct producer producer;
 
 /* producer_new: topic and txn_id are copied. max_message_bytes bounds one message (sets
- * message.max.bytes unless KAFKA_MESSAGE_MAX_BYTES / -X overrides it). lz4 and linger.ms=5 are
- * defaults the KAFKA_* env and -X flags may override; the transactional.id is txn_id. lz4 is the
- * largest single CPU cost of the ingestor (~0.8 CPU s per million 1 KB lines in librdkafka's broker
+ * message.max.bytes unless KAFKA_MESSAGE_MAX_BYTES / -X overrides it). lz4 and linger.ms
+ * (KTXN_LINGER_MS: lines are sent at commit) are defaults the KAFKA_* env and -X flags may
+ * override; the transactional.id is txn_id. lz4 is the largest single CPU cost of the ingestor (~0.8 CPU s per million 1 KB lines in librdkafka's broker
  * thread, about a third of the total) and keeps it: the raw topic is ~3.4x smaller on disk and
  * on the wire, and the broker works less. KAFKA_COMPRESSION_TYPE=none saved the ingestor 0.2-1.0
  * CPU s per million (socket copies replace lz4) and cost the broker 0.3-1.5 s more in back-to-back

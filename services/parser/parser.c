@@ -341,7 +341,7 @@ static int produce(parser *p, rd_kafka_topic_t *rkt, const void *key, size_t kle
             return rc;
         if (kafka_fatal())
             return ERR_FATAL;
-        ktxn_poll(p->txn, 10); /* serve delivery reports, frees queue space */
+        ktxn_wait_room(p->txn, 10); /* sends what is queued, frees queue space */
         p->waited = 1;
     }
 }
@@ -528,7 +528,8 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
     snprintf(p->txn_id, idlen, "rsvp-parser-%s", o->instance_id);
     register_metrics(p);
 
-    const char *pdefaults[] = {"linger.ms", "5", "compression.type", "lz4", "client.id", p->txn_id,
+    const char *pdefaults[] = {"linger.ms", KTXN_LINGER_MS /* sent at commit */, "compression.type", "lz4",
+                               "client.id", p->txn_id,
                                /* a dead-lettered raw message must never be refused client-side */
                                "message.max.bytes", "4194304", NULL};
     const ktxn_opts to = {.service = "parser", .txn_id = p->txn_id, .defaults = pdefaults};

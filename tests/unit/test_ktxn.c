@@ -340,11 +340,31 @@ static void test_full_queue_retries_and_too_large_is_skipped(void **state)
     int64_t deadline = clock_mono_ms() + 10000;
     int rc;
     while ((rc = send_str("b")) == ERR_RETRY && clock_mono_ms() < deadline)
-        ktxn_poll(g_txn, 10);
+        ktxn_wait_room(g_txn, 10);
     assert_int_equal(rc, 0);
     assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), 0);
     assert_int_equal(broker_values(got, sizeof got), 2);
     assert_string_equal(got, "a,b");
+}
+
+/* A full queue is sent at once, not after linger.ms (KTXN_LINGER_MS holds messages for the
+ * commit): here linger.ms is 30 s, the wait for room at most 10 s. */
+static void test_full_queue_is_sent_without_waiting_for_linger(void **state)
+{
+    (void)state;
+    const char *extra[] = {"queue.buffering.max.messages", "2", "linger.ms", "30000", NULL};
+    start(0, extra);
+    char err[512], got[256];
+    assert_int_equal(send_str("a"), 0);
+    assert_int_equal(send_str("b"), 0);
+    int64_t deadline = clock_mono_ms() + 10000;
+    int rc;
+    while ((rc = send_str("c")) == ERR_RETRY && clock_mono_ms() < deadline)
+        ktxn_wait_room(g_txn, 10);
+    assert_int_equal(rc, 0);
+    assert_int_equal(ktxn_commit(g_txn, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(broker_values(got, sizeof got), 3);
+    assert_string_equal(got, "a,b,c");
 }
 
 int main(void)
@@ -362,6 +382,7 @@ int main(void)
         cmocka_unit_test_teardown(test_refused_message_aborts_and_is_remembered, teardown),
         cmocka_unit_test_teardown(test_refused_ring_keeps_the_last, teardown),
         cmocka_unit_test_teardown(test_full_queue_retries_and_too_large_is_skipped, teardown),
+        cmocka_unit_test_teardown(test_full_queue_is_sent_without_waiting_for_linger, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
