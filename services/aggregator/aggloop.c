@@ -12,10 +12,11 @@
 #include "common/log.h"
 #include "common/metrics.h"
 
-#define MAX_POLL_MS 100  /* the loop notices signals and replies at least this often */
-#define DRAIN_MAX   512  /* messages taken per wake-up before the loop's housekeeping runs */
-#define EXPORT_MS   500  /* metrics and readiness */
-#define PROBE_MS    2000 /* a standby asks the writer this often whether it answers */
+#define MAX_POLL_MS      100  /* the loop notices signals and replies at least this often */
+#define INFLIGHT_POLL_MS 5    /* ... and a reply this often when it does not wake the loop */
+#define DRAIN_MAX        512  /* messages taken per wake-up before the loop's housekeeping runs */
+#define EXPORT_MS        500  /* metrics and readiness */
+#define PROBE_MS         2000 /* a standby asks the writer this often whether it answers */
 
 typedef struct metrics_set {
     mcounter *consumed, *decode_errors, *duplicates, *rows, *retries, *discarded, *query_retries;
@@ -667,9 +668,21 @@ void aggloop_free(aggloop *l)
     free(l);
 }
 
+/* poll_wait: how long a turn may wait for messages: until the next trigger or resend is due, at
+ * most MAX_POLL_MS; INFLIGHT_POLL_MS while a reply is awaited that would not end the wait. */
+static int poll_wait(const aggloop *l)
+{
+    if (agg_inflight(l->a) && !l->o.replies_wake)
+        return INFLIGHT_POLL_MS;
+    int64_t now = now_ms(l), w = l->next_trigger - now;
+    if (l->retry_mode && l->retry_at - now < w)
+        w = l->retry_at - now;
+    return w > MAX_POLL_MS ? MAX_POLL_MS : w < 0 ? 0 : (int)w;
+}
+
 int aggloop_step(aggloop *l)
 {
-    drain(l, agg_inflight(l->a) ? 5 : MAX_POLL_MS);
+    drain(l, poll_wait(l));
     if (l->failed)
         return l->failed;
     int64_t now = now_ms(l);

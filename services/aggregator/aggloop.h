@@ -78,6 +78,8 @@ typedef struct aggloop_opts {
     int64_t backoff_base_ms, backoff_max_ms;
     uint64_t backoff_seed; /* jitter seed of the retry backoffs; 0: from the clock and pid */
     int metrics;           /* register and export the rsvp_aggregator_* metrics (once per process) */
+    int replies_wake;      /* the writer's replies end the consumer's poll (wlink_set_wake with
+                            * kconsumer_wake): no need to look for them every 5 ms */
 } aggloop_opts;
 
 /* aggloop_new: a loop over the given consumer, writer link and clock (the tables are copied; their
@@ -88,7 +90,9 @@ int aggloop_new(aggloop **out, const aggloop_opts *o, const aggloop_consumer *c,
 /* aggloop_free: NULL-safe. Messages still held are released. */
 void aggloop_free(aggloop *l);
 
-/* aggloop_step: one turn: wait for messages (at most 100 ms), count what is queued (at most 512),
+/* aggloop_step: one turn: wait for messages (at most 100 ms, and not past the next trigger or
+ * resend; while a batch is in flight and its reply does not wake the poll, 5 ms), count what is
+ * queued (at most 512),
  * cut batches when due, collect the writer's reply and send the next batch, pause or resume, export
  * metrics and readiness every 500 ms. Returns 0, or ERR_NOMEM / ERR_FATAL when the loop cannot go
  * on (logged; the caller stops). */

@@ -19,6 +19,7 @@ struct kconsumer {
     char *topic;
     int64_t start_logical; /* RD_KAFKA_OFFSET_BEGINNING or _END */
     aggloop *loop;
+    rd_kafka_queue_t *queue; /* the consumer queue, yielded by kconsumer_wake */
 };
 
 static int64_t logical(const kconsumer *k, int64_t off)
@@ -202,6 +203,7 @@ int kconsumer_new(kconsumer **out, const kconsumer_opts *o, aggloop_consumer *op
         return ERR_INVALID;
     }
     rd_kafka_poll_set_consumer(k->rk);
+    k->queue = rd_kafka_queue_get_consumer(k->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, o->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t err = rd_kafka_subscribe(k->rk, sub);
@@ -223,10 +225,19 @@ void kconsumer_set_loop(kconsumer *k, aggloop *l)
     k->loop = l;
 }
 
+void kconsumer_wake(void *k)
+{
+    kconsumer *kc = k;
+    if (kc->queue)
+        rd_kafka_queue_yield(kc->queue); /* a yield flag: a poll that starts later returns at once too */
+}
+
 void kconsumer_free(kconsumer *k)
 {
     if (!k)
         return;
+    if (k->queue)
+        rd_kafka_queue_destroy(k->queue);
     if (k->rk) {
         rd_kafka_consumer_close(k->rk); /* revokes through the rebalance hooks: needs the loop */
         rd_kafka_destroy(k->rk);

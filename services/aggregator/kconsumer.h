@@ -27,6 +27,10 @@ int kconsumer_new(kconsumer **out, const kconsumer_opts *o, aggloop_consumer *op
  * Without a loop, rebalances assign and revoke without counting anything. */
 void kconsumer_set_loop(kconsumer *k, aggloop *l);
 
+/* kconsumer_wake: make the consumer's current poll (or its next one, if none is waiting) return
+ * now, with whatever it has. Any thread, as long as k lives (wlink_set_wake's callback). */
+void kconsumer_wake(void *k);
+
 /* kconsumer_free: leave the group (revokes through the loop, which must still exist, or be unset),
  * destroy the handle. NULL-safe. */
 void kconsumer_free(kconsumer *k);

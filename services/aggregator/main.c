@@ -156,12 +156,14 @@ int main(int argc, char **argv)
                        .request_timeout_ms = c.request_timeout_ms,
                        .backoff_base_ms = c.backoff_base_ms,
                        .backoff_max_ms = c.backoff_max_ms,
-                       .metrics = 1};
+                       .metrics = 1,
+                       .replies_wake = 1};
     aggloop_writer wops = {w, w_start, w_poll};
     aggloop_clock clk = {NULL, mono_ms, sleep_ms, stopping};
     if (aggloop_new(&loop, &lo, &cops, &wops, &clk, http) != 0)
         goto out;
     kconsumer_set_loop(k, loop);
+    wlink_set_wake(w, kconsumer_wake, k); /* a writer reply ends the loop's wait for messages */
     cfg_log_effective(opts);
     log_info("up", "version=%s librdkafka=%s topic=%s group=%s writer=%s trigger_ms=%lld", RSVP_VERSION,
              rd_kafka_version_str(), c.topic, c.group_id, c.writer_url, (long long)c.trigger_ms);
@@ -170,7 +172,9 @@ int main(int argc, char **argv)
 
     exit_code = rc || kafka_fatal() ? 1 : 0;
 out:
-    kconsumer_free(k); /* revokes through the loop */
+    if (w)
+        wlink_set_wake(w, NULL, NULL); /* before k goes */
+    kconsumer_free(k);                 /* revokes through the loop */
     aggloop_free(loop);
     httpd_free(http);
     wlink_free(w);

@@ -21,6 +21,7 @@
 typedef enum phase { PH_IDLE, PH_SEND, PH_RECV, PH_DONE } phase;
 
 typedef struct chan {
+    struct wlink *w;
     nng_ctx ctx;
     nng_aio *aio;
     pthread_mutex_t mu;
@@ -36,6 +37,9 @@ struct wlink {
     nng_socket sock;
     int sock_open;
     chan ch[WLINK_NCHAN];
+    pthread_mutex_t wake_mu; /* guards wake_fn/wake_arg, held while calling them */
+    void (*wake_fn)(void *);
+    void *wake_arg;
 };
 
 static void chan_cb(void *arg)
@@ -64,6 +68,18 @@ static void chan_cb(void *arg)
     c->ph = PH_DONE;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->w->wake_mu);
+    if (c->w->wake_fn)
+        c->w->wake_fn(c->w->wake_arg);
+    pthread_mutex_unlock(&c->w->wake_mu);
+}
+
+void wlink_set_wake(wlink *w, void (*fn)(void *), void *arg)
+{
+    pthread_mutex_lock(&w->wake_mu);
+    w->wake_fn = fn;
+    w->wake_arg = arg;
+    pthread_mutex_unlock(&w->wake_mu);
 }
 
 void wlink_free(wlink *w)
@@ -85,6 +101,7 @@ void wlink_free(wlink *w)
     }
     if (w->sock_open)
         nng_close(w->sock);
+    pthread_mutex_destroy(&w->wake_mu);
     free(w);
 }
 
@@ -125,7 +142,9 @@ int wlink_open_tls(wlink **out, const char *urls, const wlink_tls *tls)
     wlink *w = calloc(1, sizeof *w);
     if (!w)
         return ERR_NOMEM;
+    pthread_mutex_init(&w->wake_mu, NULL);
     for (int i = 0; i < WLINK_NCHAN; i++) {
+        w->ch[i].w = w;
         pthread_mutex_init(&w->ch[i].mu, NULL);
         pthread_cond_init(&w->ch[i].cv, NULL);
     }

@@ -46,6 +46,12 @@ int wlink_start(wlink *w, wlink_chan c, const void *data, size_t len, int64_t ti
  * was outstanding. After a non-1 return the channel is free again. */
 int wlink_poll(wlink *w, wlink_chan c, int64_t wait_ms, Rsvp__V1__WriterReply **reply);
 
+/* wlink_set_wake: fn(arg) is called on nng's thread each time a request of any channel completes
+ * (reply, failure or timeout), so that the owner's thread, asleep elsewhere (the consumer's poll),
+ * collects it at once. NULL fn: none; returns after a call in progress ended, so arg may be freed
+ * then. */
+void wlink_set_wake(wlink *w, void (*fn)(void *), void *arg);
+
 /* wlink_busy: 1 while a request is outstanding on c. */
 int wlink_busy(const wlink *w, wlink_chan c);
 

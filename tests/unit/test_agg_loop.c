@@ -37,8 +37,15 @@ typedef struct fake {
     uint8_t reply[WLINK_NCHAN][65536];
     size_t rlen[WLINK_NCHAN];
     int64_t deadline[WLINK_NCHAN];
+    int64_t delay; /* a reply is ready this long after its request */
+    int64_t ready_at[WLINK_NCHAN];
+    int wakes;         /* a ready reply ends the consumer's wait (aggloop_opts.replies_wake) */
+    int64_t last_sent; /* virtual time of the last batch sent */
+    int early_looks;   /* consumer waits that ended with a batch reply still on its way */
     aggloop *l;
 } fake;
+
+static int g_wakes; /* fake_new: the loop's replies_wake */
 
 static size_t payload(int64_t off, int poison, uint8_t *out)
 {
@@ -91,7 +98,14 @@ static int f_poll(void *ctx, int wait_ms, aggloop_msg *m)
         return 1;
     }
     f->burst = 0;
+    if (f->wakes && f->has_reply[WLINK_BATCH] && f->ready_at[WLINK_BATCH] <= f->now + wait_ms) {
+        if (f->ready_at[WLINK_BATCH] > f->now) /* woken by the reply when it comes */
+            f->now = f->ready_at[WLINK_BATCH];
+        return 0;
+    }
     f->now += wait_ms;
+    if (f->has_reply[WLINK_BATCH] && f->ready_at[WLINK_BATCH] > f->now)
+        f->early_looks++;
     return 0;
 }
 
@@ -130,6 +144,7 @@ static void answer(fake *f, int c, const Rsvp__V1__WriterReply *r)
 {
     f->rlen[c] = rsvp__v1__writer_reply__pack(r, f->reply[c]);
     f->has_reply[c] = 1;
+    f->ready_at[c] = f->now + f->delay;
 }
 
 /* The writer: the offset check, the poison rule, RETRY first if told so; answers at once. */
@@ -178,6 +193,7 @@ static int w_start(void *ctx, wlink_chan c, const void *data, size_t len, int64_
         assert_int_equal(got, want); /* every record of the range counted once, no other */
         f->counted[b->partition] += got;
         f->stored[b->partition] = b->to_offset;
+        f->last_sent = f->now;
         r.status = RSVP__V1__WRITER_REPLY__STATUS__OK;
     }
     answer(f, c, &r);
@@ -197,6 +213,12 @@ static int w_poll(void *ctx, wlink_chan c, int64_t wait_ms, Rsvp__V1__WriterRepl
         f->deadline[c] = 0;
         return ERR_TIMEOUT;
     }
+    if (f->ready_at[c] > f->now + wait_ms) { /* not yet */
+        f->now += wait_ms;
+        return 1;
+    }
+    if (f->ready_at[c] > f->now)
+        f->now = f->ready_at[c];
     f->has_reply[c] = 0;
     f->deadline[c] = 0;
     *reply = rsvp__v1__writer_reply__unpack(NULL, f->rlen[c], f->reply[c]);
@@ -236,7 +258,9 @@ static fake *fake_new(int nparts, int nrecs, size_t max_keys)
                       .request_timeout_ms = 100,
                       .backoff_base_ms = 5,
                       .backoff_max_ms = 40,
-                      .backoff_seed = 1};
+                      .backoff_seed = 1,
+                      .replies_wake = g_wakes};
+    f->wakes = g_wakes;
     aggloop_consumer c = {f, f_poll, f_release, f_pause, f_seek, f_commit, f_lag};
     aggloop_writer w = {f, w_start, w_poll};
     aggloop_clock k = {f, k_now, k_sleep, k_stopping};
@@ -367,6 +391,26 @@ static void test_committed_offsets_follow_the_writer(void **state)
     fake_free(f);
 }
 
+/* Freshness: the trigger cuts on time although no message arrives to end the wait (the wait is
+ * bounded by the trigger, not only by 100 ms), and when the writer's replies wake the loop, the
+ * batches cut together follow each other as soon as each reply comes, not at the next 5 ms look:
+ * the four batches of the 50 ms trigger, each answered 7 ms after it was sent, are sent at 50, 57,
+ * 64 and 71 ms of virtual time (a trigger at the 100 ms wait: 100..121; without the wake: 50..80),
+ * and the loop does not look for a reply before it comes (5 ms looks: one per batch). */
+static void test_batches_are_cut_on_time_and_sent_back_to_back(void **state)
+{
+    (void)state;
+    g_wakes = 1;
+    fake *f = fake_new(4, 10, 100);
+    g_wakes = 0;
+    f->delay = 7;
+    run_until_stored(f, 10, 1000);
+    assert_true(all_stored(f, 10));
+    assert_int_equal(f->last_sent, 71);
+    assert_int_equal(f->early_looks, 0);
+    fake_free(f);
+}
+
 int main(void)
 {
     log_init("aggregator", "test", LOGL_ERROR);
@@ -376,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_rejected_record_is_named_and_never_skipped),
         cmocka_unit_test(test_standby_is_ready_while_the_writer_answers),
         cmocka_unit_test(test_committed_offsets_follow_the_writer),
+        cmocka_unit_test(test_batches_are_cut_on_time_and_sent_back_to_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
