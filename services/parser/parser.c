@@ -601,15 +601,20 @@ int parser_run(parser *p)
     while (!sig_stopping() && !p->fatal && !kafka_fatal()) {
         /* a message already fetched is taken without a clock read; only an empty queue waits */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
-        int waited = !m;
+        int waited = !m, idle = 0;
         if (!m) {
             now = clock_mono_ms();
             int timeout = POLL_MS;
             if (p->txn_open) {
                 int64_t left = p->txn_deadline_ms - now;
+                int by_idle = p->o.txn_idle_ms > 0 && p->o.txn_idle_ms < left;
+                if (by_idle)
+                    left = p->o.txn_idle_ms;
                 timeout = left < 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
+                idle = by_idle && timeout == left; /* nothing within it: the burst is done */
             }
             m = rd_kafka_consumer_poll(p->consumer, timeout);
+            idle = idle && !m;
         }
         int rc = 0;
         if (m) {
@@ -632,7 +637,7 @@ int parser_run(parser *p)
             clock_sleep_ms(backoff_next(&p->abort_backoff));
             now = clock_mono_ms();
         } else if (rc == 0 && p->txn_open &&
-                   ((int64_t)p->batch_consumed >= p->o.txn_messages || now >= p->txn_deadline_ms)) {
+                   ((int64_t)p->batch_consumed >= p->o.txn_messages || now >= p->txn_deadline_ms || idle)) {
             finish_txn(p, 1);
             now = clock_mono_ms();
         }

@@ -18,6 +18,7 @@ typedef struct parser_opts {
     const char *instance_id;    /* transactional.id = "rsvp-parser-<instance_id>" */
     int64_t txn_messages;       /* commit after this many messages ... */
     int64_t txn_interval_ms;    /* ... or this long after the transaction's first message */
+    int64_t txn_idle_ms;        /* ... or when no message came for this long (0: never) */
     int64_t session_timeout_ms; /* Kafka group session timeout */
     int static_membership;      /* group.instance.id = instance_id: a restarted replica rejoins at once */
     rsvp_json_limits limits;
