@@ -1,4 +1,4 @@
-# bench/spark/job.py: the reference job (kafka-spark-meetup-reference.md) as it is written there:
+# bench/spark/job.py: the reference job, the reference design's Spark Structured Streaming code as written:
 # Kafka source -> from_json with its schema -> the same group-by (both in reference.py) ->
 # foreachBatch JDBC append to meetup_table, outputMode update. Only the trigger, shuffle partitions
 # and startingOffsets come from the command line. It stops once EXPECT input rows were processed (a backlog run) or, with EXPECT 0,

@@ -1,5 +1,5 @@
-# bench/spark/reference.py: the reference job's transformation (kafka-spark-meetup-reference.md) as it is
-# written there: from_json with its schema (every leaf a string), the selects, and the 12-column group-by with
+# bench/spark/reference.py: the reference job's transformation, as the reference design's Spark code
+# writes it: from_json with its schema (every leaf a string), the selects, and the 12-column group-by with
 # count(response). One home for it: bench/spark/job.py (the streaming job, Kafka source and JDBC sink) and the
 # differential test (tests/differential/reference_batch.py, a batch over the same bytes) both import it.
 from pyspark.sql import functions as func
