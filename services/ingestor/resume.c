@@ -50,6 +50,7 @@ typedef struct state {
     int64_t first, second; /* the two highest mtimes noted (not held); L = second */
     int64_t floor;         /* since_mtime never goes below it (memory bound), -1 */
     int64_t prev;          /* mtime of the last readable line noted (not held), -1 */
+    int64_t prev_any;      /* mtime of the last readable line noted, held ones too, -1 */
     int has_top;           /* top: the one line at `first` when first > second */
     line top;
     uint64_t below_top;
@@ -244,7 +245,7 @@ static void pop(state *s, uint32_t epoch)
 static void state_init(state *s)
 {
     memset(s, 0, sizeof(*s));
-    s->first = s->second = s->floor = s->prev = -1;
+    s->first = s->second = s->floor = s->prev = s->prev_any = -1;
 }
 
 static void state_free(state *s)
@@ -544,12 +545,20 @@ static int state_note(state *s, const resume_limits *lim, int64_t id, int64_t mt
 {
     if (must_reserve(s, lim) && reserve(s, lim) != 0)
         return ERR_NOMEM;
-    if (beyond_clock(lim, mtime, now))
+    /* An unreadable line between two readable ones has an mtime between theirs if the source is
+     * sorted; an unsorted one may file it under either neighbour's (rsvp-replay: the one before).
+     * So it is remembered until L - W passes both, a held neighbour's too (then as long as memory
+     * allows, like the held line itself). */
+    int64_t bound = mtime > s->prev_any ? mtime : s->prev_any;
+    s->prev_any = mtime;
+    if (beyond_clock(lim, mtime, now)) {
+        if (s->pending || (s->nub && s->ub[s->nub - 1].pending))
+            bound_pending(s, bound);
         return hold(s, lim, id, mtime, epoch);
+    }
     int64_t old_l = s->second;
-    /* an unreadable line between two readable ones has an mtime between theirs, if sorted */
     if (s->pending || (s->nub && s->ub[s->nub - 1].pending))
-        bound_pending(s, mtime > s->prev ? mtime : s->prev);
+        bound_pending(s, bound);
     s->prev = mtime;
     int out = RESUME_REMEMBERED, out2 = RESUME_REMEMBERED;
     if (mtime > s->first) { /* the new top line; the old one, if any, is now at L */

@@ -8,8 +8,9 @@
  *    rsvp_id can legitimately occur twice in one millisecond), and the one line above L;
  *  - the held lines: those beyond the clock (produced, but they never move L);
  *  - unreadable lines (no rsvp_id or mtime the ingestor can read) by a 64-bit hash of their bytes,
- *    each until L - W passes the mtime of the next readable line produced after it (for a source
- *    sorted by mtime that is the latest mtime the line can have, so the latest it can be sent again).
+ *    each until L - W passes the mtimes of the readable lines produced just before and just after it,
+ *    held ones included (a sorted source sends it again at most as late as the one after it, a
+ *    source filing it under its predecessor's mtime as late as the one before it).
  * On each connection the first `produced` sightings of a remembered line are duplicates, later ones
  * are new. Memory is bounded: beyond max_lines (window and unreadable) or max_held (held) lines are
  * remembered only by their number, and after a reconnect that many lines not remembered one by one

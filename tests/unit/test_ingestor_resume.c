@@ -462,6 +462,27 @@ static void test_far_future_line_does_not_stop_ingestion(void **state)
     run_disconnects(t, N, &l, 7, "outlier");
 }
 
+/* An unreadable line right after a line far beyond the clock: a source that files it under the
+ * mtime of the line before it (rsvp-replay does) sends it again with that line on every reconnect,
+ * so it must be remembered as long as that line is, not only until the next readable line's mtime
+ * (found by the differential test: a stall timeout's reconnect produced such a line twice). */
+static void test_unreadable_line_after_a_far_future_line_is_produced_once(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    msg t[N];
+    make_timeline(t, N, 4, 0, 0, 5);
+    t[40].mtime = t[40].smtime = NOW + 50 * 365 * 24 * HOUR;
+    t[41].unreadable = 1;
+    t[41].hash = resume_line_hash("{\"rsvp_id\":{}}", 15);
+    t[41].mtime = -1;
+    t[41].smtime = t[40].smtime;
+    resume_limits l = limits(0, 100000, 10);
+    run_disconnects(t, N, &l, 7, "unreadable after far future");
+    l.window_ms = 3;
+    run_disconnects(t, N, &l, 7, "unreadable after far future, W=3");
+}
+
 /* Issue 18 hole 5: a million lines in one millisecond. The state stays within max_lines, commits
  * every 1,000 lines, and the reconnects in between still give exactly once. */
 static void test_one_millisecond_of_a_million_lines_stays_bounded(void **state)
@@ -509,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_disconnect_anywhere_at_the_memory_bound),
         cmocka_unit_test(test_rollback_anywhere_is_exactly_once),
         cmocka_unit_test(test_far_future_line_does_not_stop_ingestion),
+        cmocka_unit_test(test_unreadable_line_after_a_far_future_line_is_produced_once),
         cmocka_unit_test(test_one_millisecond_of_a_million_lines_stays_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
