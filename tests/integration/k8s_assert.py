@@ -9,9 +9,20 @@ usage: python k8s_assert.py workloads RENDERED.yaml               probes, non-ro
        python k8s_assert.py hpa RENDERED.yaml RAW_PARTS PARSED_PARTS   one HPA per scalable service, capped
        python k8s_assert.py keda RENDERED.yaml RAW_PARTS PARSED_PARTS PARSER_MAX AGG_MAX   ScaledObjects, capped
        python k8s_assert.py rules RENDERED.yaml RULES.yml          the PrometheusRule spec equals the plain file
+       python k8s_assert.py options RENDERED.yaml BINDIR           every variable the chart sets (no user env) is
+                                                                   an option of the container's binary (--help)
+       python k8s_assert.py writer RENDERED.yaml BINDIR WORKDIR    the writer started with the rendered limits
+                                                                   (on ipc://, no database) reads each one, its
+                                                                   worst case equals the chart's MAX_MEMORY and the
+                                                                   memory limit is 64Mi over it
 """
+import json
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 
 import yaml
 
@@ -168,6 +179,95 @@ def rules(docs, path):
         check(prs[0]["spec"] == yaml.safe_load(open(path)), f"PrometheusRule spec differs from {path}")
 
 
+def help_env(bindir, binary):
+    """The environment names of a binary's options, from its --help."""
+    out = subprocess.run([os.path.join(bindir, binary), "--help"], capture_output=True, text=True, timeout=10).stdout
+    names = set(re.findall(r"^\s+--\S+=<\w+>\s+([A-Z_][A-Z0-9_]*)\s", out, re.M))
+    return names | ({"KAFKA_*"} if "environment KAFKA_FOO_BAR=v sets foo.bar=v" in out else set())
+
+
+def options(docs, bindir):
+    helps = {}
+    for o in docs:
+        if o["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        for ct in o["spec"]["template"]["spec"]["containers"]:
+            binary, where = ct["command"][0], f"{o['metadata']['name']}/{ct['name']}"
+            known = helps.setdefault(binary, help_env(bindir, binary))
+            check(known, f"{where}: no options in {binary} --help")
+            env = ct.get("env", [])
+            # helpers: POD_IP and the variables others refer to as $(NAME); KAFKA_* pass through
+            # to librdkafka where --help says so
+            helpers = {"POD_IP"} | {r for e in env for r in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", ""))}
+            for e in env:
+                if e["name"] not in helpers and not (e["name"].startswith("KAFKA_") and "KAFKA_*" in known):
+                    check(e["name"] in known, f"{where}: {e['name']} is not an option of {binary}")
+
+
+def size(s):
+    m = re.fullmatch(r"(\d+)([KMGT]?)", s)
+    return int(m[1]) << (10 * " KMGT".index(m[2] or " ")) if m else None
+
+
+def mib(q):
+    m = re.fullmatch(r"(\d+)(Mi|Gi|Ti)", q)
+    return int(m[1]) << (10 * ["Mi", "Gi", "Ti"].index(m[2])) if m else None
+
+
+def writer(docs, bindir, workdir):
+    ws = [o for o in docs if o["kind"] == "Deployment" and component(o) == "writer"]
+    check(len(ws) == 1, f"{len(ws)} writer Deployments, want 1")
+    if not ws:
+        return
+    ct = ws[0]["spec"]["template"]["spec"]["containers"][0]
+    env = {k: e.get("value") for k, e in env_of(ct).items()}
+    names = {"WORKERS": "workers", "MAX_CONNECTIONS": "max-connections", "MAX_REQUEST_BYTES": "max-request-bytes",
+             "MAX_DECODE_BYTES": "max-decode-bytes", "MAX_MEMORY": "max-memory"}
+    want = {}
+    for k in names:
+        check(env.get(k) is not None, f"writer: the chart does not set {k}")
+        want[k] = int(env[k]) if k in ("WORKERS", "MAX_CONNECTIONS") else size(env.get(k) or "")
+        check(want[k] is not None, f"writer: {k}={env.get(k)!r} is not a size the test reads")
+    if errors:
+        return
+    run = {k: env[k] for k in names} | {"LISTEN": f"ipc://{workdir}/writer.ipc", "METRICS_ADDR": "",
+                                         "PG_URL": "postgresql://nobody@127.0.0.1:1/none", "PATH": os.environ["PATH"]}
+    p = subprocess.Popen([os.path.join(bindir, "rsvp-writer")], env=run, stderr=subprocess.PIPE, text=True)
+    up = config = None
+    deadline = time.monotonic() + 20
+    try:
+        for line in p.stderr:  # up to its "config" line, or an error (it exits on a bad config)
+            o = json.loads(line) if line.startswith("{") else {}
+            up = o if o.get("msg") == "up" else up
+            config = o if o.get("msg") == "config" else config
+            check(o.get("level") != "error", f"writer with the chart's limits: {line.strip()}")
+            if o.get("level") == "error" or config or time.monotonic() > deadline:
+                break
+    finally:
+        if up:
+            p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = "hung"
+    check(up and config, f"writer with the chart's limits did not start: exit {rc}, {dict((k, env[k]) for k in names)}")
+    check(not up or rc == 0, f"writer exited {rc} on SIGTERM")
+    if not (up and config):
+        return
+    for k, opt in names.items():
+        check(config.get(opt) == want[k], f"writer: {k}={env[k]} given, its config line says {opt}={config.get(opt)}")
+    check(up.get("worst_case_request_memory") == want["MAX_MEMORY"],
+          f"writer: its worst case {up.get('worst_case_request_memory')} is not the chart's MAX_MEMORY {want['MAX_MEMORY']}")
+    limit = mib(ct["resources"]["limits"]["memory"])
+    check(limit is not None and limit << 20 == want["MAX_MEMORY"] + (64 << 20),
+          f"writer: memory limit {ct['resources']['limits']['memory']} is not 64Mi + MAX_MEMORY ({env['MAX_MEMORY']})")
+    if not errors:
+        print(f"  writer: WORKERS {env['WORKERS']}, MAX_CONNECTIONS {env['MAX_CONNECTIONS']}, MAX_REQUEST_BYTES "
+              f"{env['MAX_REQUEST_BYTES']}, MAX_DECODE_BYTES {env['MAX_DECODE_BYTES']}: read, worst case "
+              f"{up['worst_case_request_memory']} = MAX_MEMORY {env['MAX_MEMORY']}, limit {ct['resources']['limits']['memory']}")
+
+
 def main(argv):
     mode, docs = argv[1], load(argv[2])
     nums = [int(x) for x in argv[3:] if x.isdigit()]
@@ -179,6 +279,10 @@ def main(argv):
         keda(docs, *nums)
     elif mode == "rules":
         rules(docs, argv[3])
+    elif mode == "options":
+        options(docs, argv[3])
+    elif mode == "writer":
+        writer(docs, argv[3], argv[4])
     else:
         sys.exit(f"unknown mode {mode}")
     for e in errors:

@@ -3,8 +3,11 @@
 # values file that scales every service (and turns on every optional object) and a KEDA one; kubectl kustomize of
 # deploy/k8s and its test overlay; every object validated strictly (kubeconform, unknown kinds rejected, CRDs from
 # the KEDA and prometheus-operator modules; kubernetes-validate) against Kubernetes 1.30 and the newest schemas;
-# bad values rejected by values.schema.json; rendered objects asserted (tests/integration/k8s_assert.py); the alert
-# rules checked and unit-tested by promtool; the kustomize base up to date with the chart.
+# bad values rejected by values.schema.json or the templates (among them every writer setting that would keep the
+# writer from starting); every variable the chart sets is an option of its service, and the writer started with the
+# rendered limits reads them and computes the chart's MAX_MEMORY; rendered objects asserted
+# (tests/integration/k8s_assert.py); the alert rules checked and unit-tested by promtool; the kustomize base up to
+# date with the chart.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/k8s_lib.sh"
@@ -73,6 +76,7 @@ bad=(
 	"writer: {pdb: {enabled: true, maxUnavailable: 0%}}"  # the same as a percentage
 	"writerTls: {enabled: true, source: existingSecret}"  # existing Secrets without their names
 	"image: {digest: latest}"                  # not a digest
+	"writer: {maxRequestMiB: 2048}"            # above the writer's MAX_REQUEST_BYTES range (1G): it would not start
 )
 for b in "${bad[@]}"; do
 	printf '%s\n' "$b" >"$T/bad.yaml"
@@ -86,6 +90,11 @@ refused=(
 	"parser: {resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 200Mi}}}|parser.resources.limits.memory 200Mi is below the 224Mi its queues need"
 	"aggregator: {writerUrl: 'tcp://w:7400'}|with writerTls.enabled every writer address must be tls+tcp://"
 	"writer: {workers: 8, resources: {requests: {cpu: 1, memory: 64Mi}, limits: {memory: 256Mi}}}|writer.resources.limits.memory 256Mi is below the 418Mi its queues need"
+	"writer: {maxConnections: 100000, maxRequestMiB: 1024}|give a MAX_MEMORY of 102502098Mi, above the 1Ti the writer accepts"
+	"aggregator: {maxBatchMiB: 8}|aggregator.maxBatchMiB 8 must be below writer.maxRequestMiB 8"
+	"writer: {env: {MAX_CONNECTIONS: '100'}}|writer.env sets MAX_CONNECTIONS, which the chart sets"
+	"writer: {extraEnv: [{name: MAX_MEMORY, value: 1G}]}|writer.extraEnv sets MAX_MEMORY, which the chart sets"
+	"aggregator: {env: {MAX_BATCH_BYTES: 64M}}|aggregator.env sets MAX_BATCH_BYTES, which the chart sets"
 )
 for r in "${refused[@]}"; do
 	printf '%s\n' "${r%%|*}" >"$T/bad.yaml"
@@ -103,6 +112,25 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
     if d and d["kind"] == "StatefulSet" and d["metadata"]["name"].endswith("-parser"):
         print(d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"])' "$T/bigq.yaml") == 608Mi ]] ||
 	fail "parser memory limit with a 256 MiB fetch queue is not 64 + 2 x 256 + 32 = 608Mi"
+
+# the settings are the services' own: every variable the chart sets is an option of its binary, and the writer,
+# started with the limits rendered from the defaults, the smallest and largest values the schema allows and two in
+# between, reads each one, computes the worst case the chart computed (MAX_MEMORY, exactly) and gets 64Mi over it
+need_bin rsvp-ingestor rsvp-parser rsvp-aggregator rsvp-writer rsvp-replay
+limits=(
+	""
+	"writer: {workers: 1, maxConnections: 1, maxRequestMiB: 2, maxDecodeMiB: 1}|aggregator: {maxBatchMiB: 1}"
+	"writer: {workers: 8, maxConnections: 40, maxRequestMiB: 64, maxDecodeMiB: 256}|aggregator: {maxBatchMiB: 32}"
+	"writer: {workers: 4, maxConnections: 3}|aggregator: {maxBatchMiB: 7}"
+	"writer: {workers: 64, maxConnections: 200, maxRequestMiB: 1024, maxDecodeMiB: 4096}|aggregator: {maxBatchMiB: 1023}"
+)
+for l in "${limits[@]}"; do
+	printf '%s\n' "${l%%|*}" "${l#*|}" >"$T/limits.yaml"
+	helm template rel "$CHART" --kube-version "${VERSIONS[1]}" "${DEMO[@]}" -f "$T/limits.yaml" >"$T/limits-render.yaml" ||
+		fail "helm template with ${l:-the defaults}"
+	"$VENV/bin/python" tests/integration/k8s_assert.py options "$T/limits-render.yaml" "$BIN" || fail "an option the services do not know (${l:-defaults})"
+	"$VENV/bin/python" tests/integration/k8s_assert.py writer "$T/limits-render.yaml" "$BIN" "$T" || fail "the writer with ${l:-the defaults}"
+done
 
 # 5. what matters in the rendered objects
 A="$VENV/bin/python tests/integration/k8s_assert.py"

@@ -201,6 +201,22 @@ and worker a request of maxRequestMiB plus its receive buffer (up to 1 MiB), eve
 {{- toYaml (mergeOverwrite (deepCopy .defaults) (.over | default dict)) }}
 {{- end }}
 
+{{/* rsvp.envNotTwice: dict component, svc, env -> fails when <service>.env or .extraEnv names a variable the chart
+sets itself from the values (env): Kubernetes would take the later one, so writer.env.MAX_CONNECTIONS would leave the
+computed MAX_MEMORY and memory limit below what the writer needs, and it would refuse to start. */}}
+{{- define "rsvp.envNotTwice" -}}
+{{- $own := dict }}
+{{- range .env }}{{ $_ := set $own .name true }}{{ end }}
+{{- $extra := list }}
+{{- range $k, $_ := .svc.env }}{{ $extra = append $extra (list "env" $k) }}{{ end }}
+{{- range .svc.extraEnv }}{{ $extra = append $extra (list "extraEnv" .name) }}{{ end }}
+{{- range $extra }}
+{{- if hasKey $own (index . 1) }}
+{{- fail (printf "%s.%s sets %s, which the chart sets from %s's values (values.yaml): change that value instead (limits and the writer's MAX_MEMORY are computed from them)" $.component (index . 0) (index . 1) $.component) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/*
 rsvp.podTemplate: dict root, component, svc (the service's values), binary, env (list of EnvVar), ports (list of
 ContainerPort beyond metrics), portEnv (list of name/value: port variables the env may refer to), volumes, mounts
@@ -212,6 +228,7 @@ through the pass-through).
 {{- define "rsvp.podTemplate" -}}
 {{- $root := .root -}}
 {{- $svc := .svc -}}
+{{- include "rsvp.envNotTwice" . -}}
 metadata:
   labels:
     {{- include "rsvp.labels" (dict "root" $root "component" .component) | nindent 4 }}
