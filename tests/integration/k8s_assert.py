@@ -16,6 +16,7 @@ usage: python k8s_assert.py workloads RENDERED.yaml               probes, non-ro
                                                                    worst case equals the chart's MAX_MEMORY and the
                                                                    memory limit is 64Mi over it
 """
+import hashlib
 import json
 import os
 import re
@@ -119,6 +120,7 @@ def workloads(docs):
                                        if o["kind"] == "Deployment" and component(o) == "ingestor"), "ingestor replicas > 1")
     for c in ("writer", "aggregator"):
         check(tls.get(c), f"{c}: no mutual TLS (TLS_CA, TLS_CERT, TLS_KEY from a mounted Secret)")
+    tls_checksum(docs)
     pdbs = {component(o): o for o in docs if o["kind"] == "PodDisruptionBudget"}
     for c in ("parser", "aggregator", "writer"):
         check(c in pdbs, f"no PodDisruptionBudget for {c}")
@@ -266,6 +268,22 @@ def writer(docs, bindir, workdir):
         print(f"  writer: WORKERS {env['WORKERS']}, MAX_CONNECTIONS {env['MAX_CONNECTIONS']}, MAX_REQUEST_BYTES "
               f"{env['MAX_REQUEST_BYTES']}, MAX_DECODE_BYTES {env['MAX_DECODE_BYTES']}: read, worst case "
               f"{up['worst_case_request_memory']} = MAX_MEMORY {env['MAX_MEMORY']}, limit {ct['resources']['limits']['memory']}")
+
+
+def tls_checksum(docs):
+    """The pods' checksum/writer-tls annotation is the checksum of the certificates in the Secrets of the same render
+    (sha256 of the JSON of both Secrets' data, as Helm's toJson writes it): an upgrade computes it from the Secrets it
+    reads back, so any other value rolls the writers and the aggregators on the first upgrade for nothing."""
+    secrets = {component(o): o["data"] for o in docs if o["kind"] == "Secret" and o["metadata"]["name"].endswith("-tls")}
+    pods = [(o["metadata"]["name"], component(o), o["spec"]["template"]["metadata"].get("annotations", {}).get("checksum/writer-tls"))
+            for o in docs if o["kind"] in ("Deployment", "StatefulSet")]
+    if not any(a for _, _, a in pods):
+        return
+    check(set(secrets) == {"writer", "aggregator"}, f"checksum/writer-tls without the generated Secrets: {sorted(secrets)}")
+    want = hashlib.sha256(json.dumps(secrets, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    for name, c, a in pods:
+        if c in ("writer", "aggregator"):
+            check(a == want, f"{name}: checksum/writer-tls {a} is not the checksum of the rendered certificates ({want})")
 
 
 def main(argv):

@@ -91,11 +91,39 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* rsvp.tlsAnnotations: the pods that hold the link's certificates roll when Helm generates new ones (a generated
-Secret is read back by lookup, so the checksum moves only when it was deleted to be made anew) */}}
+{{/* rsvp.generatedTls: the generated certificates of the writer link, as JSON {"writer": {"ca.crt", "tls.crt",
+"tls.key"}, "aggregator": {...}} (base64): read back from the two Secrets by lookup when both exist, else a new CA and
+both certificates. Made once per render and kept in the render's root context (shared by every template of the
+chart), so the Secrets (writer-tls.yaml) and the pods' checksum annotation see the same certificates: a checksum of
+certificates generated apart from the Secrets' would differ from the one an upgrade computes from lookup, and the
+first upgrade after an install would roll the writers and the aggregators for nothing. */}}
+{{- define "rsvp.generatedTls" -}}
+{{- if not (hasKey . "rsvpGeneratedTls") }}
+{{- $full := include "rsvp.fullname" . }}
+{{- $host := include "rsvp.writerHost" . }}
+{{- $ns := .Release.Namespace }}
+{{- $w := (lookup "v1" "Secret" $ns (include "rsvp.tlsSecret" (dict "root" . "who" "writer"))).data }}
+{{- $a := (lookup "v1" "Secret" $ns (include "rsvp.tlsSecret" (dict "root" . "who" "aggregator"))).data }}
+{{- if not (and $w $a) }}
+{{- $dns := list $host (printf "%s.%s" $host $ns) (printf "%s.%s.svc" $host $ns) (printf "%s.%s.svc.cluster.local" $host $ns) }}
+{{- $days := int .Values.writerTls.validityDays }}
+{{- $ca := genCA (printf "%s writer link CA" $full) $days }}
+{{- $wc := genSignedCert $host nil $dns $days $ca }}
+{{- $ac := genSignedCert (printf "%s-aggregator" $full) nil nil $days $ca }}
+{{- $w = dict "ca.crt" ($ca.Cert | b64enc) "tls.crt" ($wc.Cert | b64enc) "tls.key" ($wc.Key | b64enc) }}
+{{- $a = dict "ca.crt" ($ca.Cert | b64enc) "tls.crt" ($ac.Cert | b64enc) "tls.key" ($ac.Key | b64enc) }}
+{{- end }}
+{{- $_ := set . "rsvpGeneratedTls" (dict "writer" (pick $w "ca.crt" "tls.crt" "tls.key") "aggregator" (pick $a "ca.crt" "tls.crt" "tls.key")) }}
+{{- end }}
+{{- toJson (get . "rsvpGeneratedTls") }}
+{{- end }}
+
+{{/* rsvp.tlsAnnotations: the pods that hold the link's certificates roll when Helm generates new ones: the checksum
+of the generated certificates (rsvp.generatedTls), which an upgrade reads back by lookup, so it moves only when the
+Secrets were deleted to be made anew */}}
 {{- define "rsvp.tlsAnnotations" -}}
 {{- if and .Values.writerTls.enabled (eq (include "rsvp.tlsSource" .) "generate") }}
-{{- toYaml (dict "checksum/writer-tls" (include (print .Template.BasePath "/writer-tls.yaml") . | sha256sum)) }}
+{{- toYaml (dict "checksum/writer-tls" (include "rsvp.generatedTls" . | sha256sum)) }}
 {{- else }}{}{{- end }}
 {{- end }}
 
