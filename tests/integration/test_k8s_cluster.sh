@@ -196,8 +196,9 @@ phase "parser $victim frozen mid-transaction and force-deleted: Ready again unde
 # This cluster has no network plugin, so the NetworkPolicy is not enforced here: TLS is what refuses them.
 WNODE=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[0].status.hostIP}')
 other_app() { # other_app NAME URL [client options]: a pod of another app asking the writer for stored offsets
-	local pod=other-app-$1-$SUFFIX url=$2
+	local pod=other-app-$1-$SUFFIX url=$2 a args=
 	shift 2
+	for a in "$@"; do args+="\"$a\", "; done
 	PODS+=("$pod")
 	kubectl apply -f - >/dev/null <<EOP
 apiVersion: v1
@@ -210,7 +211,7 @@ spec:
     - name: client
       image: $IMAGE
       imagePullPolicy: Never
-      command: [rsvp-writer-client, --url, "$url", --timeout, "4000", $(printf '"%s", ' "$@") query, --topic, $PARSED, --partitions, "0,1,2,3,4,5"]
+      command: [rsvp-writer-client, --url, "$url", --timeout, "4000", $args query, --topic, $PARSED, --partitions, "0,1,2,3,4,5"]
       volumeMounts: [{name: tls, mountPath: /tls, readOnly: true}]
   volumes: [{name: tls, secret: {secretName: $NAME-aggregator-tls}}]
 EOP
@@ -223,6 +224,11 @@ for pw in plain:Failed nocert:Failed withcert:Succeeded; do
 	wait_for "done_pod ${pw%:*} ${pw#*:}" 60 || die "other-app pod ${pw%:*}: $(kubectl get pod "other-app-${pw%:*}-$SUFFIX" -o jsonpath='{.status.phase}'), want ${pw#*:}: $(kubectl logs "other-app-${pw%:*}-$SUFFIX" 2>&1 | tail -n 2)"
 done
 kubectl logs "other-app-withcert-$SUFFIX" | grep -q '"status":"OK"' || die "the certified client got no offsets: $(kubectl logs "other-app-withcert-$SUFFIX")"
+# refused by the writer, not failed for another reason (its own options, say): they asked and got no answer
+for p in plain nocert; do
+	kubectl logs "other-app-$p-$SUFFIX" | grep -q '^{"error":"no reply"' ||
+		die "other-app pod $p failed, but not for want of an answer: $(kubectl logs "other-app-$p-$SUFFIX" 2>&1 | tail -n 2)"
+done
 phase "another app's pods: plain TCP and TLS without a client certificate refused, with the aggregators' certificate answered"
 
 # delete one pod of each service mid-stream: each comes back Ready
