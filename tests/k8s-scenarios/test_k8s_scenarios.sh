@@ -22,6 +22,9 @@ set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../integration/agg_lib.sh"
 source "$(dirname "$0")/../integration/k8s_lib.sh"
+# The run is one function, read whole before it starts: editing this file never disturbs a run in progress (bash
+# reads a script as it goes).
+main() {
 k8s_lock k8s_cluster # the same cluster and ports as test_k8s_cluster.sh
 lib_init k8s_scenarios
 
@@ -418,3 +421,5 @@ echo "  summary:"
 printf '    %s\n' "${SUMMARY[@]}"
 echo "  whole run $((SECONDS - K8S_T0)) s (cluster $(k8s_down))"
 pass
+}
+main "$@"; exit
