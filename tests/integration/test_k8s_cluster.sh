@@ -10,8 +10,15 @@
 #    pods of another app are refused by the writer (plain TCP, TLS without a client certificate) while a client with
 #    the aggregators' certificate is answered; a parser frozen in the middle of a transaction and force-deleted is
 #    replaced under the same name (its transactional id) and read_committed readers stall only for that (the stall
-#    is printed); a pod of each service deleted mid-stream comes back; helm upgrade rolls the aggregators; counts
-#    equal the reference x loops key by key; no container OOM-killed; uninstall leaves nothing.
+#    is printed); hostile clients (tools/writer-client/hostile.sh, the aggregators' certificate from the chart's
+#    Secret, over the host network) attack an installed writer at the pipeline's own partition while the stream
+#    flows: every attack refused, no key of theirs and no offset past 2^53 in PostgreSQL, the writer's connections
+#    within MAX_CONNECTIONS and its peak RSS (VmHWM of the container's process) under the chart's memory limit, the
+#    same process throughout; a pod of each service deleted mid-stream comes back; the certificates rotated
+#    mid-stream (Secrets deleted, helm upgrade: a new CA, every writer and aggregator rolled, the old aggregator
+#    certificate refused); helm upgrade rolls the aggregators and keeps the certificates and the writers; counts
+#    equal the reference x loops key by key; then, idle, the attacks again change nothing in the database; no
+#    container OOM-killed; uninstall leaves nothing.
 # 3. kubectl apply -k of the test overlay (certificates from deploy/k8s/writer-certs.sh, per-run names on top by
 #    name): exact counts; kubectl delete -k leaves nothing.
 # Starts (and then stops) the cluster and dockerd unless they already run. KEEP_CLUSTER=1 leaves them running.
@@ -19,14 +26,18 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agg_lib.sh"
 source "$(dirname "$0")/k8s_lib.sh"
+# The test is one function, read whole before it runs: editing this file never disturbs a run in progress (bash
+# reads a script as it goes).
+main() {
 k8s_lock k8s_cluster # one run at a time: the cluster, its ports and var/test-tmp/k8s_cluster are shared
 lib_init k8s_cluster
+need_bin rsvp-writer-client
 
 IMAGE=$K8S_IMAGE
 CHART=$LIB_ROOT/deploy/helm/rsvp-pipeline
 REL=k8stest DEMO=k8sdemo
-LOOPS=${LOOPS:-8}      # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
-RATE=${RATE:-300}      # messages/s: the stream lasts LOOPS*2865/RATE s, long enough to act mid-stream
+LOOPS=${LOOPS:-12}     # the recorded file this many times (ids and mtimes rewritten by rsvp-replay --loop)
+RATE=${RATE:-300}      # messages/s: the stream lasts LOOPS*2865/RATE s, long enough to attack and act mid-stream
 DEMO_N=3000            # RSVPs of the demo stream
 # host network: every service has its own port (322xx), the same on every node
 P_INGESTOR=32201 P_PARSER=32202 P_AGG=32203 P_WRITER=32204 P_REPLAY=32205 P_REPLAY_M=32206 P_DEMO=32207 P_DEMO_M=32208
@@ -161,6 +172,71 @@ spread() {
 wait_for spread 60 || die "not every parser/aggregator replica consumed, or not both writers applied batches"
 phase "every parser and aggregator replica consumed messages, both writers applied batches (over mutual TLS)"
 
+# Hostile clients against an installed writer while the stream flows, as an attacker on the host network (the pods'
+# network here) would: tools/writer-client/hostile.sh with the aggregators' certificate from the chart's Secret (and
+# without one, with another CA's, over plain TCP), at the pipeline's own partition 0, 1,000 connections at once with
+# the certificate and 1,000 without. The writer must refuse every attack in the process it started with, keep its
+# connections within MAX_CONNECTIONS and its peak RSS (VmHWM of the container's process, over its whole life) under
+# the memory limit the chart gave it; no key of the attacks and no offset past 2^53 may reach PostgreSQL, and the
+# exact counts at the end show that the pipeline beside it lost nothing.
+HPOD=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[0].metadata.name}')
+HNODE=$(kubectl get pod "$HPOD" -o jsonpath='{.status.hostIP}')
+wenv() { kubectl get pod "$HPOD" -o jsonpath="{.spec.containers[0].env[?(@.name==\"$1\")].value}"; }
+HLIMIT=$(kubectl get pod "$HPOD" -o jsonpath='{.spec.containers[0].resources.limits.memory}')
+HLIMIT_B=$(numfmt --from=iec-i "$HLIMIT") && HMEM_B=$(numfmt --from=iec "$(wenv MAX_MEMORY)") || die "writer limits: '$HLIMIT', '$(wenv MAX_MEMORY)'"
+HMAXC=$(wenv MAX_CONNECTIONS) HMAXREQ=$(wenv MAX_REQUEST_BYTES)
+# the writer runs with the chart's settings: its "up" and "config" lines (its effective configuration) say so
+kubectl logs "$HPOD" | python3 -c '
+import json, sys
+want = {"workers": int(sys.argv[1]), "max-connections": int(sys.argv[2]), "max-request-bytes": int(sys.argv[3]),
+        "max-decode-bytes": int(sys.argv[4]), "max-memory": int(sys.argv[5])}
+lines = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+up = next(l for l in lines if l.get("msg") == "up")
+config = next(l for l in lines if l.get("msg") == "config")
+bad = {k: config.get(k) for k in want if config.get(k) != want[k]}
+worst = up.get("worst_case_request_memory")
+if worst != want["max-memory"]:
+    bad["worst_case_request_memory"] = worst
+sys.exit(f"the writer says {bad}, the chart {want}" if bad else None)' \
+	"$(wenv WORKERS)" "$HMAXC" "$(numfmt --from=iec "$HMAXREQ")" "$(numfmt --from=iec "$(wenv MAX_DECODE_BYTES)")" \
+	"$HMEM_B" || die "the writer $HPOD does not run with the chart's limits"
+HPID=$(ss -Hltnp "src $HNODE:$P_NNG" | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+[[ -n $HPID && $(cat "/proc/$HPID/comm") == rsvp-writer ]] || die "no rsvp-writer listens on $HNODE:$P_NNG"
+hwm() { awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$HPID/status"; }
+HWM0=$(hwm)
+mkdir -p "$TEST_DIR/tls"
+for f in ca.crt tls.crt tls.key; do
+	kubectl get secret "$NAME-aggregator-tls" -o go-template="{{index .data \"$f\"}}" | base64 -d >"$TEST_DIR/tls/$f" &&
+		[[ -s $TEST_DIR/tls/$f ]] || die "cannot read $f of the Secret $NAME-aggregator-tls"
+done
+chmod 600 "$TEST_DIR/tls/tls.key"
+HTLS=$TEST_DIR/tls # the aggregators' certificate the attacks use (a new one after the rotation below)
+hostile() { # hostile NODE [hostile.sh options]: the attacks on the writer at NODE, as the aggregators' certificate's holder
+	local node=$1
+	shift
+	"$LIB_ROOT/tools/writer-client/hostile.sh" --client "$BIN/rsvp-writer-client" --url "tls+tcp://$node:$P_NNG" \
+		--ca "$HTLS/ca.crt" --cert "$HTLS/tls.crt" --key "$HTLS/tls.key" --server-name "$NAME-writer" \
+		--timeout 4s --metrics "http://$node:$P_WRITER/metrics" --memory-limit "$HLIMIT_B" --max-connections "$HMAXC" \
+		--max-request-bytes "$HMAXREQ" --pg-url "$DB" --topic "$PARSED" --partition 0 "$@"
+}
+at=$(agg_total "$DB")
+t0=$SECONDS
+hostile "$HNODE" --connections 1000 >"$TEST_DIR/hostile.out" 2>&1 ||
+	die "hostile.sh against $HPOD: $(grep -m 3 -E '^FAIL|"verdict":"ACCEPTED"|"error"' "$TEST_DIR/hostile.out")"
+T_HOSTILE=$((SECONDS - t0))
+grep -E '^(ok|FAIL|PASS):' "$TEST_DIR/hostile.out" | sed 's/^/    /' || true
+[[ $(cat "/proc/$HPID/comm" 2>/dev/null) == rsvp-writer ]] || die "the attacked writer's process $HPID is gone"
+[[ $(kubectl get pod "$HPOD" -o jsonpath='{.status.containerStatuses[0].restartCount}') == 0 ]] || die "the attacked writer restarted"
+HWM=$(hwm)
+((HWM < HLIMIT_B)) || die "the attacked writer's peak RSS $HWM bytes is not under its limit $HLIMIT ($HLIMIT_B bytes)"
+m() { k8s_metric "$HNODE" "$P_WRITER" "$1"; }
+for reason in bad_delta bad_offset bad_range bad_messages too_many_rows decode_limit too_many_partitions unpack; do
+	(($(m "rsvp_writer_bad_requests_total{reason=\"$reason\"}") >= 1)) || die "no refusal counted as $reason"
+done
+(($(m 'rsvp_writer_connections_refused_total{reason="limit"}') >= 1)) || die "1000 connections and none refused over MAX_CONNECTIONS"
+(($(m 'rsvp_writer_transport_errors_total{kind="auth"}') >= 2)) || die "clients without a certificate or with another CA's not counted"
+phase "hostile clients vs the installed writer $HPOD (from $at of $EXPECTED counted): $(grep -o '[0-9]* of [0-9]* attacks ran and were refused' "$TEST_DIR/hostile.out") in $T_HOSTILE s; peak RSS $((HWM >> 20)) MiB (VmHWM, $((HWM0 >> 20)) MiB before) < limit $HLIMIT; $(grep -o 'peak [0-9]* <= [0-9]*' "$TEST_DIR/hostile.out" | sed 's/^/connections /') (MAX_CONNECTIONS); no key of the attacks, no offset past 2^53"
+
 # A parser frozen in the middle of a transaction, then force-deleted (a lost node): its successor has the same pod
 # name, hence the same transactional id, and aborts the open transaction at start. read_committed readers of the
 # parsed topic stall only until then (with a new name they would wait for transaction.timeout.ms, 60 s).
@@ -254,9 +330,53 @@ back() {
 wait_for back 90 || die "not every service came back after kubectl delete pod"
 phase "deleted a pod of each service at $at of $EXPECTED counted: all back and Ready"
 
-# helm upgrade of the trigger interval rolls the aggregator pods. Helm sets every field its chart renders, so the
-# replicas chosen with kubectl scale go with the upgrade as values (else Helm would scale back to the values' ones).
+# Rotating the generated certificates as docs/deploy.md says, while the stream flows: delete both Secrets and helm
+# upgrade. Helm makes a new CA and both certificates and their checksum rolls every writer and aggregator; batches
+# between the two sides of the change wait and are retried (the exact counts below). Then the old aggregator
+# certificate (the hostile clients' one, as a leaked key would be) is refused by the writer, the new one answered.
+# Helm sets every field its chart renders, so the replicas chosen with kubectl scale go with each upgrade as values
+# (else Helm would scale back to the values' ones).
+at=$(agg_total "$DB")
+((at < EXPECTED)) || echo "  warning: the stream was over before the rotation (raise LOOPS or lower RATE)"
+uids=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component in (writer,aggregator)" -o jsonpath='{.items[*].metadata.uid}')
+kubectl delete secret "$NAME-writer-tls" "$NAME-aggregator-tls" >/dev/null || die "cannot delete the certificate Secrets"
+t0=$SECONDS
+helm upgrade "$REL" "$CHART" --reuse-values --set parser.replicas=3,aggregator.replicas=3,writer.replicas=2 --wait \
+	--timeout 180s >"$TEST_DIR/helm-rotate.log" 2>&1 ||
+	{ cat "$TEST_DIR/helm-rotate.log"; die "helm upgrade after deleting the certificate Secrets failed"; }
+# helm --wait is content with replicas - maxUnavailable Ready pods of a Deployment: the roll may still go on
+kubectl rollout status "deployment/$NAME-writer" --timeout=120s >/dev/null &&
+	kubectl rollout status "statefulset/$NAME-aggregator" --timeout=120s >/dev/null || die "the rotation's rollout did not finish"
+wait_for back 60 || die "not every service Ready, or old pods still there, after the rotation"
+T_ROTATE=$((SECONDS - t0))
+mkdir -p "$TEST_DIR/tls-new"
+for f in ca.crt tls.crt tls.key; do
+	kubectl get secret "$NAME-aggregator-tls" -o go-template="{{index .data \"$f\"}}" | base64 -d >"$TEST_DIR/tls-new/$f"
+done
+cmp -s "$TEST_DIR/tls/ca.crt" "$TEST_DIR/tls-new/ca.crt" && die "helm upgrade without the Secrets kept the old CA"
+after=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component in (writer,aggregator)" -o jsonpath='{.items[*].metadata.uid}')
+for u in $uids; do [[ " $after " != *" $u "* ]] || die "pod $u holds the old certificates after the rotation"; done
+WNODE=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[0].status.hostIP}')
+ask() { # ask CA CERT KEY: one offset query to the writer at WNODE with this client certificate
+	"$BIN/rsvp-writer-client" --url "tls+tcp://$WNODE:$P_NNG" --timeout 4000 --tls-ca "$1" --tls-cert "$2" --tls-key "$3" \
+		--tls-server-name "$NAME-writer" query --topic "$PARSED" --partitions 0 2>&1 || true
+}
+auth0=$(k8s_metric "$WNODE" "$P_WRITER" 'rsvp_writer_transport_errors_total{kind="auth"}')
+out=$(ask "$TEST_DIR/tls-new/ca.crt" "$TEST_DIR/tls/tls.crt" "$TEST_DIR/tls/tls.key")
+[[ $out == '{"error":"no reply"'* ]] || die "the old aggregator certificate, after the rotation: $out"
+wait_for "(( \$(k8s_metric $WNODE $P_WRITER 'rsvp_writer_transport_errors_total{kind=\"auth\"}') > $auth0 ))" 10 ||
+	die "the writer did not count the old aggregator certificate as an authentication failure"
+out=$(ask "$TEST_DIR/tls-new/ca.crt" "$TEST_DIR/tls-new/tls.crt" "$TEST_DIR/tls-new/tls.key")
+[[ $out == '{"status":"OK"'* ]] || die "the new aggregator certificate, after the rotation: $out"
+HTLS=$TEST_DIR/tls-new
+phase "certificates rotated (Secrets deleted, helm upgrade) at $at of $EXPECTED counted: new CA, every writer and aggregator rolled in $T_ROTATE s; the old aggregator certificate refused by the writer (auth), the new one answered"
+
+# helm upgrade of the trigger interval rolls the aggregator pods and keeps the certificates the rotation generated (read
+# back by lookup, their checksum unchanged), so the writers stay.
 before=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=aggregator" -o jsonpath='{.items[*].metadata.uid}')
+writers=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[*].metadata.uid}')
+certs() { kubectl get secret "$NAME-writer-tls" "$NAME-aggregator-tls" -o jsonpath='{.items[*].data}' | sha256sum; }
+certs0=$(certs)
 t0=$SECONDS
 helm upgrade "$REL" "$CHART" --reuse-values --set aggregator.triggerInterval=2s \
 	--set parser.replicas=3,aggregator.replicas=3,writer.replicas=2 --wait --timeout 120s >"$TEST_DIR/helm-upgrade.log" 2>&1 ||
@@ -267,6 +387,9 @@ for u in $before; do [[ " $after " != *" $u "* ]] || die "aggregator pod $u was 
 ti=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=aggregator" \
 	-o jsonpath='{range .items[*]}{.spec.containers[0].env[?(@.name=="TRIGGER_INTERVAL")].value}{" "}{end}')
 [[ $ti == "2s 2s 2s " ]] || die "aggregator TRIGGER_INTERVAL after upgrade: '$ti', want 2s on 3 pods"
+[[ $(certs) == "$certs0" ]] || die "helm upgrade changed the writer link's certificates"
+[[ $(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[*].metadata.uid}') == "$writers" ]] ||
+	die "helm upgrade of the aggregators' trigger interval rolled the writers"
 phase "helm upgrade (trigger interval 1s -> 2s) rolled the 3 aggregator pods in $((SECONDS - t0)) s (certificates kept)"
 
 # exact counts once everything is consumed
@@ -278,6 +401,14 @@ agg_compare "$DB" "$LOOPS" || die "rsvp_counts differs from the reference x $LOO
 ! k8s_restarts "$REL" | grep -w OOMKilled || die "a container was OOM-killed"
 phase "exact counts: $total RSVPs, reference x $LOOPS key by key; restarts: $(k8s_restarts "$REL" | awk '{ n += $2 } END { print n + 0 }'), none OOM-killed"
 echo "  memory after the run: $(k8s_pod_rss "$NAME-")"
+
+# idle now: the attacks that reach the writer's checks (no floods) change nothing at all in the database
+HPOD=$(kubectl get pods -l "$SEL=$REL,app.kubernetes.io/component=writer" -o jsonpath='{.items[0].metadata.name}')
+HNODE=$(kubectl get pod "$HPOD" -o jsonpath='{.status.hostIP}')
+t0=$SECONDS
+hostile "$HNODE" --idle --attacks negative_delta,huge_delta,range_to_2^62,range_to_2^62_negative_deltas,empty_range,rows_exceed_messages,messages_exceed_range,messages_missing,duplicate_key,stale_offset,decode_bomb \
+	>"$TEST_DIR/hostile-idle.out" 2>&1 || die "hostile.sh, idle: $(grep -m 3 -E '^FAIL' "$TEST_DIR/hostile-idle.out")"
+phase "idle: $(grep -o '[0-9]* of [0-9]* attacks ran and were refused' "$TEST_DIR/hostile-idle.out") by $HPOD in $((SECONDS - t0)) s; $(grep -o 'the database did not change.*' "$TEST_DIR/hostile-idle.out")"
 
 t0=$SECONDS
 helm uninstall "$REL" --wait --timeout 90s >/dev/null || die "helm uninstall failed"
@@ -344,3 +475,5 @@ how=$(k8s_down)
 echo "  timing: image $K8S_T_IMAGE s, cluster start+load $K8S_T_UP s, on the cluster $T_ON s, stop $((SECONDS - t0)) s;" \
 	"whole test $((SECONDS - K8S_T0)) s (cluster $how)"
 pass
+}
+main "$@"; exit
