@@ -13,6 +13,7 @@
 #include "common/http.h"
 #include "common/kafka.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/sig.h"
 #include "common/version.h"
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
      * (rebalances are delivered to it). */
     log_init("aggregator", instance, lvl);
     sig_init();
+    memtrim_start(c.common.mem_trim_ms);
     int exit_code = 1;
     wlink_tls tls = {c.tls_ca, c.tls_cert, c.tls_key, c.tls_server_name};
     if (wlink_open_tls(&w, c.writer_url, &tls) != 0) {
@@ -178,6 +180,7 @@ out:
     aggloop_free(loop);
     httpd_free(http);
     wlink_free(w);
+    memtrim_stop();
     log_info("down", "exit_code=%d", exit_code);
     cfg_free(opts);
     metrics_free_all();

@@ -15,6 +15,7 @@
 #include "common/http.h"
 #include "common/ktxn.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/sig.h"
 #include "common/version.h"
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
     malloc_tune();
     log_init("ingestor", cfg_instance_id(s.common.instance_id), level);
     sig_init();
+    memtrim_start(s.common.mem_trim_ms);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* 2. /metrics, /healthz, /readyz: live (not ready) while Kafka is still coming up */
     httpd *h = NULL;
@@ -276,6 +278,7 @@ out_producer:
     httpd_free(h);
 out_curl:
     curl_global_cleanup();
+    memtrim_stop();
     metrics_free_all();
     cfg_free(opts);
     return rc == 0 || rc == ERR_CLOSED ? 0 : 1;

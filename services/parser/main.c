@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/sig.h"
 #include "common/version.h"
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     /* 1. logs and signals, so everything after can report and be interrupted */
     log_init("parser", instance, level);
     sig_init();
+    memtrim_start(s.common.mem_trim_ms);
     /* 2. /metrics, /healthz, /readyz: live, not ready until the producer and the group are up */
     httpd *h = NULL;
     if (s.common.metrics_addr[0] && (rc = httpd_start(&h, s.common.metrics_addr)) != 0) {
@@ -134,6 +136,7 @@ out_parser:
     parser_free(p);
 out_http:
     httpd_free(h);
+    memtrim_stop();
     metrics_free_all();
     cfg_free(opts);
     if (rc == 0 || rc == ERR_CLOSED)

@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/memtrim.h"
 #include "common/metrics.h"
 #include "common/sig.h"
 #include "common/version.h"
@@ -190,6 +191,7 @@ int main(int argc, char **argv)
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
      * listen; workers last. */
     sig_init();
+    memtrim_start(common.mem_trim_ms);
     if (writer_metrics_init() != 0 || partition_metrics_init() != 0)
         return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
     server *srv = NULL;
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
     server_stop(srv);
     httpd_free(http);
     server_free(srv);
+    memtrim_stop();
     nng_fini(); /* nng's own threads too, so valgrind's leak report means something */
     schema_free(sch);
     log_info("down", "exit_code=%d", rc == 0 ? 0 : 1);

@@ -1,0 +1,87 @@
+/* memtrim.c: see memtrim.h. */
+#include "common/memtrim.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/sig.h"
+
+static pthread_t thread;
+static int running;
+static int64_t every_ms;
+static _Atomic int stop;
+
+size_t memtrim_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    unsigned long size = 0, resident = 0;
+    int n = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? (size_t)resident * (size_t)page : 0;
+}
+
+size_t memtrim_now(void)
+{
+    size_t before = memtrim_rss_bytes();
+    malloc_trim(0);
+    size_t after = memtrim_rss_bytes();
+    return before > after ? before - after : 0;
+}
+
+static int ending(void)
+{
+    return stop || sig_stopping();
+}
+
+static void *run(void *arg)
+{
+    (void)arg;
+    while (!ending()) {
+        /* sleep in 100 ms steps so that a stop is noticed quickly */
+        for (int64_t left = every_ms; left > 0 && !ending(); left -= 100) {
+            int64_t step = left < 100 ? left : 100;
+            struct timespec ts = {step / 1000, (long)(step % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (ending())
+            break;
+        int64_t t0 = clock_mono_ms();
+        size_t freed = memtrim_now();
+        if (freed >= (1u << 20))
+            log_debug("memory trimmed", "freed_bytes=%zu took_ms=%lld", freed,
+                      (long long)(clock_mono_ms() - t0));
+    }
+    return NULL;
+}
+
+int memtrim_start(int64_t interval_ms)
+{
+    if (interval_ms <= 0 || running)
+        return 0;
+    every_ms = interval_ms;
+    stop = 0;
+    if (pthread_create(&thread, NULL, run, NULL) != 0) {
+        log_error("cannot start the memory trim thread", "interval_ms=%lld", (long long)interval_ms);
+        return ERR_IO;
+    }
+    running = 1;
+    return 0;
+}
+
+void memtrim_stop(void)
+{
+    if (!running)
+        return;
+    stop = 1;
+    pthread_join(thread, NULL);
+    running = 0;
+}

@@ -1,0 +1,24 @@
+/* memtrim.h: give the heap memory a burst freed back to the system. glibc keeps freed memory in its
+ * arenas (one per thread that allocated: librdkafka's broker threads, nng's workers) and returns on
+ * free only the top of the main heap, so after a catch-up (a fault's backlog fetched and counted at
+ * once: prefetched Kafka messages, big batches) a service's RSS would stay at the burst's high-water
+ * mark although nothing is in use. memtrim_start runs malloc_trim(0) (every arena, free pages in the
+ * middle of a heap too) every interval_ms on a thread of its own, so RSS follows what is in use. */
+#ifndef COMMON_MEMTRIM_H
+#define COMMON_MEMTRIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* memtrim_start: start the trimming thread (interval_ms <= 0: none). One per process; it ends with
+ * memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
+int memtrim_start(int64_t interval_ms);
+/* memtrim_stop: end and join the thread; no-op when none runs. */
+void memtrim_stop(void);
+/* memtrim_now: one malloc_trim(0) now; returns the resident bytes it gave back (0 when RSS did not
+ * shrink or cannot be read). */
+size_t memtrim_now(void);
+/* memtrim_rss_bytes: this process's resident set (/proc/self/statm), 0 when unreadable. */
+size_t memtrim_rss_bytes(void);
+
+#endif
