@@ -90,6 +90,8 @@ struct writer_arena {
     size_t extra_bytes;
     size_t keep;  /* largest block kept between requests */
     size_t limit; /* most handed out per request */
+    size_t peak;  /* largest need of the requests of this window */
+    unsigned n;   /* requests in this window */
     int refused;  /* an allocation of this request went over the limit */
     ProtobufCAllocator pa;
 };
@@ -129,10 +131,32 @@ static void arena_free_one(void *data, void *p)
     (void)p;
 }
 
-/* Drop everything handed out; size the block for a request like the last one. */
+/* Requests per window: a block more than twice the window's largest need (and its slack) is given
+ * back at the window's end, so one catch-up batch does not pin its decode memory for good. */
+#define ARENA_WINDOW 64
+
+/* Drop everything handed out; size the block for a request like the last one, and down to the
+ * recent ones' needs after a window of much smaller requests. */
 static void arena_reset(writer_arena *a)
 {
     size_t need = a->used + a->extra_bytes;
+    if (need > a->peak)
+        a->peak = need;
+    if (++a->n >= ARENA_WINDOW) {
+        size_t want = a->peak + a->peak / 4;
+        if (a->cap > 2 * want && need <= a->cap) {
+            free(a->block);
+            a->block = NULL;
+            a->cap = 0;
+            char *p = want ? malloc(want) : NULL;
+            if (p != NULL) { /* otherwise the next request grows it again */
+                a->block = p;
+                a->cap = want;
+            }
+        }
+        a->n = 0;
+        a->peak = 0;
+    }
     while (a->extra) {
         extra_piece *e = a->extra;
         a->extra = e->next;
@@ -164,6 +188,11 @@ int writer_arena_new(writer_arena **out, size_t keep_bytes, size_t cap_bytes)
     a->pa.allocator_data = a;
     *out = a;
     return 0;
+}
+
+size_t writer_arena_kept(const writer_arena *a)
+{
+    return a->cap;
 }
 
 void writer_arena_free(writer_arena *a)

@@ -41,6 +41,9 @@ typedef struct writer_arena writer_arena;
  * frees it; NULL-safe. One thread at a time. */
 int writer_arena_new(writer_arena **out, size_t keep_bytes, size_t cap_bytes);
 void writer_arena_free(writer_arena *a);
+/* writer_arena_kept: the bytes of the block kept between requests: it grows to what a request
+ * needed (at most keep_bytes) and shrinks back after 64 requests that all needed much less. */
+size_t writer_arena_kept(const writer_arena *a);
 
 /* writer_metrics_init: register every rsvp_writer_* metric of the request path once at start-up
  * (before workers start). 0 or ERR_NOMEM. */

@@ -242,6 +242,47 @@ static void test_requests_refused_before_decoding(void **state)
     assert_int_equal(send_batch(f, &b, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__OK);
 }
 
+/* A catch-up batch grows the decode block; a run of small batches afterwards gives it back (the
+ * soak saw the writers' RSS step up at each fault's catch-up and stay there). */
+static void test_arena_shrinks_after_a_big_batch(void **state)
+{
+    fixture *f = *state;
+    char msg[256];
+    static char names[1000][501];
+    static Rsvp__V1__AggRow big[1000];
+    static Rsvp__V1__AggRow *bigp[1000];
+    for (int i = 0; i < 1000; i++) {
+        memset(names[i], 'a' + i % 26, 500);
+        snprintf(names[i], 12, "%010d", i); /* distinct keys */
+        names[i][10] = 'x';
+        rsvp__v1__agg_row__init(&big[i]);
+        big[i].event_name = names[i];
+        big[i].response = "yes";
+        big[i].delta = 1;
+        bigp[i] = &big[i];
+    }
+    Rsvp__V1__Batch b = three_rows(-1, 1000);
+    b.rows = bigp;
+    b.n_rows = 1000;
+    b.messages = 1000;
+    assert_int_equal(send_batch(f, &b, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__OK);
+    assert_int_equal(send_batch(f, &b, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__STALE);
+    size_t grown = writer_arena_kept(f->ar);
+    assert_true(grown >= 500 * 1000); /* the block holds a request like the big one */
+    for (int64_t i = 0; i < 130; i++) {
+        Rsvp__V1__Batch s = three_rows(1000 + 10 * i, 1010 + 10 * i);
+        assert_int_equal(send_batch(f, &s, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__OK);
+    }
+    assert_true(writer_arena_kept(f->ar) < 16 * 1024);
+    assert_int_equal(writer_model_total(f->m), 1000 + 130 * 6);
+    /* and it grows again for the next big one */
+    b.from_offset = 2300;
+    b.to_offset = 3300;
+    assert_int_equal(send_batch(f, &b, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__OK);
+    assert_int_equal(send_batch(f, &b, msg, sizeof msg), RSVP__V1__WRITER_REPLY__STATUS__STALE);
+    assert_true(writer_arena_kept(f->ar) >= 500 * 1000);
+}
+
 int main(void)
 {
     log_init("test", "test", LOGL_ERROR);
@@ -252,6 +293,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_batches_are_refused_before_the_database, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_requests_refused_before_decoding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arena_shrinks_after_a_big_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
