@@ -165,12 +165,25 @@ static void open_range(part *p, int64_t from)
     p->newest_ingest = p->oldest_ingest = 0;
 }
 
+/* Past this capacity a used batch buffer (the packed body, a partition's frozen copy) is given back
+ * rather than kept: a catch-up's batches reach MAX_BATCH_BYTES and more, the usual ones a few
+ * hundred KB, and a kept buffer would pin the largest batch ever sent for good. */
+#define BUF_KEEP ((size_t)1 << 20)
+
+static void buf_done(buf *b)
+{
+    if (b->cap > BUF_KEEP)
+        buf_free(b);
+    else
+        buf_reset(b);
+}
+
 /* Drop everything unwritten of p (live table and frozen batch); count what was lost. */
 static void drop_state(agg *a, part *p)
 {
     a->stats.discarded_msgs += (uint64_t)p->msgs + (p->has_frozen ? (uint64_t)p->f_msgs : 0);
     p->has_frozen = 0;
-    buf_reset(&p->frozen);
+    buf_done(&p->frozen);
     if (a->inflight == p)
         a->inflight = NULL;
 }
@@ -426,6 +439,7 @@ static int pack_batch(agg *a, part *p, size_t *rows_out)
     buf_reset(out);
     if (put_varint(out, 1u << 3 | 2) || put_varint(out, body->len) || buf_append(out, body->data, body->len))
         return ERR_NOMEM;
+    buf_done(body);
     *rows_out = rows;
     return 0;
 }
@@ -450,7 +464,7 @@ int agg_freeze_for(agg *a, int all, agg_trigger why_all)
                                                                      : why_all;
         size_t rows = 0;
         if (pack_batch(a, p, &rows)) {
-            buf_reset(&p->frozen);
+            buf_done(&p->frozen);
             return ERR_NOMEM;
         }
         p->has_frozen = 1;
@@ -563,7 +577,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         a->stats.discarded_msgs += (uint64_t)p->msgs;
         p->has_frozen = 0;
         a->stats.discarded_msgs += (uint64_t)p->f_msgs;
-        buf_reset(&p->frozen);
+        buf_done(&p->frozen);
         open_range(p, reply->stored_offset < 0 ? -1 : reply->stored_offset);
         out->offset = p->from;
         set_result(a, out, AGG_ACT_SEEK, AGG_RES_STALE);
@@ -573,7 +587,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         reject(p, reply->message, out);
         a->stats.discarded_msgs += (uint64_t)p->msgs + (uint64_t)p->f_msgs;
         p->has_frozen = 0;
-        buf_reset(&p->frozen);
+        buf_done(&p->frozen);
         open_range(p, p->f_from);
         set_result(a, out, AGG_ACT_REQUERY, AGG_RES_ERROR);
         return;
@@ -584,7 +598,7 @@ void agg_on_reply(agg *a, int err, const Rsvp__V1__WriterReply *reply, agg_actio
         out->search = AGG_SEARCH_ENDED;
     }
     p->has_frozen = 0;
-    buf_reset(&p->frozen);
+    buf_done(&p->frozen);
     out->offset = p->f_to;
 }
 

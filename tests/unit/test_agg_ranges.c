@@ -374,6 +374,41 @@ static void test_max_keys_freezes_early_and_backlogs(void **state)
     agg_free(NULL);
 }
 
+/* A catch-up batch (20,000 keys, ~3 MB packed) blows up the packed body, the frozen copy and the key
+ * table; once it is acknowledged and a small batch went through, the state is back under 1 MB (the
+ * soak saw the aggregators' RSS step up at each fault's catch-up and stay there). */
+static void test_state_shrinks_after_a_big_batch(void **state)
+{
+    (void)state;
+    agg *a = agg_new("t", "s", 0, 0);
+    agg_assign(a, 0, 0);
+    char name[160];
+    int64_t off = 0;
+    for (; off < 20000; off++) {
+        snprintf(name, sizeof name, "%0120lld", (long long)off);
+        assert_int_equal(consume(a, 0, off, name, 1), 0);
+    }
+    assert_int_equal(agg_freeze(a, 1), 1);
+    assert_true(agg_state_bytes(a) > (4u << 20));
+    int32_t p;
+    Rsvp__V1__WriterRequest *req = take(a, &p);
+    assert_int_equal(req->batch->n_rows, 20000);
+    rsvp__v1__writer_request__free_unpacked(req, NULL);
+    agg_action act;
+    reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+    assert_int_equal(act.act, AGG_ACT_COMMIT);
+    for (int round = 0; round < 2; round++) {
+        consume(a, 0, off, "small", 1);
+        off++;
+        assert_int_equal(agg_freeze(a, 1), 1);
+        rsvp__v1__writer_request__free_unpacked(take(a, &p), NULL);
+        reply(a, RSVP__V1__WRITER_REPLY__STATUS__OK, -100, &act);
+        assert_int_equal(act.act, AGG_ACT_COMMIT);
+    }
+    assert_true(agg_state_bytes(a) < (1u << 20));
+    agg_free(a);
+}
+
 /* Full while the previous batch is in flight: a further message is refused (ERR_RANGE), not
  * counted and not covered, so the next batch never exceeds max_keys (the writer's row limit) and
  * the message is read again from the range end after the pause. */
@@ -749,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_decode_error_still_covers_offset),
         cmocka_unit_test(test_null_response_creates_zero_row),
         cmocka_unit_test(test_max_keys_freezes_early_and_backlogs),
+        cmocka_unit_test(test_state_shrinks_after_a_big_batch),
         cmocka_unit_test(test_full_table_defers_messages_until_acked),
         cmocka_unit_test(test_deferral_refuses_later_messages_until_reread),
         cmocka_unit_test(test_rejected_batch_is_halved_to_the_record),
