@@ -32,13 +32,11 @@ typedef struct cfg_option {
 
 /* Options every service has; append CFG_COMMON_OPTIONS(&common) to each table:
  * LOG_LEVEL (debug|info|warn|error), METRICS_ADDR (host:port of /metrics, /healthz, /readyz, "" to
- * disable), INSTANCE_ID (replica name used in logs, client ids and transactional ids), MEM_TRIM_INTERVAL
- * (how often freed heap memory goes back to the system, 0 never: common/memtrim.h). */
+ * disable), INSTANCE_ID (replica name used in logs, client ids and transactional ids). */
 typedef struct cfg_common {
     char *log_level;
     char *metrics_addr;
     char *instance_id;
-    int64_t mem_trim_ms;
 } cfg_common;
 
 #define CFG_COMMON_OPTIONS(c, default_metrics_addr)                                                          \
@@ -53,19 +51,10 @@ typedef struct cfg_common {
          0,                                                                                                  \
          0,                                                                                                  \
          &(c)->metrics_addr},                                                                                \
-        {"instance-id",                                                                                      \
-         "INSTANCE_ID",                                                                                      \
-         CFG_STRING,                                                                                         \
-         NULL,                                                                                               \
-         "replica name for logs, client and transactional ids (default: hostname-pid)",                      \
-         0,                                                                                                  \
-         0,                                                                                                  \
-         0,                                                                                                  \
-         &(c)->instance_id},                                                                                 \
     {                                                                                                        \
-        "mem-trim-interval", "MEM_TRIM_INTERVAL", CFG_DURATION, "10s",                                       \
-            "give freed heap memory back to the system this often (0 never)", 0, 3600000, 0,                 \
-            &(c)->mem_trim_ms                                                                                \
+        "instance-id", "INSTANCE_ID", CFG_STRING, NULL,                                                      \
+            "replica name for logs, client and transactional ids (default: hostname-pid)", 0, 0, 0,          \
+            &(c)->instance_id                                                                                \
     }
 
 /* cfg_parse: fill every option's dst. opts ends with an entry whose name is NULL.

@@ -10,6 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* MEMTRIM_OPTION: the services' MEM_TRIM_INTERVAL option (cfg_option table entry, config.h) with
+ * its default; dst is an int64_t of milliseconds for memtrim_start. */
+#define MEMTRIM_OPTION(dst, def)                                                                             \
+    {                                                                                                        \
+        "mem-trim-interval", "MEM_TRIM_INTERVAL", CFG_DURATION, def,                                         \
+            "give freed heap memory back to the system this often (0 never)", 0, 3600000, 0, dst             \
+    }
+
 /* memtrim_start: start the trimming thread (interval_ms <= 0: none). One per process; it ends with
  * memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
 int memtrim_start(int64_t interval_ms);

@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 {
     config c = {0};
     /* clang-format off */
+    int64_t mem_trim_ms = 0;
     cfg_option opts[] = {
         {"parsed-topic", "PARSED_TOPIC", CFG_STRING, "rsvps.parsed", "topic of rsvp.v1.Rsvp to count", 0, 0, 0, &c.topic},
         {"group-id", "GROUP_ID", CFG_STRING, "rsvp-aggregator", "Kafka consumer group", 0, 0, 0, &c.group_id},
@@ -110,6 +111,7 @@ int main(int argc, char **argv)
         {"tls-cert", "TLS_CERT", CFG_STRING, NULL, "PEM client certificate for tls+tcp:// (writers with TLS_CA demand one)", 0, 0, 0, &c.tls_cert},
         {"tls-key", "TLS_KEY", CFG_STRING, NULL, "PEM private key of --tls-cert", 0, 0, 0, &c.tls_key},
         {"tls-server-name", "TLS_SERVER_NAME", CFG_STRING, NULL, "name the writer's certificate must carry (default: host of the url)", 0, 0, 0, &c.tls_server_name},
+        MEMTRIM_OPTION(&mem_trim_ms, "10s"),
         CFG_COMMON_OPTIONS(&c.common, "127.0.0.1:9103"),
         {0},
     };
@@ -132,7 +134,7 @@ int main(int argc, char **argv)
      * (rebalances are delivered to it). */
     log_init("aggregator", instance, lvl);
     sig_init();
-    memtrim_start(c.common.mem_trim_ms);
+    memtrim_start(mem_trim_ms);
     int exit_code = 1;
     wlink_tls tls = {c.tls_ca, c.tls_cert, c.tls_key, c.tls_server_name};
     if (wlink_open_tls(&w, c.writer_url, &tls) != 0) {

@@ -45,7 +45,8 @@ typedef struct settings {
  * with glibc's defaults (trim above 128 KiB free, dynamic mmap threshold) each round trip faulted
  * the pages in again: 60-190k page faults per million lines unpaced, 3.4k with this. Cost: RSS
  * stays near its high-water mark (~90 MB after an unpaced burst with 50k-line transactions; a
- * stream at 10k lines/s stays at ~16 MB, as before). */
+ * stream at 10k lines/s stays at ~16 MB, as before). So MEM_TRIM_INTERVAL (common/memtrim.h) is off
+ * here by default: a trim every 10 s made the soak's ingestor swing between 20 and 40 MB. */
 static void malloc_tune(void)
 {
     mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 {
     settings s = {0};
     /* clang-format off */
+    int64_t mem_trim_ms = 0;
     const cfg_option opts[] = {
         {"source-url", "SOURCE_URL", CFG_STRING, "http://127.0.0.1:8080/2/rsvps",
          "RSVP stream URL (chunked NDJSON; ?since_mtime= is appended on resume)", 0, 0, 0,
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
         {"resume-max-held", "RESUME_MAX_HELD", CFG_INT, "1000",
          "lines beyond the clock remembered one by one; beyond, by number and /readyz says the "
          "resume point is stuck", 1, 10000000, 0, &s.resume_max_held},
+        MEMTRIM_OPTION(&mem_trim_ms, "0"),
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9101"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
@@ -230,7 +233,7 @@ int main(int argc, char **argv)
     malloc_tune();
     log_init("ingestor", cfg_instance_id(s.common.instance_id), level);
     sig_init();
-    memtrim_start(s.common.mem_trim_ms);
+    memtrim_start(mem_trim_ms);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* 2. /metrics, /healthz, /readyz: live (not ready) while Kafka is still coming up */
     httpd *h = NULL;

@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 {
     settings s = {0};
     /* clang-format off */
+    int64_t mem_trim_ms = 0;
     const cfg_option opts[] = {
         {"raw-topic", "RAW_TOPIC", CFG_STRING, "rsvps.raw", "Kafka topic of raw RSVP JSON", 0, 0,
          0, &s.raw_topic},
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
          &s.static_membership},
         {"session-timeout", "SESSION_TIMEOUT", CFG_DURATION, "45s", "Kafka group session timeout",
          1000, 1800000, 0, &s.session_timeout_ms},
+        MEMTRIM_OPTION(&mem_trim_ms, "10s"),
         CFG_COMMON_OPTIONS(&s.common, "127.0.0.1:9102"),
         {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
     };
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
     /* 1. logs and signals, so everything after can report and be interrupted */
     log_init("parser", instance, level);
     sig_init();
-    memtrim_start(s.common.mem_trim_ms);
+    memtrim_start(mem_trim_ms);
     /* 2. /metrics, /healthz, /readyz: live, not ready until the producer and the group are up */
     httpd *h = NULL;
     if (s.common.metrics_addr[0] && (rc = httpd_start(&h, s.common.metrics_addr)) != 0) {

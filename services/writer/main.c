@@ -23,6 +23,7 @@
 #include "services/writer/writer.h"
 
 static cfg_common common;
+static int64_t mem_trim_ms;
 static char *listen_url, *pg_url, *meetup_table, *counts_table, *offsets_table, *batches_table;
 static char *tls_cert, *tls_key, *tls_ca;
 static int64_t max_request_bytes, max_batch_rows, max_decode_bytes, max_offset, max_connections, max_memory;
@@ -93,6 +94,7 @@ static const cfg_option options[] = {
     {"tls-ca", "TLS_CA", CFG_STRING, NULL,
      "PEM CA bundle for tls+tcp:// (required there): clients must present a certificate it signed", 0, 0, 0,
      &tls_ca},
+    MEMTRIM_OPTION(&mem_trim_ms, "10s"),
     CFG_COMMON_OPTIONS(&common, "127.0.0.1:9104"),
     {NULL, NULL, CFG_STRING, NULL, NULL, 0, 0, 0, NULL},
 };
@@ -191,7 +193,7 @@ int main(int argc, char **argv)
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
      * listen; workers last. */
     sig_init();
-    memtrim_start(common.mem_trim_ms);
+    memtrim_start(mem_trim_ms);
     if (writer_metrics_init() != 0 || partition_metrics_init() != 0)
         return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
     server *srv = NULL;
