@@ -8,6 +8,10 @@ run's faults.txt ("<s> <kind> <target>"). COMPARE: tests/chaos/truth.py compare'
 are the run's parameters and figures, printed as given (counts_exact=1 or 0 is also part of the verdict).
 Growth is the median of the last third of the samples over the median of the first third, minus one,
 for each service's RSS and open fds (summed over its replicas) and for the freshness p99; over 10% fails.
+warmup=faults (the default) leaves out of the thirds the samples up to one minute after every kind of
+fault (kill -9, broker restart, PostgreSQL restart, writer pause) has happened once: the first of each
+kind brings one-time costs (code and buffers of its recovery path, a catch-up's high-water mark) that
+are not growth; warmup=0 compares all samples. Without at least 3 samples after the warm-up, all count.
 Prints the verdict; exit 0 when nothing grew over the limit, 1 otherwise.
 """
 import statistics
@@ -36,6 +40,28 @@ def median(rows, col):
     return statistics.median(vals) if vals else None
 
 
+KINDS = ("kill9", "kafka", "postgres", "writer_sigstop")
+
+
+def warmup(how, faults):
+    """(seconds, note): the samples at or before seconds are left out of the thirds."""
+    if how in ("0", "none", ""):
+        return 0.0, "none"
+    if how != "faults":
+        return float(how), "%s s (given)" % how
+    seen = {}
+    for fl in faults:
+        if len(fl) < 2:
+            continue
+        kind = next((k for k in KINDS if fl[1].startswith(k)), None)
+        if kind and kind not in seen:
+            seen[kind] = float(fl[0])
+            if len(seen) == len(KINDS):
+                return float(fl[0]) + 60, "until one minute after the first fault of every kind (%.0f s)" % (
+                    float(fl[0]) + 60)
+    return 0.0, "not every kind of fault happened: all samples compared"
+
+
 def main(argv):
     samples, faults_path, compare_path, out_md, plot_dat = argv[1:6]
     params = dict(a.split("=", 1) for a in argv[6:])
@@ -53,8 +79,12 @@ def main(argv):
             if len(parts) == 2 and not line.startswith(" "):
                 compare[parts[0]] = parts[1]
 
-    k = max(1, len(rows) // 3)
-    first, last = rows[:k], rows[-k:]
+    warm_s, warm_note = warmup(params.get("warmup", "faults"), faults)
+    compared = [r for r in rows if r.get("t_s") is not None and r["t_s"] > warm_s]
+    if len(compared) < 3:
+        compared, warm_s, warm_note = rows, 0.0, warm_note + "; fewer than 3 samples after it: all samples compared"
+    k = max(1, len(compared) // 3)
+    first, last = compared[:k], compared[-k:]
     checks = []  # (what, first, last, growth, ok)
     for svc in SERVICES:
         for what, col in (("RSS MB", svc + "_rss_mb"), ("open fds", svc + "_fds")):
@@ -87,6 +117,9 @@ def main(argv):
         out.append("| %s | %s |" % (key.replace("_", " "), params.get(key, "?")))
     out.append("")
     out.append("## Verdict: %s" % ("PASS" if growth_ok and exact else "FAIL"))
+    out.append("")
+    out.append("Warm-up left out of the thirds: %s; thirds of the %d samples after it: %d each." % (
+        warm_note, len(compared), k))
     out.append("")
     out.append("| check | first third (median) | last third (median) | growth | limit | ok |")
     out.append("|---|---|---|---|---|---|")
@@ -170,7 +203,7 @@ def main(argv):
         print("%-22s first %-8s last %-8s growth %-8s %s" % (what, fmt(a, 3), fmt(b, 3),
                                                            "-" if g is None else "%+.1f%%" % (100 * g),
                                                            "ok" if ok else "OVER THE LIMIT"))
-    print("counts exact: %s; %d samples" % ("yes" if exact else "NO", len(rows)))
+    print("counts exact: %s; %d samples, warm-up: %s" % ("yes" if exact else "NO", len(rows), warm_note))
     return 0 if growth_ok else 1
 
 

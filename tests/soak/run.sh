@@ -10,10 +10,16 @@
 # the table sizes. Passes when, once drained, rsvp_counts equals the truth (tests/chaos/truth.py) and the
 # newest surviving meetup_table row of every key too, and when no service's RSS or fd count, and not the
 # freshness p99, grew more than 10% from the first third of the samples to the last (medians: a fault's
-# minute is one sample among ten). Writes the run's table to $OUT/soak.md and the plot to $OUT/soak.svg.
+# minute is one sample among ten). The thirds are taken after a warm-up (--warmup faults, the default):
+# the samples until one minute after every kind of fault has happened once are left out, because the
+# first fault of each kind brings one-time memory (the code and buffers of its recovery path, its
+# catch-up's high-water mark) that is not growth; a leak still shows (a deliberate leak of 4 KB per
+# aggregator batch fails the check: docs/operations.md). --warmup 0 compares all samples.
+# Writes the run's table to $OUT/soak.md and the plot to $OUT/soak.svg.
 #
 # Usage: tests/soak/run.sh [--duration 30m] [--rate 5000] [--fault-every 3m] [--retention 2m]
 #                          [--partition-interval 30s] [--sample-every 60s] [--seed S] [--out DIR] [--keep]
+#                          [--warmup faults|0|SECONDS]
 #   durations: 90s, 5m, 1h or plain seconds. --out: where soak.md and soak.svg go (bench/results).
 # Environment: BIN (build/bin), SOAK_VAR (var/soak), SOAK_PORT_BASE (34100: metrics 34101-34125, writers
 #   34140-41, replay 34145, Kafka 34150/51, PostgreSQL 34160).
@@ -31,7 +37,7 @@ secs() { # secs DURATION: 90s, 5m, 1h or plain seconds
 	*h) echo $((${1%h} * 3600)) ;; *m) echo $((${1%m} * 60)) ;; *s) echo "${1%s}" ;; *) echo "$1" ;;
 	esac
 }
-DURATION=30m RATE=5000 FAULT_EVERY=3m RETENTION=2m PINTERVAL=30s SAMPLE_EVERY=60s SEED= OUT=bench/results KEEP=0
+DURATION=30m RATE=5000 FAULT_EVERY=3m RETENTION=2m PINTERVAL=30s SAMPLE_EVERY=60s SEED= OUT=bench/results KEEP=0 WARMUP=faults
 while (($#)); do
 	case $1 in
 	--duration) DURATION=$2; shift 2 ;;
@@ -43,6 +49,7 @@ while (($#)); do
 	--seed) SEED=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--warmup) WARMUP=$2; shift 2 ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "soak: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -211,7 +218,7 @@ grc=0
 python3 tests/soak/report.py "$DIR/samples.tsv" "$DIR/faults.txt" "$DIR/compare.txt" "$OUT/soak.md" "$DIR/plot.dat" \
 	"duration=${DUR_S}s" "rate=$RATE" "count=$COUNT" "seed=$SEED" "fault_every=${FAULT_S}s" "retention=$RETENTION" \
 	"partition_interval=$PINTERVAL" "restarts=$RESTARTS" "partitions_dropped=$DROPPED" "batches_refused=$REFUSED" \
-	"stop_exit=$up_rc" "counts_exact=$((rc == 0))" >"$DIR/verdict.txt" || grc=$?
+	"stop_exit=$up_rc" "counts_exact=$((rc == 0))" "warmup=$WARMUP" >"$DIR/verdict.txt" || grc=$?
 gnuplot -e "datafile='$DIR/plot.dat'; outfile='$OUT/soak.svg'" tests/soak/plot.gp 2>"$DIR/gnuplot.log" ||
 	log "plot failed: $(tail -n 3 "$DIR/gnuplot.log")"
 cat "$DIR/verdict.txt"
