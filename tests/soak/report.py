@@ -8,10 +8,11 @@ run's faults.txt ("<s> <kind> <target>"). COMPARE: tests/chaos/truth.py compare'
 are the run's parameters and figures, printed as given (counts_exact=1 or 0 is also part of the verdict).
 Growth is the median of the last third of the samples over the median of the first third, minus one,
 for each service's RSS and open fds (summed over its replicas) and for the freshness p99; over 10% fails.
-warmup=faults (the default) leaves out of the thirds the samples up to one minute after every kind of
-fault (kill -9, broker restart, PostgreSQL restart, writer pause) has happened once: the first of each
-kind brings one-time costs (code and buffers of its recovery path, a catch-up's high-water mark) that
-are not growth; warmup=0 compares all samples. Without at least 3 samples after the warm-up, all count.
+warmup=faults leaves out of the thirds the samples up to one minute after every kind of fault (kill -9,
+broker restart, PostgreSQL restart, writer pause) has happened once: the first of each kind brings
+one-time costs (code and buffers of its recovery path, a catch-up's high-water mark); warmup=SECONDS
+leaves out the samples up to then; warmup=0 (the default) compares all samples. Without at least 3
+samples after the warm-up, all count.
 Prints the verdict; exit 0 when nothing grew over the limit, 1 otherwise.
 """
 import statistics
@@ -79,7 +80,7 @@ def main(argv):
             if len(parts) == 2 and not line.startswith(" "):
                 compare[parts[0]] = parts[1]
 
-    warm_s, warm_note = warmup(params.get("warmup", "faults"), faults)
+    warm_s, warm_note = warmup(params.get("warmup", "0"), faults)
     compared = [r for r in rows if r.get("t_s") is not None and r["t_s"] > warm_s]
     if len(compared) < 3:
         compared, warm_s, warm_note = rows, 0.0, warm_note + "; fewer than 3 samples after it: all samples compared"
