@@ -51,7 +51,7 @@ ab_report() {
 	echo "# Old against new binaries ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 	echo
 	for v in old new; do
-		echo "- $v: ${DIR[$v]}/bin ($(for b in ingestor parser aggregator writer; do printf '%s %s ' "$b" "$(md5sum <"${DIR[$v]}/bin/rsvp-$b" | cut -c1-8)"; done)md5)"
+		echo "- $v: ${DIR[$v]#"$PWD"/}/bin ($(for b in ingestor parser aggregator writer; do printf '%s %s ' "$b" "$(md5sum <"${DIR[$v]}/bin/rsvp-$b" | cut -c1-8)"; done)md5)"
 	done
 	echo
 	echo "Host: $CPU_MODEL, $(nproc) cores. $AB_RUNS runs of each, alternated (old first in odd runs, new first in even ones)."
