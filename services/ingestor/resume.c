@@ -549,16 +549,12 @@ static int state_note(state *s, const resume_limits *lim, int64_t id, int64_t mt
      * sorted; an unsorted one may file it under either neighbour's (rsvp-replay: the one before).
      * So it is remembered until L - W passes both, a held neighbour's too (then as long as memory
      * allows, like the held line itself). */
-    int64_t bound = mtime > s->prev_any ? mtime : s->prev_any;
-    s->prev_any = mtime;
-    if (beyond_clock(lim, mtime, now)) {
-        if (s->pending || (s->nub && s->ub[s->nub - 1].pending))
-            bound_pending(s, bound);
-        return hold(s, lim, id, mtime, epoch);
-    }
-    int64_t old_l = s->second;
     if (s->pending || (s->nub && s->ub[s->nub - 1].pending))
-        bound_pending(s, bound);
+        bound_pending(s, mtime > s->prev_any ? mtime : s->prev_any);
+    s->prev_any = mtime;
+    if (beyond_clock(lim, mtime, now))
+        return hold(s, lim, id, mtime, epoch);
+    int64_t old_l = s->second;
     s->prev = mtime;
     int out = RESUME_REMEMBERED, out2 = RESUME_REMEMBERED;
     if (mtime > s->first) { /* the new top line; the old one, if any, is now at L */
