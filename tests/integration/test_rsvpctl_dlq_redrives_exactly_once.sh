@@ -56,7 +56,7 @@ list=$(dlq list --json) || fail "dlq list failed"
 [[ $(dlq list --json --from-offset 1000000000 | jq -c .dead_letters) == 0 ]] || fail "dlq list --from-offset 10^9 lists dead letters"
 
 # Re-drive, paced so that it is still running when killed after its first transactions.
-start_bg redrive "${CTL[0]}" dlq redrive "${CTL[@]:2}" --reason string_too_long --rate 25 --json
+start_bg redrive "${CTL[0]}" dlq redrive "${CTL[@]:2}" --reason string_too_long --rate 25 --txn-messages 20 --json
 # (progress seen on the parsed topic: kcat would wait for the ledger topic until the re-drive creates it)
 wait_for "[[ \$(kafka_count $PARSED) -ge $((RECORDED_N - LONG + 20)) ]]" 60 || fail "no re-drive progress: $(cat "$TEST_DIR/redrive.log")"
 kill -KILL "$(bg_pid redrive)" 2>/dev/null || fail "the re-drive finished before it was killed"
