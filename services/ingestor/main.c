@@ -158,9 +158,10 @@ int main(int argc, char **argv)
          "reconnect when the source sends no byte for this long", 100, 3600000, 0, &s.stall_ms},
         /* A line waits up to this long for its commit, then up to TRIGGER_INTERVAL for the
          * aggregator: the two waits are most of p99 freshness. At a paced 10k lines/s (old against
-         * new, bench/README.md) 150 ms took p99 from 483-491 to 440-450 ms for 3% more CPU in the
-         * four services; 100 ms gave 411-481 ms for 13% more (each transaction costs ~1.5 ms). */
-        {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "150ms",
+         * new, bench/README.md) 175 ms took p99 from 483-507 to 464-473 ms for 3.6% more CPU in the
+         * four services; 150 ms gave 420-450 ms (one run 576) for 3-11% more, 100 ms 411-481 ms for
+         * 13% more: each transaction costs ~1.5 ms of CPU here and in the parser. */
+        {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "175ms",
          "commit the open Kafka transaction at least this often", 1, 600000, 0,
          &s.commit_interval_ms},
         /* Each transaction costs ~1.5 ms of CPU in librdkafka's main thread and drains the
