@@ -18,7 +18,13 @@
             "give freed heap memory back to the system this often (0 never)", 0, 3600000, 0, dst             \
     }
 
-/* memtrim_start: start the trimming thread (interval_ms <= 0: none). One per process; it ends with
+/* Blocks of at least MEMTRIM_MMAP_THRESHOLD are mapped apart (given back when freed), and a heap's
+ * free top above MEMTRIM_TRIM_THRESHOLD is given back when something next to it is freed. */
+#define MEMTRIM_MMAP_THRESHOLD (1 << 20)
+#define MEMTRIM_TRIM_THRESHOLD (1 << 20)
+
+/* memtrim_start: fix malloc's thresholds (above) and start the trimming thread (interval_ms <= 0:
+ * neither: the ingestor keeps its own thresholds). One per process; it ends with
  * memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
 int memtrim_start(int64_t interval_ms);
 /* memtrim_stop: end and join the thread; no-op when none runs. */

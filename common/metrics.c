@@ -3,6 +3,7 @@
  * Process metrics (CPU, RSS, start time) are read from /proc at scrape time. */
 #include "common/metrics.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -437,6 +438,21 @@ static int put_process(buf *out)
                      "# TYPE process_resident_memory_bytes gauge\n"
                      "process_resident_memory_bytes %s\n",
                      num);
+    /* The C heap (glibc, every arena): what is in use, what is free but still held (the part
+     * malloc_trim, common/memtrim.h, can give back) and what is mapped for large blocks. Tells a
+     * growing RSS that is live memory from one that is fragmentation. */
+    struct mallinfo2 mi = mallinfo2();
+    const struct {
+        const char *kind;
+        size_t v;
+    } heap[] = {{"in_use", mi.uordblks}, {"free", mi.fordblks}, {"mmap", mi.hblkhd}};
+    rc |= buf_printf(out, "# HELP process_heap_bytes C heap bytes: in_use (heap blocks in use), free (held "
+                          "but unused), mmap (large blocks mapped apart, in use).\n"
+                          "# TYPE process_heap_bytes gauge\n");
+    for (size_t i = 0; i < sizeof heap / sizeof heap[0]; i++) {
+        fmt_double(num, sizeof num, (double)heap[i].v);
+        rc |= buf_printf(out, "process_heap_bytes{kind=\"%s\"} %s\n", heap[i].kind, num);
+    }
     fmt_double(num, sizeof num, process_start_seconds());
     rc |= buf_printf(out,
                      "# HELP process_start_time_seconds Start time of the process since unix "

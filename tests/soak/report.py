@@ -148,13 +148,15 @@ def main(argv):
     out.append("")
     out.append("## Samples")
     out.append("")
-    cols = ["t_s"] + [s + "_rss_mb" for s in SERVICES] + [s + "_fds" for s in SERVICES] + \
+    cols = ["t_s"] + [s + "_rss_mb" for s in SERVICES] + [s + "_heap_mb" for s in SERVICES] + \
+           [s + "_fds" for s in SERVICES] + \
            [s + "_threads" for s in SERVICES] + ["fresh_p99_s", "rate_per_s", "parser_lag", "agg_lag",
                                                   "meetup_mb", "meetup_parts", "batches_mb", "batches_parts",
                                                   "counts_mb", "counts_keys"]
     short = {"t_s": "min"}
     for s in SERVICES:
         short[s + "_rss_mb"] = s[:3] + " RSS MB"
+        short[s + "_heap_mb"] = s[:3] + " heap MB"
         short[s + "_fds"] = s[:3] + " fds"
         short[s + "_threads"] = s[:3] + " thr"
     short.update({"fresh_p99_s": "fresh p99 s", "rate_per_s": "RSVPs/s", "parser_lag": "parser lag",

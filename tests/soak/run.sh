@@ -175,11 +175,28 @@ for p in json.load(sys.stdin)["processes"]:
     if p["service"] in ("parser", "aggregator") and p["pid"] > 0 and p.get("metrics_addr"):
         print(p["service"], p["metrics_addr"])' <<<"$status")
 	line+=$'\t'"$lag_p"$'\t'"$lag_a"
+	# the C heap in use (process_heap_bytes in_use + mmap, summed over replicas): what RSS holds
+	# that is live memory, beside what the allocator keeps (a growing RSS over a flat heap is
+	# the allocator's, not a leak)
+	declare -A heap=()
+	while read -r svc url; do
+		v=$(curl -s --max-time 2 "http://$url/metrics" |
+			awk '$1 ~ /^process_heap_bytes\{kind="(in_use|mmap)"\}$/ { s += $2 } END { printf "%d", s }')
+		heap[$svc]=$((${heap[$svc]:-0} + ${v:-0}))
+	done < <(python3 -c 'import json,sys
+for p in json.load(sys.stdin)["processes"]:
+    if p["pid"] > 0 and p.get("metrics_addr"):
+        print(p["service"], p["metrics_addr"])' <<<"$status")
+	for svc in "${SERVICES[@]}"; do
+		line+=$'\t'"$(awk -v b="${heap[$svc]:-0}" 'BEGIN { printf "%.1f", b / 1048576 }')"
+	done
 	echo "$line" >>"$DIR/samples.tsv"
 }
 printf 't_s' >"$DIR/samples.tsv"
 for svc in "${SERVICES[@]}"; do printf '\t%s_rss_mb\t%s_fds\t%s_threads' "$svc" "$svc" "$svc" >>"$DIR/samples.tsv"; done
-printf '\tfresh_p99_s\trate_per_s\tmeetup_mb\tmeetup_parts\tbatches_mb\tbatches_parts\tcounts_mb\tcounts_keys\tparser_lag\tagg_lag\n' >>"$DIR/samples.tsv"
+printf '\tfresh_p99_s\trate_per_s\tmeetup_mb\tmeetup_parts\tbatches_mb\tbatches_parts\tcounts_mb\tcounts_keys\tparser_lag\tagg_lag' >>"$DIR/samples.tsv"
+for svc in "${SERVICES[@]}"; do printf '\t%s_heap_mb' "$svc" >>"$DIR/samples.tsv"; done
+echo >>"$DIR/samples.tsv"
 sampler() {
 	trap - EXIT INT TERM
 	set +e
