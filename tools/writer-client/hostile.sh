@@ -4,7 +4,7 @@
 # hostile` refused (no certificate, another CA's, plain TCP included), no key of the attacks in the
 # database, the writer's memory under its limit and its connections under MAX_CONNECTIONS while it
 # happens. Works against a local writer (tests/integration/test_writer_hostile_clients_change_nothing.sh)
-# and one in a cluster (through `kubectl port-forward` to the writer's port and metrics port).
+# and one in a cluster (test_k8s_cluster.sh runs it from the host at the writer pod's node address and port).
 #
 # Usage: tools/writer-client/hostile.sh --url tls+tcp://HOST:PORT --ca CA --cert CERT --key KEY
 #          [--server-name NAME]    DNS name in the writer's certificate (default: the URL's host)
