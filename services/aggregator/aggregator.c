@@ -167,12 +167,16 @@ static void open_range(part *p, int64_t from)
 
 /* Past this capacity a used batch buffer (the packed body, a partition's frozen copy) is given back
  * rather than kept: a catch-up's batches reach MAX_BATCH_BYTES and more, the usual ones a few
- * hundred KB, and a kept buffer would pin the largest batch ever sent for good. */
-#define BUF_KEEP ((size_t)1 << 20)
+ * hundred KB, and a kept buffer would pin the largest batch ever sent for good. Past BUF_SMALL it
+ * is given back too when this use filled less than a quarter of it: after a catch-up's big batch
+ * the next usual one frees it (the soak's aggregators otherwise kept ~1 MB per partition and
+ * buffer after their first catch-up). */
+#define BUF_KEEP  ((size_t)1 << 20)
+#define BUF_SMALL ((size_t)256 << 10)
 
 static void buf_done(buf *b)
 {
-    if (b->cap > BUF_KEEP)
+    if (b->cap > BUF_KEEP || (b->cap > BUF_SMALL && b->len < b->cap / 4))
         buf_free(b);
     else
         buf_reset(b);

@@ -410,7 +410,8 @@ void keytab_reset(keytab *t)
             t->nslots = MIN_SLOTS;
         }
     }
-    if (t->acap > (1u << 20) && t->alen * 4 < t->acap) {
+    /* and key strings that one burst blew up (kept up to 256 KiB: a usual range's keys) */
+    if (t->acap > (256u << 10) && t->alen * 4 < t->acap) {
         free(t->arena);
         t->arena = NULL;
         t->acap = 0;
