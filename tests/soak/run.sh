@@ -4,7 +4,7 @@
 # duration, on a Kafka and a PostgreSQL of its own, while a fault comes every few minutes in turn: kill -9
 # of a random replica, a broker kill -9 and restart, a PostgreSQL immediate restart, a writer SIGSTOPped
 # past the aggregator's timeout. The writers keep 30 s partitions for 2 minutes (RETENTION), so partitions
-# are dropped all along. Every minute it records each service's RSS, open file descriptors and threads
+# are dropped all along. Every minute it records each service's RSS, heap in use, open fds and threads
 # (summed over its replicas), the freshness p99 of the last minute (commit time - ingest time of the newest
 # RSVP of each batch, from rsvp_batches), the consumer lag of parsers and aggregators, the rate counted and
 # the table sizes. Passes when, once drained, rsvp_counts equals the truth (tests/chaos/truth.py) and the

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/metrics.h"
@@ -154,6 +155,13 @@ static void test_render_text_format(void **state)
                                  "process_cpu_seconds_total "));
     assert_non_null(strstr(rest, "# TYPE process_resident_memory_bytes gauge\n"));
     assert_non_null(strstr(rest, "# TYPE process_start_time_seconds gauge\n"));
+    /* the C heap: in use, free, mapped apart; something is in use (this test's own buffers) */
+    const char *in_use =
+        strstr(rest, "# TYPE process_heap_bytes gauge\nprocess_heap_bytes{kind=\"in_use\"} ");
+    assert_non_null(in_use);
+    assert_true(strtod(strchr(in_use, '}') + 2, NULL) > 0);
+    assert_non_null(strstr(rest, "\nprocess_heap_bytes{kind=\"free\"} "));
+    assert_non_null(strstr(rest, "\nprocess_heap_bytes{kind=\"mmap\"} "));
     assert_int_equal(out.data[out.len - 1], '\n');
     buf_free(&out);
 }
