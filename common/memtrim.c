@@ -63,7 +63,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-int memtrim_start(int64_t interval_ms)
+int memtrim_start(int64_t interval_ms, size_t mmap_threshold, size_t trim_threshold)
 {
     if (interval_ms <= 0 || running)
         return 0;
@@ -72,8 +72,10 @@ int memtrim_start(int64_t interval_ms)
      * threshold, which glibc raises to twice the largest mmap'ed block freed so far (up to 64 MB):
      * after one catch-up's big fetch buffers or requests, every thread arena could keep megabytes
      * of top resident for good (the soak's writers and parsers did, with ~1.5 MB in use). */
-    mallopt(M_MMAP_THRESHOLD, MEMTRIM_MMAP_THRESHOLD);
-    mallopt(M_TRIM_THRESHOLD, MEMTRIM_TRIM_THRESHOLD);
+    if (mmap_threshold > 0)
+        mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+    if (trim_threshold > 0)
+        mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
     every_ms = interval_ms;
     stop = 0;
     if (pthread_create(&thread, NULL, run, NULL) != 0) {

@@ -18,16 +18,17 @@
             "give freed heap memory back to the system this often (0 never)", 0, 3600000, 0, dst             \
     }
 
-/* Blocks of at least MEMTRIM_MMAP_THRESHOLD are mapped apart (given back when freed), and a heap's
- * free top above MEMTRIM_TRIM_THRESHOLD (glibc's own starting value) is given back when something
- * next to it is freed: with 1 MiB, each of a writer's ~16 thread arenas could keep up to 1 MiB. */
+/* The thresholds for a service that can afford a few more page faults (writer, aggregator): blocks
+ * of at least MEMTRIM_MMAP_THRESHOLD are mapped apart (given back when freed), and a heap's free top
+ * above MEMTRIM_TRIM_THRESHOLD (glibc's own starting value) is given back when something next to it
+ * is freed: with 1 MiB, each of a writer's ~16 thread arenas could keep up to 1 MiB. */
 #define MEMTRIM_MMAP_THRESHOLD (1 << 20)
 #define MEMTRIM_TRIM_THRESHOLD (128 << 10)
 
-/* memtrim_start: fix malloc's thresholds (above) and start the trimming thread (interval_ms <= 0:
- * neither: the ingestor keeps its own thresholds). One per process; it ends with
- * memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
-int memtrim_start(int64_t interval_ms);
+/* memtrim_start: fix malloc's thresholds at mmap_threshold and trim_threshold (0: leave that one as
+ * it is: glibc's dynamic one, or the service's own) and start the trimming thread (interval_ms <= 0:
+ * neither). One per process; it ends with memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
+int memtrim_start(int64_t interval_ms, size_t mmap_threshold, size_t trim_threshold);
 /* memtrim_stop: end and join the thread; no-op when none runs. */
 void memtrim_stop(void);
 /* memtrim_now: one malloc_trim(0) now; returns the resident bytes it gave back (0 when RSS did not

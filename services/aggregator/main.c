@@ -134,7 +134,7 @@ int main(int argc, char **argv)
      * (rebalances are delivered to it). */
     log_init("aggregator", instance, lvl);
     sig_init();
-    memtrim_start(mem_trim_ms);
+    memtrim_start(mem_trim_ms, MEMTRIM_MMAP_THRESHOLD, MEMTRIM_TRIM_THRESHOLD);
     int exit_code = 1;
     wlink_tls tls = {c.tls_ca, c.tls_cert, c.tls_key, c.tls_server_name};
     if (wlink_open_tls(&w, c.writer_url, &tls) != 0) {

@@ -235,13 +235,12 @@ int main(int argc, char **argv)
     txn_id_for(&s, txn_id, sizeof txn_id);
 
     /* Initialisation, order important: */
-    /* 1. logs and signals, so everything after can report and be interrupted; the trimming thread
-     *    (it sleeps first), then this service's own malloc thresholds over the ones memtrim_start
-     *    sets, before any other thread exists */
+    /* 1. allocator policy before any thread exists; logs and signals, so everything after can
+     *    report and be interrupted; the trimming thread keeps malloc_tune's thresholds */
+    malloc_tune();
     log_init("ingestor", cfg_instance_id(s.common.instance_id), level);
     sig_init();
-    memtrim_start(mem_trim_ms);
-    malloc_tune();
+    memtrim_start(mem_trim_ms, 0, 0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* 2. /metrics, /healthz, /readyz: live (not ready) while Kafka is still coming up */
     httpd *h = NULL;

@@ -16,6 +16,14 @@
 #include "services/parser/parser.h"
 #include "services/parser/rsvp_json.h"
 
+/* The parser's malloc thresholds where it trims: librdkafka frees and allocates fetch and
+ * decompression buffers of up to ~1 MB all the time on a backlog; with memtrim's 1 MiB / 128 KiB
+ * each round trip faulted its pages in again (+9% CPU per million, 3.25 -> 3.54, old against new).
+ * Fixed (not glibc's dynamic ones, which grow after a catch-up until nothing is given back), a
+ * thread arena keeps at most 1 MiB of free top. */
+#define PARSER_MMAP_THRESHOLD ((size_t)4 << 20)
+#define PARSER_TRIM_THRESHOLD ((size_t)1 << 20)
+
 typedef struct settings {
     cfg_common common;
     char *raw_topic, *parsed_topic, *dlq_topic, *group_id, *validation;
@@ -107,7 +115,7 @@ int main(int argc, char **argv)
     /* 1. logs and signals, so everything after can report and be interrupted */
     log_init("parser", instance, level);
     sig_init();
-    memtrim_start(mem_trim_ms);
+    memtrim_start(mem_trim_ms, PARSER_MMAP_THRESHOLD, PARSER_TRIM_THRESHOLD);
     /* 2. /metrics, /healthz, /readyz: live, not ready until the producer and the group are up */
     httpd *h = NULL;
     if (s.common.metrics_addr[0] && (rc = httpd_start(&h, s.common.metrics_addr)) != 0) {

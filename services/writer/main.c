@@ -193,7 +193,7 @@ int main(int argc, char **argv)
      * that update them; the socket before HTTP so /readyz never vouches for a writer that cannot
      * listen; workers last. */
     sig_init();
-    memtrim_start(mem_trim_ms);
+    memtrim_start(mem_trim_ms, MEMTRIM_MMAP_THRESHOLD, MEMTRIM_TRIM_THRESHOLD);
     if (writer_metrics_init() != 0 || partition_metrics_init() != 0)
         return log_error("metrics", "error=%s", err_str(ERR_NOMEM)), 1;
     server *srv = NULL;

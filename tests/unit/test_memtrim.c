@@ -69,7 +69,8 @@ static void test_thread_trims_on_its_own(void **state)
     skip();
 #endif
     memtrim_now();
-    assert_int_equal(memtrim_start(1000), 0); /* its first trim comes after the burst below */
+    assert_int_equal(memtrim_start(1000, MEMTRIM_MMAP_THRESHOLD, MEMTRIM_TRIM_THRESHOLD),
+                     0); /* its first trim comes after the burst below */
     void *pin = freed_burst();
     size_t held = memtrim_rss_bytes();
     /* wait (deadline 10 s) until the thread gave most of the burst back */
@@ -88,7 +89,7 @@ static void test_zero_interval_starts_nothing(void **state)
 {
     (void)state;
     memtrim_now();
-    assert_int_equal(memtrim_start(0), 0);
+    assert_int_equal(memtrim_start(0, MEMTRIM_MMAP_THRESHOLD, MEMTRIM_TRIM_THRESHOLD), 0);
     void *pin = freed_burst();
     size_t held = memtrim_rss_bytes();
     struct timespec ts = {0, 300 * 1000 * 1000};
@@ -136,7 +137,8 @@ static void test_thread_arena_catch_up_given_back(void **state)
 #ifdef SANITIZED
     skip();
 #endif
-    assert_int_equal(memtrim_start(3600000), 0); /* the thresholds; its first trim is an hour away */
+    assert_int_equal(memtrim_start(3600000, MEMTRIM_MMAP_THRESHOLD, MEMTRIM_TRIM_THRESHOLD),
+                     0); /* the thresholds; its first trim is an hour away */
     memtrim_now();
     size_t base = memtrim_rss_bytes();
     pthread_t t;
