@@ -13,6 +13,14 @@
 
 #include "common/metrics.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
 static int teardown(void **state)
 {
     (void)state;
@@ -159,7 +167,9 @@ static void test_render_text_format(void **state)
     const char *in_use =
         strstr(rest, "# TYPE process_heap_bytes gauge\nprocess_heap_bytes{kind=\"in_use\"} ");
     assert_non_null(in_use);
+#ifndef SANITIZED /* ASan's allocator replaces glibc's: mallinfo2 reads zeros there */
     assert_true(strtod(strchr(in_use, '}') + 2, NULL) > 0);
+#endif
     assert_non_null(strstr(rest, "\nprocess_heap_bytes{kind=\"free\"} "));
     assert_non_null(strstr(rest, "\nprocess_heap_bytes{kind=\"mmap\"} "));
     assert_int_equal(out.data[out.len - 1], '\n');
