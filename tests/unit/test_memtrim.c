@@ -20,13 +20,7 @@
 #define NBLOCK 4096u /* 64 MiB */
 #define MIB    (1u << 20)
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "tests/unit/sanitized.h"
 
 /* Allocate and touch NBLOCK blocks, free all but the last; returns the last (free it when done). */
 static void *freed_burst(void)

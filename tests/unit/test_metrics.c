@@ -13,13 +13,7 @@
 
 #include "common/metrics.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
+#include "tests/unit/sanitized.h"
 
 static int teardown(void **state)
 {
