@@ -165,28 +165,27 @@ sample() {
 		2>/dev/null | tr '\n' '\t') || v=
 	[[ $(awk -F'\t' '{ print NF }' <<<"$v") -ge 8 ]] || v=$'-\t-\t-\t-\t-\t-\t-\t-\t'
 	line+=$'\t'"${v%$'\t'}"
-	local lag_p=0 lag_a=0 url
-	while read -r svc url; do
-		v=$(curl -s --max-time 2 "http://$url/metrics" |
-			awk -v m="rsvp_${svc}_consumer_lag" '$1 == m && $2 >= 0 { s += $2 } END { printf "%d", s }')
-		if [[ $svc == parser ]]; then lag_p=$((lag_p + ${v:-0})); else lag_a=$((lag_a + ${v:-0})); fi
-	done < <(python3 -c 'import json,sys
-for p in json.load(sys.stdin)["processes"]:
-    if p["service"] in ("parser", "aggregator") and p["pid"] > 0 and p.get("metrics_addr"):
-        print(p["service"], p["metrics_addr"])' <<<"$status")
-	line+=$'\t'"$lag_p"$'\t'"$lag_a"
-	# the C heap in use (process_heap_bytes in_use + mmap, summed over replicas): what RSS holds
-	# that is live memory, beside what the allocator keeps (a growing RSS over a flat heap is
-	# the allocator's, not a leak)
+	# One /metrics read per process: the parsers' and aggregators' consumer lag, and every service's C
+	# heap in use (process_heap_bytes in_use + mmap, summed over replicas): what RSS holds that is live
+	# memory, beside what the allocator keeps (a growing RSS over a flat heap is the allocator's, not a
+	# leak)
+	local lag_p=0 lag_a=0 url lag hp
 	declare -A heap=()
 	while read -r svc url; do
-		v=$(curl -s --max-time 2 "http://$url/metrics" |
-			awk '$1 ~ /^process_heap_bytes\{kind="(in_use|mmap)"\}$/ { s += $2 } END { printf "%d", s }')
-		heap[$svc]=$((${heap[$svc]:-0} + ${v:-0}))
+		read -r lag hp < <(curl -s --max-time 2 "http://$url/metrics" |
+			awk -v m="rsvp_${svc}_consumer_lag" '$1 == m && $2 >= 0 { l += $2 }
+				$1 ~ /^process_heap_bytes\{kind="(in_use|mmap)"\}$/ { h += $2 }
+				END { printf "%d %d\n", l, h }')
+		case $svc in
+		parser) lag_p=$((lag_p + ${lag:-0})) ;;
+		aggregator) lag_a=$((lag_a + ${lag:-0})) ;;
+		esac
+		heap[$svc]=$((${heap[$svc]:-0} + ${hp:-0}))
 	done < <(python3 -c 'import json,sys
 for p in json.load(sys.stdin)["processes"]:
     if p["pid"] > 0 and p.get("metrics_addr"):
         print(p["service"], p["metrics_addr"])' <<<"$status")
+	line+=$'\t'"$lag_p"$'\t'"$lag_a"
 	for svc in "${SERVICES[@]}"; do
 		line+=$'\t'"$(awk -v b="${heap[$svc]:-0}" 'BEGIN { printf "%.1f", b / 1048576 }')"
 	done
