@@ -41,3 +41,26 @@ void clock_sleep_ms(int64_t ms)
         nanosleep(&ts, NULL);
     }
 }
+
+void pacer_init(pacer *p, int64_t rate, int64_t burst_ms)
+{
+    p->rate = rate;
+    p->burst_ms = burst_ms < 0 ? 0 : burst_ms;
+    p->t0 = 0;
+    p->n = 0;
+}
+
+int64_t pacer_next(pacer *p, int64_t now_ms)
+{
+    if (p->rate <= 0)
+        return 0;
+    if (p->n == 0)
+        p->t0 = now_ms;
+    p->n++;
+    int64_t due = p->t0 + p->n * 1000 / p->rate;
+    if (now_ms - due > p->burst_ms) { /* behind by more than the burst: give up the excess credit */
+        p->t0 = now_ms - p->burst_ms - p->n * 1000 / p->rate;
+        due = now_ms - p->burst_ms;
+    }
+    return due > now_ms ? due - now_ms : 0;
+}

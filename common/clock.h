@@ -13,4 +13,15 @@ int64_t clock_mono_ns(void);
 /* clock_sleep_ms: sleep up to ms, returning early (0) if a stop signal arrives (see sig.h). */
 void clock_sleep_ms(int64_t ms);
 
+/* pacer: at most rate events per second, smoothly, counted from the first event. A run held up (a
+ * slow commit, a stalled fetch) may catch up by at most burst_ms worth of events, then goes on at
+ * the rate: a stall must not turn into a rush at full speed. rate <= 0: no limit. */
+typedef struct pacer {
+    int64_t rate, burst_ms;
+    int64_t t0, n; /* origin (ms) and events counted since it */
+} pacer;
+void pacer_init(pacer *p, int64_t rate, int64_t burst_ms);
+/* pacer_next: counts one event at now_ms; returns how long to wait before the next one (0: none). */
+int64_t pacer_next(pacer *p, int64_t now_ms);
+
 #endif

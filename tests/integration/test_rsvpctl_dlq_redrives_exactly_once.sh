@@ -55,11 +55,15 @@ list=$(dlq list --json) || fail "dlq list failed"
 [[ $(dlq list --json --to-offset 1000000000 | jq -c .dead_letters) == $((LONG + 2)) ]] || fail "dlq list --to-offset 10^9 misses dead letters"
 [[ $(dlq list --json --from-offset 1000000000 | jq -c .dead_letters) == 0 ]] || fail "dlq list --from-offset 10^9 lists dead letters"
 
-# Re-drive, paced so that it is still running when killed after its first transactions.
-start_bg redrive "${CTL[0]}" dlq redrive "${CTL[@]:2}" --reason string_too_long --rate 25 --txn-messages 20 --json
+# Re-drive, paced (10/s: the run lasts 35 s or more) so that it is still running when killed after its first
+# transactions.
+start_bg redrive "${CTL[0]}" dlq redrive "${CTL[@]:2}" --reason string_too_long --rate 10 --txn-messages 20 --json
 # (progress seen on the parsed topic: kcat would wait for the ledger topic until the re-drive creates it)
 wait_for "[[ \$(kafka_count $PARSED) -ge $((RECORDED_N - LONG + 20)) ]]" 60 || fail "no re-drive progress: $(cat "$TEST_DIR/redrive.log")"
-kill -KILL "$(bg_pid redrive)" 2>/dev/null || fail "the re-drive finished before it was killed"
+if ! kill -KILL "$(bg_pid redrive)" 2>/dev/null; then
+	rc=0 && wait "$(bg_pid redrive)" || rc=$?
+	fail "the re-drive ended (exit $rc, $(kafka_count "$LEDGER") of $LONG in the ledger) before it was killed: $(tail -c 2000 "$TEST_DIR/redrive.log")"
+fi
 done1=$(kafka_count "$LEDGER")
 ((done1 < LONG)) || fail "the re-drive finished before it was killed ($done1 of $LONG)"
 

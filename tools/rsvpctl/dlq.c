@@ -626,7 +626,8 @@ static int pass(run *r, int redrive)
     rd_kafka_message_t *m;
     int got, rc = 0;
     uint64_t done_ok = 0, done_failed = 0, skipped = 0;
-    int64_t t0 = 0, sent = 0; /* pacing starts at the first re-drive, not while the consumer starts */
+    pacer pace; /* from the first re-drive, not while the consumer starts; a stall earns at most 1 s */
+    pacer_init(&pace, O.rate, 1000);
     while ((got = kread_next(r->dlq, &m, 1000, r->err, sizeof r->err)) != 0) {
         if (sig_stopping()) {
             if (got == 1)
@@ -687,16 +688,11 @@ static int pass(run *r, int redrive)
         }
         if (r->in_txn >= O.txn_messages && (rc = txn_commit(r)) != 0)
             break;
-        /* pacing: never ahead of rate messages per second since the start */
-        if (sent++ == 0)
-            t0 = clock_mono_ms();
-        if (O.rate > 0) {
-            int64_t due = t0 + sent * 1000 / O.rate, now = clock_mono_ms();
-            if (due > now) {
-                if ((rc = txn_commit(r)) != 0) /* a paced run commits what it has before waiting */
-                    break;
-                clock_sleep_ms(due - now);
-            }
+        int64_t wait = pacer_next(&pace, clock_mono_ms());
+        if (wait > 0) {
+            if ((rc = txn_commit(r)) != 0) /* a paced run commits what it has before waiting */
+                break;
+            clock_sleep_ms(wait);
         }
     }
     if (rc == 0 || rc == ERR_CLOSED) {

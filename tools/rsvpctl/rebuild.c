@@ -469,16 +469,16 @@ static int count_to_end(rebuild *r)
     for (int32_t i = 0; i < r->nparts && rc == 0; i++)
         rc = agg_assign(a, r->parts[i], r->next[i]);
     rc = rc ? rc : kread_start(r->k, r->parts, r->next, r->end, (size_t)r->nparts, r->err, sizeof r->err);
-    int64_t last_flush = clock_mono_ms(), last_log = last_flush, t0 = 0; /* pacing: from the first message */
-    uint64_t read = 0;
+    int64_t last_flush = clock_mono_ms(), last_log = last_flush, wait = 0;
+    pacer pace; /* from the first message; a stall earns at most 1 s of catch-up */
+    pacer_init(&pace, O.rate, 1000);
     rd_kafka_message_t *m;
     int got;
     while (rc == 0 && (got = kread_next(r->k, &m, 200, r->err, sizeof r->err)) != 0) {
         if (got == 1) {
             rc = count_one(r, a, m);
             rd_kafka_message_destroy(m);
-            if (read++ == 0)
-                t0 = clock_mono_ms();
+            wait = pacer_next(&pace, clock_mono_ms());
             r->messages++;
         } else if (got != ERR_TIMEOUT) {
             log_warn("reading", "topic=%s error=%s", r->topic, r->err); /* the consumer retries */
@@ -497,10 +497,9 @@ static int count_to_end(rebuild *r)
         }
         if (rc == 0 && sig_stopping())
             rc = ERR_CLOSED;
-        if (rc == 0 && O.rate > 0) {
-            int64_t due = t0 + (int64_t)(read * 1000 / (uint64_t)O.rate);
-            if (due > now)
-                clock_sleep_ms(due - now);
+        if (rc == 0 && wait > 0) {
+            clock_sleep_ms(wait);
+            wait = 0;
         }
     }
     /* what was counted is applied, also on a stop signal (the rerun goes on from there) */
