@@ -21,11 +21,13 @@
 #define KTXN_RETRY_CALLS  3     /* ... started within this many call timeouts after the first */
 #define KTXN_FLUSH_STEP   100   /* ms: commit's flush looks at the delivery reports this often */
 #define KTXN_SPARE_BLOCKS 4     /* empty blocks kept for reuse, the rest are freed */
+#define KTXN_TRIM_MS      10000 /* spares not taken for this long are freed (msgblock_pool_trim) */
 #define KTXN_DESTROY_MS   5000  /* delivery reports served at ktxn_free, after the purge */
 
 struct ktxn {
     rd_kafka_t *rk;
     msgblock_pool *blocks; /* payload storage; freed after rk */
+    int64_t trimmed_ms;    /* the last msgblock_pool_trim */
     int call_ms;
     int open;
     int fatal;                     /* a call returned ERR_FATAL */
@@ -298,6 +300,11 @@ int ktxn_commit(ktxn *t, const rd_kafka_topic_partition_list_t *offsets,
     if (kind == 0) {
         t->open = 0;
         t->msgs = 0;
+        int64_t now = clock_mono_ms();
+        if (now - t->trimmed_ms >= KTXN_TRIM_MS) { /* what a catch-up's large transactions left */
+            msgblock_pool_trim(t->blocks);
+            t->trimmed_ms = now;
+        }
         return 0;
     }
     if (kind == ERR_FATAL) {

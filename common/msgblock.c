@@ -25,8 +25,9 @@ struct msgblock_pool {
     msgblock *retired; /* full blocks with refs > 0 */
     msgblock *spare;   /* empty blocks of block_bytes */
     unsigned nspare;
-    size_t nblocks; /* allocated, in all three places */
-    size_t in_use;  /* committed messages not yet released */
+    unsigned spare_low; /* fewest spares since the last msgblock_pool_trim: not needed since */
+    size_t nblocks;     /* allocated, in all three places */
+    size_t in_use;      /* committed messages not yet released */
 };
 
 int msgblock_pool_new(msgblock_pool **out, size_t block_bytes, unsigned spare)
@@ -90,7 +91,8 @@ char *msgblock_reserve(msgblock_pool *p, size_t len, msgblock **blk)
     if (len <= p->block_bytes && p->spare) {
         nb = p->spare;
         p->spare = nb->next;
-        p->nspare--;
+        if (--p->nspare < p->spare_low)
+            p->spare_low = p->nspare;
     } else {
         size_t cap = len > p->block_bytes ? len : p->block_bytes;
         if (cap > SIZE_MAX - sizeof(*nb) || !(nb = malloc(sizeof(*nb) + cap)))
@@ -130,6 +132,18 @@ void msgblock_release(msgblock_pool *p, msgblock *b)
     if (b->next)
         b->next->prevp = b->prevp;
     block_put(p, b);
+}
+
+void msgblock_pool_trim(msgblock_pool *p)
+{
+    for (; p->spare_low > 0 && p->spare; p->spare_low--) {
+        msgblock *b = p->spare;
+        p->spare = b->next;
+        p->nspare--;
+        p->nblocks--;
+        free(b);
+    }
+    p->spare_low = p->nspare;
 }
 
 size_t msgblock_pool_in_use(const msgblock_pool *p)

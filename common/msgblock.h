@@ -31,6 +31,12 @@ void msgblock_commit(msgblock_pool *p, msgblock *blk, size_t len);
  * included); call it last in the callback, the payload lives in blk. */
 void msgblock_release(msgblock_pool *p, msgblock *blk);
 
+/* msgblock_pool_trim: frees the spare blocks that were not needed since the previous call (the
+ * fewest spares seen in between), so that what one burst (a catch-up's large transactions) left
+ * behind goes back after a quiet period while a steady load keeps what it uses. Call it
+ * periodically (ktxn: every KTXN_TRIM_MS at a commit). */
+void msgblock_pool_trim(msgblock_pool *p);
+
 /* msgblock_pool_in_use: committed messages not yet released, over all blocks (for tests and
  * checks). */
 size_t msgblock_pool_in_use(const msgblock_pool *p);

@@ -1,6 +1,8 @@
 /* test_msgblock.c: payload blocks for produce-by-reference: reservations pack into one block, an
  * uncommitted one costs nothing, a block is reused only after its last release, long payloads get
- * a block of their own, spares are bounded, and freeing with messages outstanding leaks nothing. */
+ * a block of their own, spares are bounded, a trim gives back the spares not needed since the one
+ * before (what a burst left) and keeps those a steady load takes, and freeing with messages
+ * outstanding leaks nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,6 +146,39 @@ static void test_spares_are_bounded(void **state)
     msgblock_pool_free(p);
 }
 
+/* burst: n messages of one block each in flight at once, then all reported. */
+static void burst(msgblock_pool *p, int n)
+{
+    msgblock *blk[16];
+    for (int i = 0; i < n; i++)
+        put(p, 100, 'x', &blk[i]);
+    for (int i = 0; i < n; i++)
+        msgblock_release(p, blk[i]);
+}
+
+static void test_trim_gives_back_what_a_burst_left(void **state)
+{
+    (void)state;
+    msgblock_pool *p = NULL;
+    assert_int_equal(msgblock_pool_new(&p, 100, 4), 0);
+    burst(p, 6); /* a catch-up: 6 blocks, of which 4 stay as spares beside the current one */
+    assert_int_equal(msgblock_pool_blocks(p), 5);
+    msgblock_pool_trim(p); /* the spares were wanted in this period: kept */
+    assert_int_equal(msgblock_pool_blocks(p), 5);
+    /* a steady load of 3 blocks per period: the current one and 2 spares are used */
+    burst(p, 3);
+    msgblock_pool_trim(p); /* 2 spares were never taken in this period: given back */
+    assert_int_equal(msgblock_pool_blocks(p), 3);
+    burst(p, 3);
+    msgblock_pool_trim(p); /* what the steady load uses is kept */
+    assert_int_equal(msgblock_pool_blocks(p), 3);
+    msgblock_pool_trim(p); /* nothing taken since: only the current block stays */
+    assert_int_equal(msgblock_pool_blocks(p), 1);
+    burst(p, 2); /* and it still works afterwards */
+    assert_int_equal(msgblock_pool_in_use(p), 0);
+    msgblock_pool_free(p);
+}
+
 static void test_free_with_messages_outstanding(void **state)
 {
     (void)state;
@@ -165,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_block_reused_only_after_last_release),
         cmocka_unit_test(test_long_payload_gets_own_block_freed_after_release),
         cmocka_unit_test(test_spares_are_bounded),
+        cmocka_unit_test(test_trim_gives_back_what_a_burst_left),
         cmocka_unit_test(test_free_with_messages_outstanding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
