@@ -86,6 +86,11 @@ int memtrim_start(int64_t interval_ms, size_t mmap_threshold, size_t trim_thresh
     return 0;
 }
 
+void memtrim_one_arena(void)
+{
+    mallopt(M_ARENA_MAX, 1);
+}
+
 void memtrim_stop(void)
 {
     if (!running)

@@ -29,6 +29,12 @@
  * it is: glibc's dynamic one, or the service's own) and start the trimming thread (interval_ms <= 0:
  * neither). One per process; it ends with memtrim_stop or at a stop signal (sig.h). 0 or ERR_IO. */
 int memtrim_start(int64_t interval_ms, size_t mmap_threshold, size_t trim_threshold);
+/* memtrim_one_arena: every thread allocates from the main arena (M_ARENA_MAX 1), whose top the
+ * trimming thread's malloc_trim gives back whatever the trim threshold. For a service that keeps
+ * high thresholds to avoid page faults (the ingestor: 32 MiB): with an arena per thread, the top of
+ * librdkafka's broker thread arena stayed resident after a catch-up (under that threshold, and
+ * malloc_trim never shrinks a thread arena's top). Call it before any thread starts. */
+void memtrim_one_arena(void);
 /* memtrim_stop: end and join the thread; no-op when none runs. */
 void memtrim_stop(void);
 /* memtrim_now: one malloc_trim(0) now; returns the resident bytes it gave back (0 when RSS did not

@@ -53,6 +53,7 @@ static void malloc_tune(void)
 {
     mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
     mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
+    memtrim_one_arena(); /* so that the trim gives back what the broker threads freed, too */
 }
 
 /* txn_id_for: "rsvp-ingestor-" + TRANSACTIONAL_ID, or + FNV-1a of source URL and topic, so the same
