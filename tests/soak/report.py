@@ -114,7 +114,7 @@ def main(argv):
     out.append("")
     out.append("| parameter | value |")
     out.append("|---|---|")
-    for key in ("duration", "rate", "count", "seed", "fault_every", "retention", "partition_interval"):
+    for key in ("commit", "duration", "rate", "count", "seed", "fault_every", "retention", "partition_interval"):
         out.append("| %s | %s |" % (key.replace("_", " "), params.get(key, "?")))
     out.append("")
     out.append("## Verdict: %s" % ("PASS" if growth_ok and exact else "FAIL"))

@@ -102,6 +102,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# the code that ran: HEAD, "+changes" when the working tree differed from it at the start
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || COMMIT+="+changes"
 log "soak: ${DUR_S}s at $RATE RSVPs/s ($COUNT), a fault every ${FAULT_S}s, retention $RETENTION of $PINTERVAL partitions, seed $SEED, logs in ${DIR#$ROOT/}"
 stack_up
 log "kafka $BROKERS, postgres $PGDB"
@@ -231,7 +234,7 @@ up_rc=$UP_RC
 # ---------------------------------------------------------------------------------------------- report
 grc=0
 python3 tests/soak/report.py "$DIR/samples.tsv" "$DIR/faults.txt" "$DIR/compare.txt" "$OUT/soak.md" "$DIR/plot.dat" \
-	"duration=${DUR_S}s" "rate=$RATE" "count=$COUNT" "seed=$SEED" "fault_every=${FAULT_S}s" "retention=$RETENTION" \
+	"commit=$COMMIT" "duration=${DUR_S}s" "rate=$RATE" "count=$COUNT" "seed=$SEED" "fault_every=${FAULT_S}s" "retention=$RETENTION" \
 	"partition_interval=$PINTERVAL" "restarts=$RESTARTS" "partitions_dropped=$DROPPED" "batches_refused=$REFUSED" \
 	"stop_exit=$up_rc" "counts_exact=$((rc == 0))" "warmup=$WARMUP" >"$DIR/verdict.txt" || grc=$?
 gnuplot -e "datafile='$DIR/plot.dat'; outfile='$OUT/soak.svg'" tests/soak/plot.gp 2>"$DIR/gnuplot.log" ||
