@@ -21,7 +21,7 @@
 #define KTXN_RETRY_CALLS  3     /* ... started within this many call timeouts after the first */
 #define KTXN_FLUSH_STEP   100   /* ms: commit's flush looks at the delivery reports this often */
 #define KTXN_SPARE_BLOCKS 4     /* empty blocks kept for reuse, the rest are freed */
-#define KTXN_TRIM_MS      10000 /* spares not taken for this long are freed (msgblock_pool_trim) */
+#define KTXN_TRIM_MS      60000 /* spares not taken for this long are freed (msgblock_pool_trim) */
 #define KTXN_DESTROY_MS   5000  /* delivery reports served at ktxn_free, after the purge */
 
 struct ktxn {
