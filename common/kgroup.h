@@ -8,6 +8,8 @@
 #define COMMON_KGROUP_H
 
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* The service's work; any hook may be NULL. ctx is kgroup_attach's; parts is librdkafka's list of
  * the event (a hook may pass it to calls that set its err fields, e.g. rd_kafka_pause_partitions).
@@ -29,17 +31,51 @@ typedef struct kgroup_hooks {
     void (*revoked)(void *ctx, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int lost, int rc);
 } kgroup_hooks;
 
+/* A partition this consumer gave up, kept for kgroup_sweep. */
+typedef struct kgroup_gone {
+    char *topic;
+    int32_t partition;
+    int64_t revoked_ms; /* clock_mono_ms() of the revoke */
+} kgroup_gone;
+
 /* One consumer's rebalance state. Embedded by value in the service's state; fields are read-only
- * for the service. */
+ * for the service. kgroup_attach sets it up, kgroup_free releases it. */
 typedef struct kgroup {
     const kgroup_hooks *hooks;
     void *ctx;
-    int cooperative; /* protocol of the last rebalance event */
+    int cooperative;   /* protocol of the last rebalance event */
+    kgroup_gone *gone; /* partitions revoked and not assigned again (kgroup_sweep) */
+    size_t ngone, capgone;
+    int64_t next_sweep_ms;       /* kgroup_sweep's schedule */
+    rd_kafka_message_t *pending; /* what a sweep popped that was not stale: kgroup_poll's next */
+    uint64_t swept;              /* stale fetched messages freed so far */
 } kgroup;
 
 /* kgroup_attach: route conf's rebalance events to hooks (called with ctx). Takes conf's opaque (g):
  * the consumer's other callbacks must not use rd_kafka_opaque(). g and hooks must outlive the
  * consumer handle made from conf. */
 void kgroup_attach(kgroup *g, rd_kafka_conf_t *conf, const kgroup_hooks *hooks, void *ctx);
+
+/* Stale fetches. librdkafka 2.0.2 stops a revoked partition's fetcher without outdating the Fetch
+ * request already in flight: its answer, arriving after the revoke, goes into the partition's own
+ * queue, which no longer feeds the consumer's. Those messages (and the decompressed batches they
+ * point into: megabytes after a catch-up) stay there until this consumer is assigned the partition
+ * again, which may be never; the soak saw a parser keep 12 MB that way after a broker restart.
+ * librdkafka itself drops them (as outdated) when that queue is read. */
+
+/* kgroup_sweep: reads the queue of every partition revoked at least KGROUP_SWEEP_AFTER_MS ago and
+ * not assigned since, at most once per KGROUP_SWEEP_EVERY_MS (now_ms: clock_mono_ms()); what it
+ * frees is counted in g->swept and logged. Should a read return a live message (the queue still
+ * feeding the consumer's), it is kept for kgroup_poll, which returns it first: nothing is lost.
+ * Call it where the service polls, e.g. from a once-a-second tick. Returns the messages freed. */
+#define KGROUP_SWEEP_AFTER_MS 5000
+#define KGROUP_SWEEP_EVERY_MS 10000
+uint64_t kgroup_sweep(kgroup *g, rd_kafka_t *rk, int64_t now_ms);
+
+/* kgroup_poll: rd_kafka_consumer_poll(rk, timeout_ms), after any message a sweep kept. */
+rd_kafka_message_t *kgroup_poll(kgroup *g, rd_kafka_t *rk, int timeout_ms);
+
+/* kgroup_free: releases g's memory (a kept message too); after the consumer is closed. */
+void kgroup_free(kgroup *g);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/kafka.h"
 #include "common/kgroup.h"
@@ -20,7 +21,12 @@ struct kconsumer {
     int64_t start_logical; /* RD_KAFKA_OFFSET_BEGINNING or _END */
     aggloop *loop;
     rd_kafka_queue_t *queue; /* the consumer queue, yielded by kconsumer_wake */
+    unsigned polls;          /* since the last kgroup_sweep check */
 };
+
+/* SWEEP_POLLS: a busy consumer checks whether a sweep is due (kgroup_sweep) once per this many
+ * polls; one that waits, at every wait. */
+#define SWEEP_POLLS 4096
 
 static int64_t logical(const kconsumer *k, int64_t off)
 {
@@ -30,8 +36,12 @@ static int64_t logical(const kconsumer *k, int64_t off)
 static int k_poll(void *ctx, int wait_ms, aggloop_msg *out)
 {
     kconsumer *k = ctx;
+    if (wait_ms > 0 || ++k->polls >= SWEEP_POLLS) {
+        k->polls = 0;
+        kgroup_sweep(&k->group, k->rk, clock_mono_ms()); /* revoked partitions' late fetches */
+    }
     for (;;) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, wait_ms);
+        rd_kafka_message_t *m = kgroup_poll(&k->group, k->rk, wait_ms);
         if (!m)
             return 0;
         if (!m->err) {
@@ -240,8 +250,10 @@ void kconsumer_free(kconsumer *k)
         rd_kafka_queue_destroy(k->queue);
     if (k->rk) {
         rd_kafka_consumer_close(k->rk); /* revokes through the rebalance hooks: needs the loop */
+        kgroup_free(&k->group);         /* a message it kept must go before the handle */
         rd_kafka_destroy(k->rk);
     }
+    kgroup_free(&k->group);
     free(k->topic);
     free(k);
 }

@@ -600,7 +600,7 @@ int parser_run(parser *p)
     unsigned since_clock = 0, since_poll = 0;
     while (!sig_stopping() && !p->fatal && !kafka_fatal()) {
         /* a message already fetched is taken without a clock read; only an empty queue waits */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 0);
+        rd_kafka_message_t *m = kgroup_poll(&p->group, p->consumer, 0);
         int waited = !m, idle = 0;
         if (!m) {
             now = clock_mono_ms();
@@ -613,7 +613,7 @@ int parser_run(parser *p)
                 timeout = left < 0 ? 0 : left < POLL_MS ? (int)left : POLL_MS;
                 idle = by_idle && timeout == left; /* nothing within it: the burst is done */
             }
-            m = rd_kafka_consumer_poll(p->consumer, timeout);
+            m = kgroup_poll(&p->group, p->consumer, timeout);
             idle = idle && !m;
         }
         int rc = 0;
@@ -646,6 +646,7 @@ int parser_run(parser *p)
             since_poll = 0;
         }
         if (now >= next_tick) {
+            kgroup_sweep(&p->group, p->consumer, now); /* revoked partitions' late fetches */
             mgauge_set(p->m_lag, (double)kafka_consumer_lag(p->consumer));
             httpd_set_live(p->h, 1);
             next_tick = now + 1000;
@@ -670,8 +671,10 @@ void parser_free(parser *p)
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(p->consumer);
         if (err)
             log_warn("consumer close", "error=%s", rd_kafka_err2str(err));
+        kgroup_free(&p->group); /* a message it kept must go before the handle */
         rd_kafka_destroy(p->consumer);
     }
+    kgroup_free(&p->group);
     if (p->parsed_rkt)
         rd_kafka_topic_destroy(p->parsed_rkt);
     if (p->dlq_rkt)

@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -162,6 +163,7 @@ static void run_group(const char *strategy, seen *s)
     }
     assert_int_equal(rd_kafka_consumer_close(c), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(c);
+    kgroup_free(&g);
     rd_kafka_destroy(p);
 }
 
@@ -202,13 +204,129 @@ static void test_refused_assign_reaches_the_hook(void **state)
     assert_int_equal(s.assigned_rc, ERR_INVALID); /* partitions already assigned: _CONFLICT */
 }
 
+/* A Fetch in flight when partitions are revoked: its answer lands in their own queues, which no
+ * longer feed the consumer's, and stays there (librdkafka 2.0.2); kgroup_sweep frees it. To have
+ * such a Fetch for sure: the consumer, caught up, pauses (it sends no Fetch then); messages
+ * arrive; the broker is told to answer the next Fetch 5 s late; the consumer resumes (its next
+ * Fetch, which carries the messages, goes out within ~1 s: the fetcher's next wake-up) and leaves
+ * the group 2.5 s after the resume. */
+#define STALE_PER_PART 100
+
+static size_t part_queue_length(rd_kafka_t *c, int32_t part)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_get_partition(c, TOPIC, part);
+    assert_non_null(q);
+    size_t n = rd_kafka_queue_length(q);
+    rd_kafka_queue_destroy(q);
+    return n;
+}
+
+/* poll_quiet: kgroup_poll until ms pass without a message (or the deadline: fails) */
+static void poll_quiet(kgroup *g, rd_kafka_t *c, int ms, int64_t deadline)
+{
+    for (int64_t quiet_until = clock_mono_ms() + ms; clock_mono_ms() < quiet_until;) {
+        assert_true(clock_mono_ms() < deadline);
+        rd_kafka_message_t *m = kgroup_poll(g, c, 50);
+        if (m) {
+            rd_kafka_message_destroy(m);
+            quiet_until = clock_mono_ms() + ms;
+        }
+    }
+}
+
+static void test_stale_fetch_is_swept(void **state)
+{
+    (void)state;
+    rd_kafka_mock_cluster_t *mc = NULL;
+    rd_kafka_t *p = mock_cluster(&mc);
+    char err[512];
+    /* clang-format off */
+    const char *kv[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), "group.id", "test-kgroup-stale",
+                        "partition.assignment.strategy", "range", "auto.offset.reset", "earliest", NULL};
+    /* clang-format on */
+    rd_kafka_conf_t *conf = NULL;
+    assert_int_equal(kafka_conf_new(&conf, "test", kv, err, sizeof err), 0);
+    seen s = {0};
+    kgroup g;
+    kgroup_attach(&g, conf, &HOOKS, &s);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(c);
+    rd_kafka_poll_set_consumer(c);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, TOPIC, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(c, sub), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(sub);
+    int64_t deadline = clock_mono_ms() + 30000;
+    while (s.assigned == 0) {
+        assert_true(clock_mono_ms() < deadline);
+        rd_kafka_message_t *m = kgroup_poll(&g, c, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    poll_quiet(&g, c, 1000, deadline); /* caught up */
+
+    rd_kafka_topic_partition_list_t *both = rd_kafka_topic_partition_list_new(PARTS);
+    for (int32_t part = 0; part < PARTS; part++)
+        rd_kafka_topic_partition_list_add(both, TOPIC, part);
+    assert_int_equal(rd_kafka_pause_partitions(c, both), RD_KAFKA_RESP_ERR_NO_ERROR);
+    poll_quiet(&g, c, 500, deadline); /* a Fetch in flight at the pause is answered */
+    char value[200];
+    memset(value, 'x', sizeof value);
+    for (int32_t part = 0; part < PARTS; part++)
+        for (int i = 0; i < STALE_PER_PART; i++)
+            assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_PARTITION(part),
+                                               RD_KAFKA_V_VALUE(value, sizeof value), RD_KAFKA_V_END),
+                             RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(mc, 1, 1 /* Fetch */, 1,
+                                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 5000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_resume_partitions(c, both), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(both);
+    int64_t resumed = clock_mono_ms();
+    while (clock_mono_ms() < resumed + 2500) /* the Fetch goes out; its answer is 5 s away */
+        assert_null(kgroup_poll(&g, c, 50));
+    assert_int_equal(rd_kafka_unsubscribe(c), RD_KAFKA_RESP_ERR_NO_ERROR);
+    while (s.revoked == 0) {
+        assert_true(clock_mono_ms() < deadline);
+        assert_null(kgroup_poll(&g, c, 50));
+    }
+    size_t stale = 0; /* the answer arrives; the consumer's queue never sees it */
+    while (clock_mono_ms() < resumed + 12000 && stale < STALE_PER_PART) {
+        assert_null(kgroup_poll(&g, c, 50));
+        stale = part_queue_length(c, 0) + part_queue_length(c, 1);
+    }
+    assert_true(stale >= STALE_PER_PART); /* messages, not only librdkafka's barrier ops */
+    clock_sleep_ms(500);                  /* nothing reads those queues: they stay */
+    assert_null(kgroup_poll(&g, c, 50));
+    assert_int_equal(part_queue_length(c, 0) + part_queue_length(c, 1), stale);
+    assert_int_equal(g.ngone, PARTS);
+
+    /* too early (revoked < KGROUP_SWEEP_AFTER_MS ago by the clock given): nothing read */
+    assert_int_equal(kgroup_sweep(&g, c, g.gone[0].revoked_ms + 1), 0);
+    assert_true(part_queue_length(c, 0) + part_queue_length(c, 1) >= stale);
+    uint64_t freed = kgroup_sweep(&g, c, clock_mono_ms() + KGROUP_SWEEP_AFTER_MS + KGROUP_SWEEP_EVERY_MS);
+    assert_true(freed >= stale - 2);
+    assert_int_equal(g.swept, freed);
+    assert_int_equal(part_queue_length(c, 0) + part_queue_length(c, 1), 0);
+    assert_null(g.pending);
+    /* swept once per KGROUP_SWEEP_EVERY_MS */
+    assert_int_equal(kgroup_sweep(&g, c, clock_mono_ms()), 0);
+
+    assert_int_equal(rd_kafka_consumer_close(c), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(c);
+    kgroup_free(&g);
+    rd_kafka_destroy(p);
+}
+
 int main(void)
 {
-    log_init("test", NULL, LOGL_ERROR);
+    log_init("test", NULL, getenv("TEST_DEBUG") ? LOGL_DEBUG : LOGL_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eager_hooks_and_offsets),
         cmocka_unit_test(test_cooperative_hooks_and_offsets),
         cmocka_unit_test(test_refused_assign_reaches_the_hook),
+        cmocka_unit_test(test_stale_fetch_is_swept),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     metrics_free_all();
