@@ -27,6 +27,16 @@ int64_t clock_mono_ns(void)
     return clock_ns(CLOCK_MONOTONIC);
 }
 
+int64_t clock_until_boundary(int64_t t, int64_t period, int64_t phase)
+{
+    if (period <= 0)
+        return 0;
+    int64_t r = (t - phase) % period;
+    if (r < 0)
+        r += period;
+    return period - r;
+}
+
 void clock_sleep_ms(int64_t ms)
 {
     /* Sleep in slices of at most 50 ms so a stop request is noticed quickly. */

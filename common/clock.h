@@ -10,6 +10,11 @@ int64_t clock_wall_ms(void);
 /* clock_mono_ms / clock_mono_ns: monotonic time for deadlines and durations. */
 int64_t clock_mono_ms(void);
 int64_t clock_mono_ns(void);
+/* clock_until_boundary: ms from t until the next boundary k * period + phase strictly after t, in
+ * (0, period]; 0 if period <= 0. With t the wall clock, services that share a period act at the same
+ * moments on every host (the ingestors commit, phase later the aggregators send): what one stage
+ * hands on the next takes at once, instead of waiting for an unrelated timer. */
+int64_t clock_until_boundary(int64_t t, int64_t period, int64_t phase);
 /* clock_sleep_ms: sleep up to ms, returning early (0) if a stop signal arrives (see sig.h). */
 void clock_sleep_ms(int64_t ms);
 

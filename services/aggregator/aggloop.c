@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/backoff.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -622,6 +623,19 @@ const agg *aggloop_agg(const aggloop *l)
 
 /* ---- the loop ---- */
 
+/* next_trigger_at: the monotonic time of the next trigger after now: the wall clock's next multiple
+ * of trigger_ms, trigger_offset_ms later. The ingestors commit at the multiples of their
+ * COMMIT_INTERVAL: the offset leaves the parsers time to pass that commit on, so a trigger counts
+ * what the last commit brought instead of most of it waiting one more trigger interval. */
+static int64_t next_trigger_at(const aggloop *l, int64_t now)
+{
+    int64_t wall = l->clk.wall_ms ? l->clk.wall_ms(l->clk.ctx) : now;
+    int64_t w = clock_until_boundary(wall, l->o.trigger_ms, l->o.trigger_offset_ms);
+    /* the two clocks tick apart: a trigger due by the monotonic one may find the wall clock a
+     * millisecond short of the boundary it was set for, which must not fire it twice */
+    return now + (w < l->o.trigger_ms / 4 ? w + l->o.trigger_ms : w);
+}
+
 int aggloop_new(aggloop **out, const aggloop_opts *o, const aggloop_consumer *c, const aggloop_writer *w,
                 const aggloop_clock *clk, httpd *http)
 {
@@ -646,7 +660,7 @@ int aggloop_new(aggloop **out, const aggloop_opts *o, const aggloop_consumer *c,
         metrics_init(&l->m);
         l->has_metrics = 1;
     }
-    l->next_trigger = now_ms(l) + o->trigger_ms;
+    l->next_trigger = next_trigger_at(l, now_ms(l));
     ready_as(l, 0, "not in the consumer group yet (no rebalance)");
     *out = l;
     return 0;
@@ -688,7 +702,7 @@ int aggloop_step(aggloop *l)
     int64_t now = now_ms(l);
     int all = now >= l->next_trigger;
     if (all)
-        l->next_trigger = now + l->o.trigger_ms;
+        l->next_trigger = next_trigger_at(l, now);
     if (agg_freeze(l->a, all) < 0) {
         log_error("out of memory freezing a batch", NULL);
         return l->failed = ERR_NOMEM;

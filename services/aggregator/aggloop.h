@@ -67,13 +67,15 @@ typedef struct aggloop_clock {
     int64_t (*now_ms)(void *ctx);         /* monotonic */
     void (*sleep_ms)(void *ctx, int64_t); /* may return early when stopping */
     int (*stopping)(void *ctx);           /* nonzero once the process should stop */
+    int64_t (*wall_ms)(void *ctx);        /* the wall clock the triggers align to; NULL: now_ms */
 } aggloop_clock;
 
 typedef struct aggloop_opts {
     const char *topic;                      /* consumed topic, named in batches */
     const char *sender;                     /* instance id, named in batches */
     size_t max_batch_keys, max_batch_bytes; /* agg_new */
-    int64_t trigger_ms;                     /* cut every changed partition this often */
+    int64_t trigger_ms;                     /* cut every changed partition this often: at the wall */
+    int64_t trigger_offset_ms;              /* clock's multiples of trigger_ms + trigger_offset_ms */
     int64_t request_timeout_ms;             /* wait this long for a writer reply */
     int64_t backoff_base_ms, backoff_max_ms;
     uint64_t backoff_seed; /* jitter seed of the retry backoffs; 0: from the clock and pid */

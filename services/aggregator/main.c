@@ -25,7 +25,7 @@ typedef struct config {
     cfg_common common;
     char *topic, *group_id, *writer_url, *start_offset;
     char *tls_ca, *tls_cert, *tls_key, *tls_server_name; /* client side of tls+tcp:// */
-    int64_t trigger_ms, max_keys, max_bytes, request_timeout_ms, session_timeout_ms;
+    int64_t trigger_ms, trigger_offset_ms, max_keys, max_bytes, request_timeout_ms, session_timeout_ms;
     int64_t backoff_base_ms, backoff_max_ms, queue_kbytes;
     int static_membership;
 } config;
@@ -66,6 +66,12 @@ static int64_t mono_ms(void *ctx)
     return clock_mono_ms();
 }
 
+static int64_t wall_ms(void *ctx)
+{
+    (void)ctx;
+    return clock_wall_ms();
+}
+
 static void sleep_ms(void *ctx, int64_t ms)
 {
     (void)ctx;
@@ -97,7 +103,11 @@ int main(int argc, char **argv)
         {"parsed-topic", "PARSED_TOPIC", CFG_STRING, "rsvps.parsed", "topic of rsvp.v1.Rsvp to count", 0, 0, 0, &c.topic},
         {"group-id", "GROUP_ID", CFG_STRING, "rsvp-aggregator", "Kafka consumer group", 0, 0, 0, &c.group_id},
         {"writer-url", "WRITER_URL", CFG_STRING, "tcp://127.0.0.1:7400", "writer nng REP URL(s), comma-separated (requests load-balance)", 0, 0, 0, &c.writer_url},
-        {"trigger-interval", "TRIGGER_INTERVAL", CFG_DURATION, "30s", "send the changed aggregates this often", 100, 86400000, 0, &c.trigger_ms},
+        {"trigger-interval", "TRIGGER_INTERVAL", CFG_DURATION, "30s", "send the changed aggregates this often, at the wall clock's multiples of it (as Spark's processing-time trigger)", 100, 86400000, 0, &c.trigger_ms},
+        /* The ingestors commit at the multiples of their COMMIT_INTERVAL; this leaves the parsers
+         * time to pass a commit on (at 10k RSVPs/s a parser's transaction ends ~30-60 ms after the
+         * ingestor's began), so that a trigger counts what the commit before it brought. */
+        {"trigger-offset", "TRIGGER_OFFSET", CFG_DURATION, "100ms", "... that much later (keep TRIGGER_INTERVAL a multiple of the ingestors' COMMIT_INTERVAL)", 0, 86400000, 0, &c.trigger_offset_ms},
         {"max-batch-keys", "MAX_BATCH_KEYS", CFG_INT, "100000", "send a partition early when its table has this many keys", 1, 100000000, 0, &c.max_keys},
         {"max-batch-bytes", "MAX_BATCH_BYTES", CFG_SIZE, "4M", "... or when its keys take this many bytes (keep well under the writer's MAX_REQUEST_BYTES, 8M by default)", 4096, 1073741824, 0, &c.max_bytes},
         {"request-timeout", "REQUEST_TIMEOUT", CFG_DURATION, "10s", "wait this long for the writer's reply", 100, 600000, 0, &c.request_timeout_ms},
@@ -157,13 +167,14 @@ int main(int argc, char **argv)
                        .max_batch_keys = (size_t)c.max_keys,
                        .max_batch_bytes = (size_t)c.max_bytes,
                        .trigger_ms = c.trigger_ms,
+                       .trigger_offset_ms = c.trigger_offset_ms,
                        .request_timeout_ms = c.request_timeout_ms,
                        .backoff_base_ms = c.backoff_base_ms,
                        .backoff_max_ms = c.backoff_max_ms,
                        .metrics = 1,
                        .replies_wake = 1};
     aggloop_writer wops = {w, w_start, w_poll};
-    aggloop_clock clk = {NULL, mono_ms, sleep_ms, stopping};
+    aggloop_clock clk = {NULL, mono_ms, sleep_ms, stopping, wall_ms};
     if (aggloop_new(&loop, &lo, &cops, &wops, &clk, http) != 0)
         goto out;
     kconsumer_set_loop(k, loop);

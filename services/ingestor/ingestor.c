@@ -57,6 +57,7 @@ struct ingestor {
     uint64_t connects;
     int64_t next_connect_ms;
     int64_t txn_start_ms;  /* monotonic time the open transaction got its first message */
+    int64_t txn_due_ms;    /* ... and when it is to be committed (a wall-clock boundary) */
     int64_t outlier_mtime; /* the last top line logged as an outlier */
     ratelog rl_oversize, rl_future, rl_overflow;
 
@@ -202,8 +203,13 @@ static void drain(ingestor *g)
             g->hold = HOLD_ABORT;
             break;
         }
-        if (ktxn_messages(g->txn) == 1)
-            g->txn_start_ms = clock_mono_ms(); /* the commit interval runs from the first message */
+        if (ktxn_messages(g->txn) == 1) {
+            /* committed at the next multiple of the interval on the wall clock, where the
+             * aggregators' triggers also fall (TRIGGER_OFFSET later): see commit-interval */
+            g->txn_start_ms = clock_mono_ms();
+            g->txn_due_ms =
+                g->txn_start_ms + clock_until_boundary(clock_wall_ms(), g->o.commit_interval_ms, 0);
+        }
         produced++;
         if (!valid)
             mcounter_add(g->m_invalid, 1);
@@ -359,8 +365,8 @@ static int wait_ms(const ingestor *g, int64_t now)
     if (g->hold != HOLD_NONE)
         return 0;
     int64_t w = INGESTOR_TICK_MS;
-    if (ktxn_open(g->txn) && g->txn_start_ms + g->o.commit_interval_ms - now < w)
-        w = g->txn_start_ms + g->o.commit_interval_ms - now;
+    if (ktxn_open(g->txn) && g->txn_due_ms - now < w)
+        w = g->txn_due_ms - now;
     if (!source_active(g->src) && g->next_connect_ms - now < w)
         w = g->next_connect_ms - now;
     return w < 0 ? 0 : (int)w;
@@ -386,11 +392,10 @@ int ingestor_run(ingestor *g)
             if ((rc = rollback(g, "produce failed", 1)) != 0)
                 break;
         }
-        /* 3. Commit when the transaction is full or old enough. An interval commit first takes
+        /* 3. Commit when the transaction is full or due. An interval commit first takes
          *    what waits in the socket: the loop naps between reads (source.c), and a line that
          *    arrived before the commit must not wait for the next one because of that nap. */
-        if (ktxn_open(g->txn) &&
-            (g->hold == HOLD_COMMIT || now - g->txn_start_ms >= g->o.commit_interval_ms)) {
+        if (ktxn_open(g->txn) && (g->hold == HOLD_COMMIT || now >= g->txn_due_ms)) {
             if (g->hold == HOLD_NONE && source_active(g->src) && !source_paused(g->src) &&
                 source_poll(g->src, 0, &end))
                 source_ended(g, &end);

@@ -162,13 +162,14 @@ int main(int argc, char **argv)
          0, 0, 0, &s.accept_encoding},
         {"stall-timeout", "STALL_TIMEOUT", CFG_DURATION, "30s",
          "reconnect when the source sends no byte for this long", 100, 3600000, 0, &s.stall_ms},
-        /* A line waits up to this long for its commit, then up to TRIGGER_INTERVAL for the
-         * aggregator: the two waits are most of p99 freshness. At a paced 10k lines/s (old against
-         * new, bench/README.md) 175 ms took p99 from 483-507 to 464-473 ms for 3.6% more CPU in the
-         * four services; 150 ms gave 420-450 ms (one run 576) for 3-11% more, 100 ms 411-481 ms for
-         * 13% more: each transaction costs ~1.5 ms of CPU here and in the parser. */
-        {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "175ms",
-         "commit the open Kafka transaction at least this often", 1, 600000, 0,
+        /* A line waits up to this long for its commit, then for the aggregator's trigger: the two
+         * waits are most of p99 freshness. Commits fall on the wall clock's multiples of the
+         * interval and the aggregators' triggers TRIGGER_OFFSET after theirs, so with a trigger
+         * interval that is a multiple of this one a line waits for one of them, not for both.
+         * Each transaction costs ~2 ms of CPU here and as much in the parser (librdkafka's main
+         * thread, docs/kafka-client.md): the interval is a trade of CPU for freshness. */
+        {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "250ms",
+         "commit the open Kafka transaction at the wall clock's multiples of this", 1, 600000, 0,
          &s.commit_interval_ms},
         /* Each transaction costs ~1.5 ms of CPU in librdkafka's main thread and drains the
          * pipeline once: unpaced, 10000 cost 0.15-0.2 CPU s per million lines more than 50000,

@@ -103,6 +103,7 @@ struct simworld {
     /* this seed's knobs */
     size_t max_keys;
     int64_t trigger_ms, timeout_ms, backoff_base, backoff_max;
+    int64_t wall_base, trigger_offset_ms; /* the aggregators' wall clock is now + wall_base */
     int p_lose_req, p_lose_reply, p_dup, p_crash_commit, p_3567, p_poison, max_delay;
     sim_result *res;
 };
@@ -630,6 +631,12 @@ static int64_t k_now(void *ctx)
     return ((sagg *)ctx)->w->now;
 }
 
+static int64_t k_wall(void *ctx)
+{
+    const simworld *w = ((sagg *)ctx)->w;
+    return w->now + w->wall_base;
+}
+
 static void k_sleep(void *ctx, int64_t ms)
 {
     simworld *w = ((sagg *)ctx)->w;
@@ -658,13 +665,14 @@ static void agg_start(simworld *w, int i)
                       .sender = g->sender,
                       .max_batch_keys = w->max_keys,
                       .trigger_ms = w->trigger_ms,
+                      .trigger_offset_ms = w->trigger_offset_ms,
                       .request_timeout_ms = w->timeout_ms,
                       .backoff_base_ms = w->backoff_base,
                       .backoff_max_ms = w->backoff_max,
                       .backoff_seed = rnd(w) | 1};
     aggloop_consumer c = {g, c_poll, c_release, c_pause, c_seek, c_commit, c_lag};
     aggloop_writer lw = {g, l_start, l_poll};
-    aggloop_clock k = {g, k_now, k_sleep, k_stopping};
+    aggloop_clock k = {g, k_now, k_sleep, k_stopping, k_wall};
     if (aggloop_new(&g->l, &o, &c, &lw, &k, NULL) != 0)
         abort();
     trace(w, 70, (uint64_t)i);
@@ -858,6 +866,10 @@ int sim_run(uint64_t seed, uint64_t steps, sim_result *out)
     static const size_t keys[] = {1, 2, 3, 5, 8, 30, 100000};
     w->max_keys = keys[below(w, 7)];
     w->trigger_ms = 5 + below(w, 300);
+    /* aligned triggers: the wall clock and offset come from the seed, not from the PRNG, so each
+     * seed draws the same knobs and faults as before */
+    w->wall_base = (int64_t)(seed % 100003);
+    w->trigger_offset_ms = (int64_t)(seed / 7 % 400);
     w->timeout_ms = 20 + below(w, 300);
     w->backoff_base = 1 + below(w, 20);
     w->backoff_max = w->backoff_base + below(w, 500);

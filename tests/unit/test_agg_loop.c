@@ -2,7 +2,8 @@
  * virtual time: deferred messages are re-read whatever lands first (issue 18, hole 1); every
  * partition is resumed and sought, beyond 1024 too (hole 2); a record the writer always rejects is
  * named and never skipped (hole 3); a standby is ready while the writer answers and the group's
- * committed offsets follow the writer's stored ones (issue 20). */
+ * committed offsets follow the writer's stored ones (issue 20); triggers fall on the wall clock's
+ * boundaries (issue 21). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,13 +40,19 @@ typedef struct fake {
     int64_t deadline[WLINK_NCHAN];
     int64_t delay; /* a reply is ready this long after its request */
     int64_t ready_at[WLINK_NCHAN];
-    int wakes;         /* a ready reply ends the consumer's wait (aggloop_opts.replies_wake) */
-    int64_t last_sent; /* virtual time of the last batch sent */
-    int early_looks;   /* consumer waits that ended with a batch reply still on its way */
+    int wakes;            /* a ready reply ends the consumer's wait (aggloop_opts.replies_wake) */
+    int64_t last_sent;    /* virtual time of the last batch sent */
+    int early_looks;      /* consumer waits that ended with a batch reply still on its way */
+    int64_t arrive_every; /* record k of a partition can be polled from virtual time k * this on */
+    int64_t wall_base;    /* the wall clock is now + this (k_wall; only with g_wall) */
+    int64_t sent_at[64];  /* virtual times batches were sent, the first 64 */
+    int nsent;
     aggloop *l;
 } fake;
 
-static int g_wakes; /* fake_new: the loop's replies_wake */
+static int g_wakes;         /* fake_new: the loop's replies_wake */
+static int g_wall;          /* fake_new: give the loop a wall clock (k_wall) */
+static int64_t g_offset_ms; /* fake_new: its trigger_offset_ms */
 
 static size_t payload(int64_t off, int poison, uint8_t *out)
 {
@@ -87,7 +94,7 @@ static int f_poll(void *ctx, int wait_ms, aggloop_msg *m)
     }
     for (int k = 0; k < f->nparts; k++) {
         int p = (next_part + k) % f->nparts;
-        if (!f->assigned[p] || f->paused[p] || f->pos[p] >= f->nrecs)
+        if (!f->assigned[p] || f->paused[p] || f->pos[p] >= f->nrecs || f->pos[p] * f->arrive_every > f->now)
             continue;
         f->burst--;
         next_part = p + 1;
@@ -194,6 +201,8 @@ static int w_start(void *ctx, wlink_chan c, const void *data, size_t len, int64_
         f->counted[b->partition] += got;
         f->stored[b->partition] = b->to_offset;
         f->last_sent = f->now;
+        if (f->nsent < 64)
+            f->sent_at[f->nsent++] = f->now;
         r.status = RSVP__V1__WRITER_REPLY__STATUS__OK;
     }
     answer(f, c, &r);
@@ -235,6 +244,11 @@ static void k_sleep(void *ctx, int64_t ms)
     ((fake *)ctx)->now += ms;
 }
 
+static int64_t k_wall(void *ctx)
+{
+    return ((fake *)ctx)->now + ((fake *)ctx)->wall_base;
+}
+
 static int k_stopping(void *ctx)
 {
     (void)ctx;
@@ -255,6 +269,7 @@ static fake *fake_new(int nparts, int nrecs, size_t max_keys)
                       .sender = "test",
                       .max_batch_keys = max_keys,
                       .trigger_ms = 50,
+                      .trigger_offset_ms = g_offset_ms,
                       .request_timeout_ms = 100,
                       .backoff_base_ms = 5,
                       .backoff_max_ms = 40,
@@ -263,7 +278,8 @@ static fake *fake_new(int nparts, int nrecs, size_t max_keys)
     f->wakes = g_wakes;
     aggloop_consumer c = {f, f_poll, f_release, f_pause, f_seek, f_commit, f_lag};
     aggloop_writer w = {f, w_start, w_poll};
-    aggloop_clock k = {f, k_now, k_sleep, k_stopping};
+    f->wall_base = 1733580000030; /* 30 ms past a multiple of 50 */
+    aggloop_clock k = {f, k_now, k_sleep, k_stopping, g_wall ? k_wall : NULL};
     assert_int_equal(aggloop_new(&f->l, &o, &c, &w, &k, NULL), 0);
     return f;
 }
@@ -411,6 +427,28 @@ static void test_batches_are_cut_on_time_and_sent_back_to_back(void **state)
     fake_free(f);
 }
 
+/* The trigger falls on the wall clock's multiples of trigger_ms, trigger_offset_ms later (where the
+ * ingestors' commits of the same interval fall, plus the parsers' time), wherever the process
+ * started and however long a turn took: with records arriving every millisecond for 300 ms, every
+ * batch is sent at a wall time of 20 mod 50, although the loop started at 30 mod 50. */
+static void test_triggers_fall_on_the_wall_clock_boundaries(void **state)
+{
+    (void)state;
+    g_wakes = g_wall = 1;
+    g_offset_ms = 20;
+    fake *f = fake_new(1, 300, 100000);
+    g_wakes = g_wall = 0;
+    g_offset_ms = 0;
+    f->arrive_every = 1;
+    run_until_stored(f, 300, 100000);
+    assert_true(all_stored(f, 300));
+    assert_true(f->nsent >= 6);
+    assert_int_equal(f->sent_at[0], 40); /* the first boundary: wall 1733580000070 */
+    for (int i = 0; i < f->nsent; i++)
+        assert_int_equal((f->sent_at[i] + f->wall_base - 20) % 50, 0);
+    fake_free(f);
+}
+
 int main(void)
 {
     log_init("aggregator", "test", LOGL_ERROR);
@@ -421,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_standby_is_ready_while_the_writer_answers),
         cmocka_unit_test(test_committed_offsets_follow_the_writer),
         cmocka_unit_test(test_batches_are_cut_on_time_and_sent_back_to_back),
+        cmocka_unit_test(test_triggers_fall_on_the_wall_clock_boundaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
