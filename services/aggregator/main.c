@@ -105,8 +105,9 @@ int main(int argc, char **argv)
         {"writer-url", "WRITER_URL", CFG_STRING, "tcp://127.0.0.1:7400", "writer nng REP URL(s), comma-separated (requests load-balance)", 0, 0, 0, &c.writer_url},
         {"trigger-interval", "TRIGGER_INTERVAL", CFG_DURATION, "30s", "send the changed aggregates this often, at the wall clock's multiples of it (as Spark's processing-time trigger)", 100, 86400000, 0, &c.trigger_ms},
         /* The ingestors commit at the multiples of their COMMIT_INTERVAL; this leaves the parsers
-         * time to pass a commit on (at 10k RSVPs/s a parser's transaction ends ~30-60 ms after the
-         * ingestor's began), so that a trigger counts what the commit before it brought. */
+         * time to pass a commit on, so that a trigger counts what the commit before it brought (at
+         * 20k RSVPs/s, one pipeline on 2 cores, all but a few bursts made it within 100 ms:
+         * bench/README.md, "Aligned commits and triggers"). */
         {"trigger-offset", "TRIGGER_OFFSET", CFG_DURATION, "100ms", "... that much later (keep TRIGGER_INTERVAL a multiple of the ingestors' COMMIT_INTERVAL)", 0, 86400000, 0, &c.trigger_offset_ms},
         {"max-batch-keys", "MAX_BATCH_KEYS", CFG_INT, "100000", "send a partition early when its table has this many keys", 1, 100000000, 0, &c.max_keys},
         {"max-batch-bytes", "MAX_BATCH_BYTES", CFG_SIZE, "4M", "... or when its keys take this many bytes (keep well under the writer's MAX_REQUEST_BYTES, 8M by default)", 4096, 1073741824, 0, &c.max_bytes},
