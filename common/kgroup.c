@@ -116,7 +116,6 @@ void kgroup_attach(kgroup *g, rd_kafka_conf_t *conf, const kgroup_hooks *hooks, 
     g->ngone = g->capgone = 0;
     g->next_sweep_ms = 0;
     g->pending = NULL;
-    g->swept = 0;
     rd_kafka_conf_set_opaque(conf, g);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 }
@@ -162,7 +161,6 @@ uint64_t kgroup_sweep(kgroup *g, rd_kafka_t *rk, int64_t now_ms)
     }
     if (owned)
         rd_kafka_topic_partition_list_destroy(owned);
-    g->swept += freed;
     return freed;
 }
 

@@ -48,7 +48,6 @@ typedef struct kgroup {
     size_t ngone, capgone;
     int64_t next_sweep_ms;       /* kgroup_sweep's schedule */
     rd_kafka_message_t *pending; /* what a sweep popped that was not stale: kgroup_poll's next */
-    uint64_t swept;              /* stale fetched messages freed so far */
 } kgroup;
 
 /* kgroup_attach: route conf's rebalance events to hooks (called with ctx). Takes conf's opaque (g):
@@ -65,7 +64,7 @@ void kgroup_attach(kgroup *g, rd_kafka_conf_t *conf, const kgroup_hooks *hooks, 
 
 /* kgroup_sweep: reads the queue of every partition revoked at least KGROUP_SWEEP_AFTER_MS ago and
  * not assigned since, at most once per KGROUP_SWEEP_EVERY_MS (now_ms: clock_mono_ms()); what it
- * frees is counted in g->swept and logged. Should a read return a live message (the queue still
+ * frees is logged. Should a read return a live message (the queue still
  * feeding the consumer's), it is kept for kgroup_poll, which returns it first: nothing is lost.
  * Call it where the service polls, e.g. from a once-a-second tick. Returns the messages freed. */
 #define KGROUP_SWEEP_AFTER_MS 5000

@@ -671,10 +671,10 @@ void parser_free(parser *p)
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(p->consumer);
         if (err)
             log_warn("consumer close", "error=%s", rd_kafka_err2str(err));
-        kgroup_free(&p->group); /* a message it kept must go before the handle */
-        rd_kafka_destroy(p->consumer);
     }
-    kgroup_free(&p->group);
+    kgroup_free(&p->group); /* a message it kept must go before the handle */
+    if (p->consumer)
+        rd_kafka_destroy(p->consumer);
     if (p->parsed_rkt)
         rd_kafka_topic_destroy(p->parsed_rkt);
     if (p->dlq_rkt)
