@@ -711,7 +711,10 @@ int aggloop_step(aggloop *l)
     probe_writer(l, now);
     release_holds(l, now);
     update_pauses(l, 0);
-    if (now >= l->next_export) {
+    /* every EXPORT_MS, and at each trigger: what the metrics say is then never older than the last
+     * batches cut (a check that waits for the batches in PostgreSQL and then for pending_batches 0
+     * reads the consumed count of that trigger or later, whatever the phase of the two timers) */
+    if (all || now >= l->next_export) {
         export(l);
         l->next_export = now + EXPORT_MS;
     }

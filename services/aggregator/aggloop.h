@@ -96,7 +96,7 @@ void aggloop_free(aggloop *l);
  * resend; while a batch is in flight and its reply does not wake the poll, 5 ms), count what is
  * queued (at most 512),
  * cut batches when due, collect the writer's reply and send the next batch, pause or resume, export
- * metrics and readiness every 500 ms. Returns 0, or ERR_NOMEM / ERR_FATAL when the loop cannot go
+ * metrics and readiness every 500 ms and at each trigger. Returns 0, or ERR_NOMEM / ERR_FATAL when the loop cannot go
  * on (logged; the caller stops). */
 int aggloop_step(aggloop *l);
 
