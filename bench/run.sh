@@ -11,7 +11,8 @@
 #        BENCH_SPARK_SETTINGS ("tuned reference"), BENCH_SEED (1), BENCH_PORT_BASE (32100: first free block of 42
 #        ports from there), KAFKA_BROKERS + PGURL (else deploy/local/stack.sh up), BUILD (build),
 #        BENCH_RESULTS (bench/results), BENCH_SKIP (phases to leave out: micro,kcat,ingest,e2e,pre,spark,steady),
-#        BENCH_PERF (dir: perf record each service in e2e), BENCH_REPLAY_ARGS (extra rsvp-replay flags)
+#        BENCH_PERF (dir: perf record each service in e2e), BENCH_REPLAY_ARGS (extra rsvp-replay flags),
+#        BENCH_THREADS (dir: CPU and context switches of every thread of each service over steady windows)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
@@ -507,11 +508,13 @@ steady_window() {
 	done
 	a=$(now_ms)
 	proc_snapshot CPU0 "$@" broker pg
+	[[ -n ${BENCH_THREADS:-} ]] && thread_snapshot "$@" >"$TMP/threads0-$key"
 	b=$(now_ms)
 	W0=$(((a + b) / 2))
 	sleep "$STEADY_S"
 	a=$(now_ms)
 	proc_snapshot CPU1 "$@" broker pg
+	[[ -n ${BENCH_THREADS:-} ]] && thread_snapshot "$@" >"$TMP/threads1-$key"
 	b=$(now_ms)
 	W1=$(((a + b) / 2))
 	secs=$(awk -v a="$W0" -v b="$W1" 'BEGIN { print (b - a) / 1000 }')
@@ -521,6 +524,39 @@ steady_window() {
 		put "$key" "cores_$s" "$(ticks_per $((CPU1[$s] - CPU0[$s])) "$secs" 1)"
 	done
 	for s in "$@"; do put "$key" "rss_$s" "$(($(rss_kb "${PID[$s]:-0}" VmRSS) / 1024))"; done
+}
+
+# thread_snapshot NAME...: one line per thread of each process PID[NAME]: name, thread id, thread name,
+# CPU ticks, voluntary and involuntary context switches (for BENCH_THREADS).
+thread_snapshot() {
+	local s t
+	for s in "$@"; do
+		for t in /proc/"${PID[$s]:-0}"/task/*; do
+			[[ -r $t/stat ]] || continue
+			printf '%s %s %s %s %s\n' "$s" "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+				"$(sed -e 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')" \
+				"$(awk '$1 == "voluntary_ctxt_switches:" { v = $2 } $1 == "nonvoluntary_ctxt_switches:" { n = $2 } END { print v + 0, n + 0 }' "$t/status")"
+		done
+	done 2>/dev/null
+}
+
+# thread_table KEY: BENCH_THREADS/threads-KEY-N.md, the threads of the Nth steady window of KEY (the
+# last one measured): ms of CPU and context switches a second, per thread (threads that came or went
+# during the window are left out).
+thread_table() {
+	local key=$1 secs n
+	secs=$(awk '$1 == "seconds" { s = $2 } END { print s }' "$TMP/$key")
+	n=$(grep -c '^seconds ' "$TMP/$key")
+	mkdir -p "$BENCH_THREADS"
+	{
+		echo "# Threads over steady window $n of $key ($secs s, ms of CPU and context switches a second)"
+		echo
+		echo "| service | thread | CPU ms/s | voluntary cs/s | involuntary cs/s |"
+		echo "|---|---|---|---|---|"
+		awk -v secs="$secs" -v hz="$CLK_TCK" 'NR == FNR { c[$2] = $4; v[$2] = $5; n[$2] = $6; next }
+			($2 in c) { printf "| %s | %s (%s) | %.1f | %.0f | %.0f |\n", $1, $3, $2, ($4 - c[$2]) * 1000 / hz / secs,
+				($5 - v[$2]) / secs, ($6 - n[$2]) / secs }' "$TMP/threads0-$key" "$TMP/threads1-$key"
+	} >"$BENCH_THREADS/threads-$key-$n.md"
 }
 
 # steady_per_million KEY NAME...: from the RSVPs that entered Kafka in the window (n, counted by
@@ -574,6 +610,7 @@ steady_pipeline() {
 		(extract(epoch from committed_at) * 1000)::bigint from rsvp_batches where messages > 0" >"$TMP/batches-$key"
 	python3 bench/freshness.py batches "$TMP/batches-$key" "$W0" "$W1" "$TMP/cdf-$key.dat" >>"$TMP/$key"
 	steady_per_million "$key" "${SERVICES[@]}" replay
+	[[ -n ${BENCH_THREADS:-} ]] && thread_table "$key"
 	sum_cores "$key" services "${SERVICES[@]}"
 	sum_cores "$key" three parser aggregator writer
 	pipeline_down

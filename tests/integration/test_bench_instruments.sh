@@ -5,7 +5,9 @@
 #      only over the RSVPs that entered Kafka inside the window, with unmatched RSVPs counted;
 #   2. bench-parser: the bare jsmn baseline row and the ratio line agree with the table;
 #   3. bench/run.sh's report: each goal's met/missed comes from the run's figures (the same figures moved
-#      across each goal's line flip every mark).
+#      across each goal's line flip every mark);
+#   4. BENCH_THREADS: each thread's CPU and context switches a second over a steady window, from two
+#      snapshots (threads that came or went in between left out).
 # test-timeout: 400
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -86,4 +88,21 @@ figures 0
 goals=$(report) || fail "run.sh could not re-make the report: $(tail -n 5 "$TEST_DIR/report.err")"
 [[ $(grep -c '| \*\*missed\*\* |' <<<"$goals") == 7 ]] || fail "figures missing every goal, marks: $goals"
 grep -q '| 8.0× | ≥ 10× |' <<<"$goals" || fail "cores ratio not from the figures (0.4 / 0.05 = 8×): $goals"
+
+# 4. BENCH_THREADS: snapshots 10 s apart (CPU in clock ticks; thread 13 ended, 14 started in between)
+(
+	BENCH_RESULTS=$TEST_DIR/res4 BENCH_THREADS=$TEST_DIR/threads
+	# shellcheck source=bench/run.sh
+	source bench/run.sh
+	mkdir -p "$TMP"
+	put k seconds 10
+	printf '%s\n' "parser 11 rsvp-parser 100 50 5" "parser 12 rdk:main 0 0 0" "parser 13 gone 5 1 1" >"$TMP/threads0-k"
+	printf '%s\n' "parser 11 rsvp-parser $((100 + 2 * CLK_TCK)) 550 25" "parser 12 rdk:main $((CLK_TCK / 2)) 100 10" \
+		"parser 14 new 9 9 9" >"$TMP/threads1-k"
+	thread_table k
+) || fail "thread_table failed"
+t=$TEST_DIR/threads/threads-k-1.md
+grep -qx '| parser | rsvp-parser (11) | 200.0 | 50 | 2 |' "$t" || fail "thread 11: $(cat "$t")"
+grep -qx '| parser | rdk:main (12) | 50.0 | 10 | 1 |' "$t" || fail "thread 12: $(cat "$t")"
+[[ $(grep -c '^| parser |' "$t") == 2 ]] || fail "threads that came or went are listed: $(cat "$t")"
 pass
