@@ -171,7 +171,7 @@ int main(int argc, char **argv)
         {"commit-interval", "COMMIT_INTERVAL", CFG_DURATION, "250ms",
          "commit the open Kafka transaction at the wall clock's multiples of this", 1, 600000, 0,
          &s.commit_interval_ms},
-        /* Each transaction costs ~1.5 ms of CPU in librdkafka's main thread and drains the
+        /* Each transaction costs ~2 ms of CPU in librdkafka's main thread and drains the
          * pipeline once: unpaced, 10000 cost 0.15-0.2 CPU s per million lines more than 50000,
          * but 50000 lines in flight took the peak RSS from 34 to 89 MB: memory wins the default. */
         {"commit-messages", "COMMIT_MESSAGES", CFG_INT, "10000",
