@@ -526,11 +526,13 @@ steady_window() {
 	for s in "$@"; do put "$key" "rss_$s" "$(($(rss_kb "${PID[$s]:-0}" VmRSS) / 1024))"; done
 }
 
-# thread_snapshot NAME...: one line per thread of each process PID[NAME]: name, thread id, thread name,
-# CPU ticks, voluntary and involuntary context switches (for BENCH_THREADS).
+# thread_snapshot NAME...: one line per thread of each of our services among NAME... (PID[NAME]): name,
+# thread id, thread name, CPU ticks, voluntary and involuntary context switches (for BENCH_THREADS; the
+# JVM of a Spark window is left alone: its hundred-odd threads would only stretch the window's reading).
 thread_snapshot() {
 	local s t
 	for s in "$@"; do
+		[[ " ${SERVICES[*]} " == *" $s "* ]] || continue
 		for t in /proc/"${PID[$s]:-0}"/task/*; do
 			[[ -r $t/stat ]] || continue
 			printf '%s %s %s %s %s\n' "$s" "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
