@@ -19,10 +19,14 @@
 /* The parser's malloc thresholds where it trims: librdkafka frees and allocates fetch and
  * decompression buffers of up to ~1 MB all the time on a backlog; with memtrim's 1 MiB / 128 KiB
  * each round trip faulted its pages in again (+9% CPU per million, 3.25 -> 3.54, old against new).
- * Fixed (not glibc's dynamic ones, which grow after a catch-up until nothing is given back), a
- * thread arena keeps at most 1 MiB of free top. */
+ * At a steady 10k RSVPs/s the same held with a 1 MiB trim threshold: librdkafka sizes a
+ * decompression buffer at 4x the compressed bytes and grows it by 1.75x, so a commit's lines of one
+ * partition (~600 KB) took a buffer of about the threshold, and page faults were 10% of the
+ * parser's CPU; with 4 MiB the parser used 0.88-0.94x the CPU (bench/README.md, "The parser's page
+ * faults"). Fixed (not glibc's dynamic ones, which grow after a catch-up until nothing is given
+ * back), a thread arena keeps at most 4 MiB of free top. */
 #define PARSER_MMAP_THRESHOLD ((size_t)4 << 20)
-#define PARSER_TRIM_THRESHOLD ((size_t)1 << 20)
+#define PARSER_TRIM_THRESHOLD ((size_t)4 << 20)
 
 typedef struct settings {
     cfg_common common;
