@@ -22,8 +22,8 @@
  * At a steady 10k RSVPs/s the same held with a 1 MiB trim threshold: librdkafka sizes a
  * decompression buffer at 4x the compressed bytes and grows it by 1.75x, so a commit's lines of one
  * partition (~600 KB) took a buffer of about the threshold, and page faults were 10% of the
- * parser's CPU; with 4 MiB the parser used 0.88-0.94x the CPU (bench/README.md, "The parser's page
- * faults"). Fixed (not glibc's dynamic ones, which grow after a catch-up until nothing is given
+ * parser's CPU; with 4 MiB the parser used 0.94x the CPU there, and the same on a backlog
+ * (bench/README.md, "Four steady-stream changes tried, one taken"). Fixed (not glibc's dynamic ones, which grow after a catch-up until nothing is given
  * back), a thread arena keeps at most 4 MiB of free top. */
 #define PARSER_MMAP_THRESHOLD ((size_t)4 << 20)
 #define PARSER_TRIM_THRESHOLD ((size_t)4 << 20)
