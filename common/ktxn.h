@@ -46,8 +46,9 @@ typedef struct ktxn_opts {
  * a second of ~5 KB) and 6-11 in the parser; with 1000: 2-3.4 and ~2 (four requests per commit).
  * Costs: a transaction's payloads stay in memory until its commit (COMMIT_MESSAGES / TXN_MESSAGES
  * bound them), and the commit waits for their delivery (one round trip). A partition with more than
- * batch.size (1 MB) in one transaction still needs two requests, and the broker thread spins while
- * the first is in flight. */
+ * batch.size (1 MB; the parser's 512 KiB) in one transaction still needs two requests, and the
+ * broker thread spins while the first is in flight: on a backlog the parser takes that for sending
+ * while its transaction fills. */
 #define KTXN_LINGER_MS "1000"
 
 /* ktxn_new: a transactional producer configured by kafka_conf_new (o->defaults < KAFKA_* < -X)

@@ -51,9 +51,15 @@ int main(int argc, char **argv)
          &s.dlq_topic},
         {"group-id", "GROUP_ID", CFG_STRING, "rsvp-parser", "Kafka consumer group", 0, 0, 0,
          &s.group_id},
-        {"txn-messages", "TXN_MESSAGES", CFG_INT, "10000",
+        /* Only a backlog (a catch-up, a rebuild) fills a transaction: a steady stream comes in
+         * bursts that TXN_IDLE ends. On a backlog each commit stops the loop while the offsets
+         * are sent and the last messages delivered, so fewer, larger transactions catch up
+         * faster (10000 / 100ms -> 50000 / 500ms, with the producer's batch.size in parser.c:
+         * 1.03-1.05x a backlog's throughput, no more CPU; bench/README.md, "Larger parser
+         * transactions on a backlog"). */
+        {"txn-messages", "TXN_MESSAGES", CFG_INT, "50000",
          "commit the transaction after this many messages", 1, 10000000, 0, &s.txn_messages},
-        {"txn-interval", "TXN_INTERVAL", CFG_DURATION, "100ms",
+        {"txn-interval", "TXN_INTERVAL", CFG_DURATION, "500ms",
          "... or this long after its first message", 1, 600000, 0, &s.txn_interval_ms},
         /* Raw messages come in bursts, one per ingestor commit: committing when a burst is done
          * saves the rest of TXN_INTERVAL, with about as many transactions. */

@@ -528,8 +528,11 @@ int parser_new(parser **out, const parser_opts *o, httpd *h, char *errstr, size_
     snprintf(p->txn_id, idlen, "rsvp-parser-%s", o->instance_id);
     register_metrics(p);
 
-    const char *pdefaults[] = {"linger.ms", KTXN_LINGER_MS /* sent at commit */, "compression.type", "lz4",
-                               "client.id", p->txn_id,
+    /* batch.size: a backlog's transaction (TXN_MESSAGES) goes out while it fills instead of all at
+     * its commit; a steady stream's bursts (~170 KB a partition at 10k RSVPs/s over 4 partitions)
+     * still go at commit, in one request each */
+    const char *pdefaults[] = {"linger.ms", KTXN_LINGER_MS /* sent at commit */, "batch.size", "524288",
+                               "compression.type", "lz4", "client.id", p->txn_id,
                                /* a dead-lettered raw message must never be refused client-side */
                                "message.max.bytes", "4194304", NULL};
     const ktxn_opts to = {.service = "parser", .txn_id = p->txn_id, .defaults = pdefaults};
