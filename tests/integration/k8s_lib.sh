@@ -113,13 +113,35 @@ k8s_down() {
 	echo "$how"
 }
 
-# k8s_dump: on failure, what the cluster says (pods, the last lines of each pod's log)
+# k8s_dump: on failure, what the cluster says: the last lines of each pod's log (and of its previous container's),
+# then why pods ended (phase, reason, message, each container's state and last termination), the nodes' conditions
+# and the last events. The reasons come last: a failure summary shows the end of the log.
 k8s_dump() {
-	kubectl get pods -o wide 2>&1 | tail -n 20 >&2 || true
 	local p
 	for p in $(kubectl get pods -o name 2>/dev/null | head -n 14); do
-		echo "--- $p" >&2; kubectl logs "$p" --tail 5 >&2 2>&1 || true
+		echo "--- $p" >&2; kubectl logs "$p" --tail 5 2>&1 | cut -c 1-300 >&2 || true
+		kubectl logs "$p" --previous --tail 3 2>/dev/null | cut -c 1-300 | sed 's/^/    previous: /' >&2 || true
 	done
+	kubectl get pods -o json 2>/dev/null | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["items"]:
+    s = p["status"]
+    cs = []
+    for c in s.get("containerStatuses", []):
+        st = c.get("state", {})
+        last = c.get("lastState", {}).get("terminated", {})
+        cs.append("%s restarts=%s state=%s%s" % (c["name"], c["restartCount"], ",".join(st) or "-",
+                  " last=%s/%s" % (last.get("reason"), last.get("exitCode")) if last else ""))
+    print("pod %s node=%s phase=%s reason=%s message=%s %s" % (p["metadata"]["name"], p["spec"].get("nodeName"),
+          s.get("phase"), s.get("reason", "-"), (s.get("message") or "-")[:200], "; ".join(cs)))' >&2 || true
+	kubectl get nodes -o json 2>/dev/null | python3 -c '
+import json, sys
+for n in json.load(sys.stdin)["items"]:
+    bad = [c["type"] + "=" + c["status"] for c in n["status"].get("conditions", [])
+           if (c["type"] == "Ready") != (c["status"] == "True")]
+    taints = [t["key"] for t in n["spec"].get("taints", [])]
+    print("node %s %s taints=%s" % (n["metadata"]["name"], " ".join(bad) or "ok", ",".join(taints) or "-"))' >&2 || true
+	kubectl get events --sort-by=.lastTimestamp --field-selector type!=Normal 2>&1 | tail -n 15 | cut -c 1-300 >&2 || true
 }
 
 # k8s_metric HOST PORT SERIES: one series from http://HOST:PORT/metrics (0 when absent or unreachable)
