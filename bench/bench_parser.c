@@ -1,6 +1,7 @@
 /* bench_parser.c: micro-benchmark of the parser's hot path on one core: rsvp_json_parse + protobuf
- * pack as the service packs (services/parser/parser.c emit_parsed) over the recorded RSVPs (looped),
- * parse alone, and parse by the slow path (strict: jsmn + validation pass; reference: sparkjson).
+ * pack as the service packs (services/parser/parser.c emit_parsed, rsvpenc.h) over the recorded RSVPs
+ * (looped), parse with protobuf-c's generic pack instead, parse alone, and parse by the slow path
+ * (strict: jsmn + validation pass; reference: sparkjson).
  * The baseline is a bare jsmn tokenization of the same bytes (no validation, no field reading, no
  * encoding) in jsmn's fastest configuration (parent links, not strict): parse+encode and the
  * baseline run in alternating slices, so a change in the machine's load hits both alike, and their
@@ -17,6 +18,7 @@
 
 #include "common/clock.h"
 #include "services/parser/rsvp_json.h"
+#include "services/parser/rsvpenc.h"
 
 /* jsmn's own copy for the baseline (static: the parser's copy in rsvp_json.c is configured apart) */
 #define JSMN_STATIC
@@ -37,7 +39,7 @@ static int64_t cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-enum mode { PARSE, PARSE_ENCODE, PARSE_TWOPASS, JSMN_TOKENIZE };
+enum mode { PARSE, PARSE_ENCODE, PARSE_ENCODE_PBC, PARSE_TWOPASS, JSMN_TOKENIZE };
 
 /* What one or more slices of a mode did: messages, raw bytes, CPU and wall nanoseconds. */
 typedef struct tally {
@@ -64,10 +66,10 @@ static void run(rsvp_json *p, const msg *m, size_t count, enum mode mode, double
                 Rsvp__V1__Rsvp *x = NULL;
                 rsvp_json_reason r = mode == PARSE_TWOPASS ? rsvp_json_parse_twopass(p, m[i].p, m[i].n, &x)
                                                            : rsvp_json_parse(p, m[i].p, m[i].n, &x);
-                if (r == RSVP_JSON_OK && mode == PARSE_ENCODE &&
+                if (r == RSVP_JSON_OK && (mode == PARSE_ENCODE || mode == PARSE_ENCODE_PBC) &&
                     (rsvp_json_packed_bound(p) <= (1 << 16) + 1024 ||
                      rsvp__v1__rsvp__get_packed_size(x) <= sizeof out))
-                    *sink += rsvp__v1__rsvp__pack(x, out);
+                    *sink += mode == PARSE_ENCODE ? rsvpenc_pack(x, out) : rsvp__v1__rsvp__pack(x, out);
             }
             bytes += m[i].n;
         }
@@ -137,13 +139,14 @@ int main(int argc, char **argv)
         ok += rsvp_json_parse(p, m[i].p, m[i].n, &x) == RSVP_JSON_OK;
     }
     uint64_t sink = 0;
-    tally warm = {0}, both = {0}, base = {0}, parse = {0}, twopass = {0};
+    tally warm = {0}, both = {0}, base = {0}, parse = {0}, pbc = {0}, twopass = {0};
     run(p, m, count, PARSE_ENCODE, seconds / 6, &warm, &sink); /* warm-up */
     run(p, m, count, JSMN_TOKENIZE, seconds / 6, &warm, &sink);
     enum { SLICES = 10 };
-    for (int i = 0; i < SLICES; i++) { /* alternating, so both see the same machine */
+    for (int i = 0; i < SLICES; i++) { /* alternating, so all see the same machine */
         run(p, m, count, PARSE_ENCODE, seconds / SLICES, &both, &sink);
         run(p, m, count, JSMN_TOKENIZE, seconds / SLICES, &base, &sink);
+        run(p, m, count, PARSE_ENCODE_PBC, seconds / SLICES / 2, &pbc, &sink);
     }
     run(p, m, count, PARSE, seconds / 2, &parse, &sink);
     run(p, m, count, PARSE_TWOPASS, seconds / 2, &twopass, &sink);
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
            "ns/msg | msgs/s (wall) |\n|---|---|---|---|---|\n",
            count, ok, lim.mode == RSVP_JSON_STRICT ? "strict" : "reference");
     row("parse+encode", &both);
+    row("parse + protobuf-c's generic pack (the encoder before rsvpenc)", &pbc);
     row("parse only", &parse);
     row("parse only, the slow path (strict: jsmn + validation pass; reference: sparkjson)", &twopass);
     row("baseline: bare jsmn tokenization of the same bytes (parent links, not strict)", &base);

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/sig.h"
+#include "services/parser/rsvpenc.h"
 
 #define SEEK_TIMEOUT_MS   30000 /* committed-offsets query and seek of a rewind */
 #define POLL_MS           100   /* the loop notices a stop signal within this */
@@ -379,9 +380,9 @@ static int dead_letter(parser *p, const rd_kafka_message_t *m, rsvp_json_reason 
     return rc;
 }
 
-/* emit_parsed: pack x straight into a payload block, produce it keyed by event_id. The packed size
- * is measured (a second walk over every field) only when the parser's bound exceeds a block. 0,
- * ERR_NOMEM, ERR_RANGE, ERR_ABORTED or ERR_FATAL. */
+/* emit_parsed: pack x straight into a payload block (rsvpenc.h: protobuf-c's bytes in one pass),
+ * produce it keyed by event_id. The packed size is measured (a walk over every field) only when the
+ * parser's bound exceeds a block. 0, ERR_NOMEM, ERR_RANGE, ERR_ABORTED or ERR_FATAL. */
 static int emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
 {
     size_t n = rsvp_json_packed_bound(p->json);
@@ -390,7 +391,7 @@ static int emit_parsed(parser *p, const Rsvp__V1__Rsvp *x)
     unsigned char *out = (unsigned char *)ktxn_reserve(p->txn, n);
     if (!out)
         return ERR_NOMEM;
-    size_t w = rsvp__v1__rsvp__pack(x, out);
+    size_t w = rsvpenc_pack(x, out);
     assert(w <= n);
     const char *key = x->event ? x->event->event_id : NULL; /* strict mode requires it */
     return produce(p, p->parsed_rkt, key, key ? strlen(key) : 0, out, w, NULL);
